@@ -1,0 +1,3 @@
+pub mod header;
+pub mod password_field;
+pub mod protected;

@@ -1,0 +1,42 @@
+use leptos::prelude::*;
+
+/// A labelled secret input with a Show/Hide toggle (the toggle needs the app to be
+/// hydrated; without it the field simply stays hidden).
+#[component]
+pub fn PasswordField(
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    autocomplete: &'static str,
+    #[prop(optional)] minlength: Option<u32>,
+    #[prop(optional)] placeholder: Option<&'static str>,
+    #[prop(optional)] describedby: Option<&'static str>,
+) -> impl IntoView {
+    let visible = RwSignal::new(false);
+    view! {
+        <label for=id>{label}</label>
+        <div class="password-field">
+            <input
+                id=id
+                name=name
+                type=move || if visible.get() { "text" } else { "password" }
+                autocomplete=autocomplete
+                minlength=minlength
+                placeholder=placeholder
+                aria-describedby=describedby
+                spellcheck="false"
+                autocapitalize="off"
+                required
+            />
+            <button
+                type="button"
+                class="ghost toggle"
+                aria-controls=id
+                aria-pressed=move || visible.get().to_string()
+                on:click=move |_| visible.update(|v| *v = !*v)
+            >
+                {move || if visible.get() { "Hide" } else { "Show" }}
+            </button>
+        </div>
+    }
+}

@@ -1,0 +1,163 @@
+//! `AppError`: the one error type that crosses to the browser.
+//!
+//! Every variant's `Display` is written for a person and never carries internal detail
+//! (database text, upstream bodies, keys). Internal failures are logged once where they
+//! happen and become [`AppError::Internal`].
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "code", content = "detail", rename_all = "snake_case")]
+pub enum AppError {
+    #[error("Please log in to continue.")]
+    Unauthenticated,
+    #[error("This request came from another site and was refused.")]
+    CsrfRejected,
+    #[error("That doesn't look like an email address.")]
+    InvalidEmail,
+    #[error("Passwords need at least 8 characters.")]
+    WeakPassword,
+    #[error("An account with this email already exists. Log in instead?")]
+    EmailTaken,
+    #[error("Email or password is incorrect.")]
+    InvalidCredentials,
+    #[error("Too many attempts. Please wait a minute and try again.")]
+    RateLimited,
+    #[error("That isn't an Anthropic API key. Keys start with sk-ant- and are 40 to 256 letters, digits, - or _.")]
+    InvalidKeyFormat,
+    #[error("That is an Anthropic admin key. ApexAurum needs an API key (sk-ant-api…), not an admin key.")]
+    AdminKey,
+    #[error("Anthropic did not accept this key. Check that it is copied whole and still active.")]
+    KeyRejected,
+    #[error(
+        "Anthropic is unavailable right now, so nothing was changed. Please try again in a moment."
+    )]
+    AnthropicUnavailable,
+    #[error("No API key is saved yet.")]
+    NoApiKey,
+    #[error("Add your Anthropic API key in Settings to start chatting.")]
+    ApiKeyRequired,
+    #[error("Anthropic rejected your saved API key. Please update it in Settings.")]
+    ApiKeyInvalid,
+    #[error("Your saved key can no longer be read. Please re-enter your key in Settings.")]
+    KeyUnreadable,
+    #[error("That conversation does not exist.")]
+    ConversationNotFound,
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("Not found.")]
+    NotFound,
+    #[error("Something went wrong on our side. Please try again.")]
+    Internal,
+    /// A failure of the call itself (network, decoding), seen by the browser.
+    #[error("Could not reach the server. Check your connection and try again.")]
+    Transport,
+}
+
+impl AppError {
+    /// The stable, machine-readable code of the contract.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::CsrfRejected => "csrf_rejected",
+            Self::InvalidEmail => "invalid_email",
+            Self::WeakPassword => "weak_password",
+            Self::EmailTaken => "email_taken",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::RateLimited => "rate_limited",
+            Self::InvalidKeyFormat | Self::AdminKey => "invalid_key_format",
+            Self::KeyRejected => "key_rejected",
+            Self::AnthropicUnavailable => "anthropic_unavailable",
+            Self::NoApiKey => "no_api_key",
+            Self::ApiKeyRequired => "api_key_required",
+            Self::ApiKeyInvalid => "api_key_invalid",
+            Self::KeyUnreadable => "key_unreadable",
+            Self::ConversationNotFound => "conversation_not_found",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::NotFound => "not_found",
+            Self::Internal => "internal",
+            Self::Transport => "transport",
+        }
+    }
+
+    /// The HTTP status of the contract.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unauthenticated | Self::InvalidCredentials => 401,
+            Self::CsrfRejected | Self::ApiKeyRequired | Self::ApiKeyInvalid => 403,
+            Self::NoApiKey | Self::ConversationNotFound | Self::NotFound => 404,
+            Self::EmailTaken => 409,
+            Self::InvalidEmail
+            | Self::WeakPassword
+            | Self::InvalidKeyFormat
+            | Self::AdminKey
+            | Self::KeyRejected
+            | Self::KeyUnreadable
+            | Self::InvalidRequest(_) => 422,
+            Self::RateLimited => 429,
+            Self::AnthropicUnavailable => 503,
+            Self::Internal | Self::Transport => 500,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            // The server rejected the arguments (a missing or malformed field).
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
+                Self::InvalidRequest("Some fields were missing or malformed.".into())
+            }
+            _ => Self::Transport,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use super::AppError;
+    use axum::{
+        http::StatusCode,
+        response::{IntoResponse, Response},
+        Json,
+    };
+
+    impl IntoResponse for AppError {
+        fn into_response(self) -> Response {
+            let status =
+                StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = serde_json::json!({
+                "error": { "code": self.code(), "message": self.to_string() }
+            });
+            (status, Json(body)).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_round_trips_through_the_server_fn_encoding() {
+        for err in [
+            AppError::InvalidCredentials,
+            AppError::InvalidRequest("x".into()),
+        ] {
+            assert_eq!(AppError::de(err.ser()), err);
+        }
+    }
+
+    #[test]
+    fn unknown_and_wrong_password_share_one_code_and_message() {
+        let e = AppError::InvalidCredentials;
+        assert_eq!(e.code(), "invalid_credentials");
+        assert!(!e.to_string().to_lowercase().contains("unknown"));
+    }
+}

@@ -1,0 +1,23 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::{api::auth::UserView, components::protected::Protected};
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    view! {
+        <Title text="Settings"/>
+        <Protected children=|user: UserView| view! {
+            <div class="page">
+                <h1>"Settings"</h1>
+                <section class="card" aria-labelledby="account-heading">
+                    <h2 id="account-heading">"Account"</h2>
+                    <dl class="facts">
+                        <dt>"Email"</dt>
+                        <dd>{user.email.clone()}</dd>
+                    </dl>
+                </section>
+            </div>
+        }/>
+    }
+}

@@ -1,0 +1,1520 @@
+//! A local stand-in for Anthropic's HTTP API.
+//!
+//! Integration tests run it in-process ([`spawn`]), Playwright and local development run it
+//! as the `anthropic-stub` binary. It answers `GET /v1/models` and `POST /v1/messages` (JSON
+//! and server-sent events) with the same shapes, headers and error envelopes as the real API,
+//! so the code under test cannot tell the difference, and it lets a test break the upstream
+//! on purpose:
+//!
+//! * through Rust ([`StubState::set_fault`], [`StubState::revoke`], ...),
+//! * through HTTP control routes under `/_stub/` (for tests that only have a URL),
+//! * through magic words in the last user message (`[[slow]]`, `[[drop]]`,
+//!   `[[overloaded]]`), so a browser test can drive a fault by what it types.
+//!
+//! Every request to `/v1/*` is recorded so tests can assert which key reached the upstream.
+//!
+//! The answers are deterministic: `Hello from the Anthropic stand-in. You said: <text>`,
+//! streamed about one word per delta.
+
+use std::{
+    borrow::Cow,
+    collections::HashSet,
+    io,
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Duration,
+};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{rejection::BytesRejection, State},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::{any, get, post},
+    Json, Router,
+};
+use rand::{distributions::Alphanumeric, Rng};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// How the stand-in misbehaves, on purpose, for the next requests to `/v1/*`.
+///
+/// Faults apply only to requests that get past routing and authentication, because the
+/// real API also rejects an unknown key before it rate-limits or overloads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and the matching error envelope (429 also carries
+    /// `retry-after: 1`). A status below 400 or above 599 is answered as 500.
+    Status(u16),
+    /// Wait `delay_ms` before answering, and again between stream deltas.
+    Slow { delay_ms: u64 },
+    /// Accept the request and never answer, until the client gives up.
+    Hang,
+    /// Answer 200, then cut the connection after this many text deltas (no
+    /// `message_stop`). A JSON (non-streaming) answer is cut halfway through its body.
+    DropStream { after_deltas: usize },
+    /// Answer 200 and `message_start`, then an `event: error` with `overloaded_error`,
+    /// as Anthropic does when it overloads mid-stream. A JSON answer becomes a 529.
+    ErrorEvent,
+}
+
+/// One request that reached `/v1/*`, as the upstream saw it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// The `x-api-key` header, in full (see `GET /_stub/requests` for a masked listing).
+    pub api_key: Option<String>,
+    pub anthropic_version: Option<String>,
+    /// The request body, if it was non-empty JSON.
+    pub body: Option<Value>,
+}
+
+/// The stand-in's mutable state: faults, revoked keys and recorded requests.
+///
+/// Cheap to clone; every clone shares the same state, so a test keeps one and hands
+/// another to [`router`].
+#[derive(Clone, Debug, Default)]
+pub struct StubState {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    fault: Option<ActiveFault>,
+    revoked: HashSet<String>,
+    requests: Vec<RecordedRequest>,
+}
+
+#[derive(Debug)]
+struct ActiveFault {
+    fault: Fault,
+    /// `None` until cleared, otherwise how many more requests it applies to.
+    remaining: Option<usize>,
+}
+
+impl StubState {
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every later request with this key answer 401. Streams already running
+    /// with it are left alone, as on the real API.
+    pub fn revoke(&self, key: &str) {
+        self.lock().revoked.insert(key.to_owned());
+    }
+
+    /// Applies `fault` to every later request until [`StubState::clear`].
+    pub fn set_fault(&self, fault: Fault) {
+        self.lock().fault = Some(ActiveFault {
+            fault,
+            remaining: None,
+        });
+    }
+
+    /// Applies `fault` to the next `count` requests only, then behaves again.
+    /// A `count` of 0 clears the current fault.
+    pub fn set_fault_for(&self, fault: Fault, count: usize) {
+        self.lock().fault = (count > 0).then_some(ActiveFault {
+            fault,
+            remaining: Some(count),
+        });
+    }
+
+    /// Forgets faults, revocations and recorded requests.
+    pub fn clear(&self) {
+        *self.lock() = Inner::default();
+    }
+
+    /// Every request to `/v1/*` so far, oldest first.
+    #[must_use]
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().requests.clone()
+    }
+
+    /// A panicking handler cannot leave this state half-updated (every update is a single
+    /// assignment or insert), so a poisoned lock is safe to keep using.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, request: RecordedRequest) {
+        self.lock().requests.push(request);
+    }
+
+    fn is_revoked(&self, key: &str) -> bool {
+        self.lock().revoked.contains(key)
+    }
+
+    /// The fault for this request, counting it against a count-limited fault.
+    fn take_fault(&self) -> Option<Fault> {
+        let mut inner = self.lock();
+        let active = inner.fault.as_mut()?;
+        let fault = active.fault.clone();
+        if let Some(remaining) = active.remaining.as_mut() {
+            *remaining -= 1;
+            if *remaining == 0 {
+                inner.fault = None;
+            }
+        }
+        Some(fault)
+    }
+}
+
+/// The stand-in's routes: the Anthropic API under `/v1/` and the control routes under
+/// `/_stub/`.
+pub fn router(state: StubState) -> Router {
+    Router::new()
+        .route("/v1/{*rest}", any(v1))
+        .route("/_stub/revoke", post(control_revoke))
+        .route("/_stub/fault", post(control_fault))
+        .route("/_stub/reset", post(control_reset))
+        .route("/_stub/requests", get(control_requests))
+        .fallback(|| async { ApiError::not_found("Not found") })
+        .with_state(state)
+}
+
+/// A stand-in serving on a free local port, for in-process tests.
+///
+/// Dropping it stops accepting connections; connections already open end with their
+/// client (a hanging request ends when the client gives up).
+pub struct StubHandle {
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub base_url: String,
+    pub state: StubState,
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for StubHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `127.0.0.1:0` and serves the stand-in in a tokio task.
+///
+/// # Panics
+///
+/// If no local port can be bound, which leaves the calling test nothing to do.
+pub async fn spawn() -> StubHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a local port for the Anthropic stand-in");
+    let addr = listener
+        .local_addr()
+        .expect("read the Anthropic stand-in's local address");
+    let state = StubState::new();
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::error!(error = %err, "Anthropic stand-in stopped");
+        }
+    });
+    StubHandle {
+        base_url: format!("http://{addr}"),
+        state,
+        addr,
+        task,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------
+
+/// An error answer in Anthropic's envelope:
+/// `{"type":"error","error":{"type":"<type>","message":"<text>"}}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: Cow<'static, str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn invalid_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    fn invalid_key() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid x-api-key")
+    }
+
+    fn overloaded() -> Self {
+        Self::new(overloaded_status(), "Overloaded")
+    }
+
+    /// The answer for a [`Fault::Status`], with the message the real API uses.
+    fn for_status(code: u16) -> Self {
+        let status = StatusCode::from_u16(code)
+            .ok()
+            .filter(|s| s.is_client_error() || s.is_server_error())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = match status.as_u16() {
+            400 => "Invalid request",
+            401 => "invalid x-api-key",
+            403 => "Your API key does not have permission to use the specified resource.",
+            404 => "Not found",
+            413 => "Request exceeds the maximum allowed number of bytes.",
+            429 => "Number of request tokens has exceeded your per-minute rate limit",
+            529 => "Overloaded",
+            _ => "Internal server error",
+        };
+        Self::new(status, message)
+    }
+
+    fn envelope(&self) -> Value {
+        error_envelope(error_type(self.status), &self.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.envelope())).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// 529 is Anthropic's own "overloaded" status; it is not in the HTTP registry.
+fn overloaded_status() -> StatusCode {
+    StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// The `error.type` Anthropic sends with each status.
+fn error_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        529 => "overloaded_error",
+        // 400 and every other client error.
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    }
+}
+
+fn error_envelope(kind: &str, message: &str) -> Value {
+    json!({ "type": "error", "error": { "type": kind, "message": message } })
+}
+
+// ---------------------------------------------------------------------------------------
+// The API: /v1/*
+// ---------------------------------------------------------------------------------------
+
+/// The models `GET /v1/models` lists: `(id, display name, created at)`.
+const MODELS: [(&str, &str, &str); 3] = [
+    (
+        "claude-sonnet-4-5",
+        "Claude Sonnet 4.5",
+        "2025-09-29T00:00:00Z",
+    ),
+    (
+        "claude-haiku-4-5",
+        "Claude Haiku 4.5",
+        "2025-10-01T00:00:00Z",
+    ),
+    ("claude-opus-4-1", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
+];
+
+/// The `/v1/*` routes the stand-in knows.
+enum Endpoint {
+    ListModels,
+    GetModel(String),
+    CreateMessage,
+}
+
+/// One handler for all of `/v1/*`, so that every request is recorded and every unknown
+/// route still answers in Anthropic's envelope.
+async fn v1(
+    State(state): State<StubState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let api_key = header_text(&headers, "x-api-key");
+    let anthropic_version = header_text(&headers, "anthropic-version");
+    let json_body = body
+        .as_ref()
+        .ok()
+        .filter(|bytes| !bytes.is_empty())
+        .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok());
+    tracing::debug!(%method, path = uri.path(), "Anthropic stand-in request");
+    state.record(RecordedRequest {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        api_key: api_key.clone(),
+        anthropic_version: anthropic_version.clone(),
+        body: json_body.clone(),
+    });
+
+    let mut response = match handle_v1(
+        &state,
+        &method,
+        uri.path(),
+        api_key.as_deref(),
+        anthropic_version.is_some(),
+        body,
+        json_body,
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    };
+    // The real API tags every answer with a request id; clients log it.
+    if let Ok(value) = HeaderValue::from_str(&format!("req_{}", random_id())) {
+        response.headers_mut().insert("request-id", value);
+    }
+    response
+}
+
+/// Answers one `/v1/*` request in the order the real API checks things: route, then key,
+/// then `anthropic-version`, then (for an authenticated request only) the configured
+/// fault, then the body.
+async fn handle_v1(
+    state: &StubState,
+    method: &Method,
+    path: &str,
+    api_key: Option<&str>,
+    has_version: bool,
+    body: Result<Bytes, BytesRejection>,
+    json_body: Option<Value>,
+) -> Result<Response, ApiError> {
+    let endpoint = match (method, path) {
+        (&Method::GET, "/v1/models") => Endpoint::ListModels,
+        (&Method::GET, _) => match path.strip_prefix("/v1/models/") {
+            Some(id) if !id.is_empty() && !id.contains('/') => Endpoint::GetModel(id.to_owned()),
+            _ => return Err(ApiError::not_found("Not found")),
+        },
+        (&Method::POST, "/v1/messages") => Endpoint::CreateMessage,
+        _ => return Err(ApiError::not_found("Not found")),
+    };
+
+    match api_key {
+        Some(key) if key_is_valid(key) && !state.is_revoked(key) => {}
+        _ => return Err(ApiError::invalid_key()),
+    }
+    if !has_version {
+        return Err(ApiError::invalid_request(
+            "anthropic-version: header is required",
+        ));
+    }
+
+    let mut plan = Plan::default();
+    match state.take_fault() {
+        Some(Fault::Status(code)) => return Err(ApiError::for_status(code)),
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(fault) => plan.add_fault(&fault),
+        None => {}
+    }
+
+    match endpoint {
+        Endpoint::ListModels => {
+            plan.wait().await;
+            let data: Vec<Value> = MODELS.iter().map(model_json).collect();
+            let page = json!({
+                "data": data,
+                "has_more": false,
+                "first_id": MODELS[0].0,
+                "last_id": MODELS[MODELS.len() - 1].0,
+            });
+            Ok(plan.json_answer(&page))
+        }
+        Endpoint::GetModel(id) => {
+            let model = MODELS
+                .iter()
+                .find(|(known, _, _)| *known == id)
+                .ok_or_else(|| ApiError::not_found(format!("model: {id}")))?;
+            plan.wait().await;
+            Ok(plan.json_answer(&model_json(model)))
+        }
+        Endpoint::CreateMessage => {
+            let body =
+                body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+            let Some(json_body) = json_body else {
+                return Err(if body.is_empty() {
+                    ApiError::invalid_request("request body is required")
+                } else {
+                    ApiError::invalid_request("request body is not valid JSON")
+                });
+            };
+            let request = MessagesRequest::parse(&json_body)?;
+            plan.add_magic_words(&request.last_user_text);
+            plan.wait().await;
+            Ok(create_message(&request, plan))
+        }
+    }
+}
+
+/// A header's value as text, even when it holds bytes that are not visible ASCII.
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
+
+/// Anthropic keys start with `sk-ant-`; admin keys cannot call the Messages API. Keys
+/// containing `invalid` let tests spell out a key the upstream rejects.
+fn key_is_valid(key: &str) -> bool {
+    key.starts_with("sk-ant-") && !key.starts_with("sk-ant-admin") && !key.contains("invalid")
+}
+
+fn model_json((id, display_name, created_at): &(&str, &str, &str)) -> Value {
+    json!({
+        "type": "model",
+        "id": id,
+        "display_name": display_name,
+        "created_at": created_at,
+    })
+}
+
+/// 22 random letters and digits, the shape of the ids Anthropic hands out.
+fn random_id() -> String {
+    let suffix: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(22)
+        .map(char::from)
+        .collect();
+    format!("01{suffix}")
+}
+
+// ---------------------------------------------------------------------------------------
+// POST /v1/messages
+// ---------------------------------------------------------------------------------------
+
+/// What the stand-in needs from a valid `POST /v1/messages` body.
+#[derive(Debug)]
+struct MessagesRequest {
+    model: String,
+    stream: bool,
+    /// The text of the last `user` message; the answer echoes it.
+    last_user_text: String,
+    /// Whitespace-separated words across `system` and every message, at least 1.
+    input_tokens: usize,
+}
+
+impl MessagesRequest {
+    /// Validates the body the way the real API does, with its `field: problem` messages.
+    fn parse(body: &Value) -> Result<Self, ApiError> {
+        let body = body
+            .as_object()
+            .ok_or_else(|| ApiError::invalid_request("request body must be a JSON object"))?;
+
+        let model = match body.get("model") {
+            None | Some(Value::Null) => {
+                return Err(ApiError::invalid_request("model: Field required"))
+            }
+            // Any Claude model id is served; anything else is unknown, as upstream.
+            Some(Value::String(model)) if model.starts_with("claude-") => model.clone(),
+            Some(Value::String(model)) => {
+                return Err(ApiError::not_found(format!("model: {model}")))
+            }
+            Some(_) => {
+                return Err(ApiError::invalid_request(
+                    "model: Input should be a valid string",
+                ))
+            }
+        };
+        match body.get("max_tokens") {
+            None | Some(Value::Null) => {
+                return Err(ApiError::invalid_request("max_tokens: Field required"))
+            }
+            Some(value) => match value.as_u64() {
+                Some(0) => {
+                    return Err(ApiError::invalid_request(
+                        "max_tokens: Input should be greater than or equal to 1",
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    return Err(ApiError::invalid_request(
+                        "max_tokens: Input should be a valid integer",
+                    ))
+                }
+            },
+        }
+        let stream = match body.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(stream)) => *stream,
+            Some(_) => {
+                return Err(ApiError::invalid_request(
+                    "stream: Input should be a valid boolean",
+                ))
+            }
+        };
+
+        let mut words = match body.get("system") {
+            None | Some(Value::Null) => 0,
+            Some(system) => content_text(system, "system")?.split_whitespace().count(),
+        };
+
+        let messages = match body.get("messages") {
+            None | Some(Value::Null) => {
+                return Err(ApiError::invalid_request("messages: Field required"))
+            }
+            Some(Value::Array(messages)) => messages,
+            Some(_) => {
+                return Err(ApiError::invalid_request(
+                    "messages: Input should be a valid list",
+                ))
+            }
+        };
+        if messages.is_empty() {
+            return Err(ApiError::invalid_request(
+                "messages: at least one message is required",
+            ));
+        }
+        let mut last_user_text = String::new();
+        for (i, message) in messages.iter().enumerate() {
+            let role = message.get("role").and_then(Value::as_str);
+            if !matches!(role, Some("user" | "assistant")) {
+                return Err(ApiError::invalid_request(format!(
+                    "messages.{i}.role: Input should be 'user' or 'assistant'"
+                )));
+            }
+            let content = message.get("content").ok_or_else(|| {
+                ApiError::invalid_request(format!("messages.{i}.content: Field required"))
+            })?;
+            let is_empty = match content {
+                Value::String(text) => text.is_empty(),
+                Value::Array(blocks) => blocks.is_empty(),
+                _ => false,
+            };
+            let is_final_assistant = role == Some("assistant") && i + 1 == messages.len();
+            if is_empty && !is_final_assistant {
+                return Err(ApiError::invalid_request(format!(
+                    "messages.{i}: all messages must have non-empty content except for the \
+                     optional final assistant message"
+                )));
+            }
+            let text = content_text(content, &format!("messages.{i}.content"))?;
+            words += text.split_whitespace().count();
+            if role == Some("user") {
+                last_user_text = text;
+            }
+        }
+
+        Ok(Self {
+            model,
+            stream,
+            last_user_text,
+            input_tokens: words.max(1),
+        })
+    }
+}
+
+/// The text of a `content` (or `system`) value: a string, or a list of content blocks
+/// whose `text` blocks are joined by newlines. Other block types (images, tool results)
+/// are accepted and carry no text.
+fn content_text(content: &Value, field: &str) -> Result<String, ApiError> {
+    let blocks = match content {
+        Value::String(text) => return Ok(text.clone()),
+        Value::Array(blocks) => blocks,
+        _ => {
+            return Err(ApiError::invalid_request(format!(
+                "{field}: Input should be a valid string or a list of content blocks"
+            )))
+        }
+    };
+    let mut texts = Vec::new();
+    for (j, block) in blocks.iter().enumerate() {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => match block.get("text").and_then(Value::as_str) {
+                Some(text) => texts.push(text),
+                None => {
+                    return Err(ApiError::invalid_request(format!(
+                        "{field}.{j}.text: Field required"
+                    )))
+                }
+            },
+            Some(_) => {}
+            None => {
+                return Err(ApiError::invalid_request(format!(
+                    "{field}.{j}.type: Field required"
+                )))
+            }
+        }
+    }
+    Ok(texts.join("\n"))
+}
+
+/// How one answer misbehaves, from the configured fault and the magic words combined.
+#[derive(Debug, Default)]
+struct Plan {
+    /// Before answering, and between stream deltas.
+    delay: Duration,
+    /// Cut the connection after this many deltas.
+    drop_after: Option<usize>,
+    /// Send `event: error` (overloaded) right after `message_start`.
+    error_event: bool,
+    /// Pad the answer to about 40 deltas, so a slow stream lasts long enough to watch.
+    long_answer: bool,
+}
+
+/// Magic word: 300 ms between deltas and a longer answer.
+const MAGIC_SLOW: &str = "[[slow]]";
+/// Magic word: cut the stream after 3 deltas.
+const MAGIC_DROP: &str = "[[drop]]";
+/// Magic word: `event: error` (overloaded) after `message_start`.
+const MAGIC_OVERLOADED: &str = "[[overloaded]]";
+
+impl Plan {
+    fn add_fault(&mut self, fault: &Fault) {
+        match *fault {
+            Fault::Slow { delay_ms } => {
+                self.delay = self.delay.max(Duration::from_millis(delay_ms));
+            }
+            Fault::DropStream { after_deltas } => self.drop_after(after_deltas),
+            Fault::ErrorEvent => self.error_event = true,
+            // Answered before any plan is made.
+            Fault::Status(_) | Fault::Hang => {}
+        }
+    }
+
+    fn add_magic_words(&mut self, text: &str) {
+        if text.contains(MAGIC_SLOW) {
+            self.add_fault(&Fault::Slow { delay_ms: 300 });
+            self.long_answer = true;
+        }
+        if text.contains(MAGIC_DROP) {
+            self.add_fault(&Fault::DropStream { after_deltas: 3 });
+        }
+        if text.contains(MAGIC_OVERLOADED) {
+            self.add_fault(&Fault::ErrorEvent);
+        }
+    }
+
+    fn drop_after(&mut self, deltas: usize) {
+        self.drop_after = Some(self.drop_after.map_or(deltas, |d| d.min(deltas)));
+    }
+
+    async fn wait(&self) {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+    }
+
+    /// A JSON (non-streaming) answer: a 529 for [`Fault::ErrorEvent`], a body cut in half
+    /// for [`Fault::DropStream`], otherwise 200 with `value`.
+    fn json_answer(&self, value: &Value) -> Response {
+        if self.error_event {
+            return ApiError::overloaded().into_response();
+        }
+        if self.drop_after.is_none() {
+            return Json(value).into_response();
+        }
+        // Bytes, not a `str` slice: halfway may fall inside a multi-byte character.
+        let whole = Bytes::from(value.to_string());
+        let half = whole.slice(..whole.len() / 2);
+        let cut = async_stream::stream! {
+            yield Ok::<Bytes, io::Error>(half);
+            flush().await;
+            yield Err(connection_cut());
+        };
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::from_stream(cut),
+        )
+            .into_response()
+    }
+}
+
+/// Gives hyper a turn to write out what it has buffered, so each event leaves as soon as
+/// it is produced, and a deliberate cut never swallows the events sent before it.
+async fn flush() {
+    tokio::task::yield_now().await;
+}
+
+/// What a stream yields to make hyper abort the connection, as a dropped upstream would.
+fn connection_cut() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "Anthropic stand-in cut the connection on purpose",
+    )
+}
+
+/// The deterministic answer: a greeting that echoes the user, padded for `[[slow]]`.
+fn answer_text(last_user_text: &str, long: bool) -> String {
+    const TARGET_DELTAS: usize = 40;
+    const FILLER: &str = "This reply is deliberately long and slow so that a test can watch \
+        the words arrive one at a time, cancel halfway, or check that the page keeps up \
+        while the stand-in keeps on talking.";
+
+    let mut text = format!(
+        "Hello from the Anthropic stand-in. You said: {}",
+        last_user_text.trim()
+    );
+    let have = text.split_whitespace().count();
+    if long && have < TARGET_DELTAS {
+        for word in FILLER.split_whitespace().cycle().take(TARGET_DELTAS - have) {
+            text.push(' ');
+            text.push_str(word);
+        }
+    }
+    text
+}
+
+/// Splits `text` into deltas of one word each, every word keeping the whitespace that
+/// follows it, so the deltas concatenate back into exactly `text`.
+fn split_deltas(text: &str) -> Vec<String> {
+    let mut deltas = Vec::new();
+    let mut start = 0;
+    let mut after_space = false;
+    for (i, c) in text.char_indices() {
+        if after_space && !c.is_whitespace() {
+            deltas.push(text[start..i].to_owned());
+            start = i;
+        }
+        after_space = c.is_whitespace();
+    }
+    if start < text.len() {
+        deltas.push(text[start..].to_owned());
+    }
+    deltas
+}
+
+fn message_json(
+    id: &str,
+    model: &str,
+    content: &Value,
+    stop_reason: Option<&str>,
+    input_tokens: usize,
+    output_tokens: usize,
+) -> Value {
+    json!({
+        "id": id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": null,
+        "usage": { "input_tokens": input_tokens, "output_tokens": output_tokens },
+    })
+}
+
+fn create_message(request: &MessagesRequest, plan: Plan) -> Response {
+    let id = format!("msg_{}", random_id());
+    let text = answer_text(&request.last_user_text, plan.long_answer);
+    let deltas = split_deltas(&text);
+
+    if !request.stream {
+        let message = message_json(
+            &id,
+            &request.model,
+            &json!([{ "type": "text", "text": text }]),
+            Some("end_turn"),
+            request.input_tokens,
+            deltas.len(),
+        );
+        return plan.json_answer(&message);
+    }
+
+    let start = message_json(
+        &id,
+        &request.model,
+        &json!([]),
+        None,
+        request.input_tokens,
+        1,
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(event_stream(start, deltas, plan)),
+    )
+        .into_response()
+}
+
+/// One server-sent event. `data` always carries a `type` equal to the event name.
+fn sse(data: &Value) -> Bytes {
+    let event = data
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("message");
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// The events of a streamed answer, produced (and flushed by hyper) one at a time, with
+/// the plan's delay between deltas.
+fn event_stream(
+    start_message: Value,
+    deltas: Vec<String>,
+    plan: Plan,
+) -> impl futures::Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+    async_stream::stream! {
+        yield Ok(sse(&json!({ "type": "message_start", "message": start_message })));
+        flush().await;
+        if plan.error_event {
+            yield Ok(sse(&error_envelope("overloaded_error", "Overloaded")));
+            return;
+        }
+        yield Ok(sse(&json!({
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": { "type": "text", "text": "" },
+        })));
+        yield Ok(sse(&json!({ "type": "ping" })));
+        flush().await;
+
+        let output_tokens = deltas.len();
+        for (i, delta) in deltas.into_iter().enumerate() {
+            if plan.drop_after == Some(i) {
+                yield Err(connection_cut());
+                return;
+            }
+            if i > 0 {
+                plan.wait().await;
+            }
+            yield Ok(sse(&json!({
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": { "type": "text_delta", "text": delta },
+            })));
+            flush().await;
+        }
+        if plan.drop_after.is_some() {
+            // Asked to drop after at least as many deltas as there were.
+            yield Err(connection_cut());
+            return;
+        }
+
+        yield Ok(sse(&json!({ "type": "content_block_stop", "index": 0 })));
+        yield Ok(sse(&json!({
+            "type": "message_delta",
+            "delta": { "stop_reason": "end_turn", "stop_sequence": null },
+            "usage": { "output_tokens": output_tokens },
+        })));
+        yield Ok(sse(&json!({ "type": "message_stop" })));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Control routes: /_stub/*
+// ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    api_key: String,
+}
+
+/// `POST /_stub/fault` bodies: `{"kind": "status", "status": 429, "count": 1}` and so on.
+#[derive(Deserialize)]
+struct FaultBody {
+    #[serde(flatten)]
+    kind: FaultKind,
+    /// Only the next `count` requests; absent means until reset.
+    count: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum FaultKind {
+    Status {
+        status: u16,
+    },
+    Slow {
+        #[serde(default = "default_delay_ms")]
+        delay_ms: u64,
+    },
+    Hang,
+    Drop {
+        #[serde(default = "default_after_deltas")]
+        after_deltas: usize,
+    },
+    ErrorEvent,
+}
+
+fn default_delay_ms() -> u64 {
+    300
+}
+
+fn default_after_deltas() -> usize {
+    3
+}
+
+impl From<FaultKind> for Fault {
+    fn from(kind: FaultKind) -> Self {
+        match kind {
+            FaultKind::Status { status } => Fault::Status(status),
+            FaultKind::Slow { delay_ms } => Fault::Slow { delay_ms },
+            FaultKind::Hang => Fault::Hang,
+            FaultKind::Drop { after_deltas } => Fault::DropStream { after_deltas },
+            FaultKind::ErrorEvent => Fault::ErrorEvent,
+        }
+    }
+}
+
+/// Parses a control body without insisting on a JSON content type, so a bare
+/// `curl -d '{...}'` works too.
+fn control_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|err| ApiError::invalid_request(err.to_string()))
+}
+
+async fn control_revoke(
+    State(state): State<StubState>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let RevokeBody { api_key } = control_body(&body)?;
+    state.revoke(&api_key);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn control_fault(
+    State(state): State<StubState>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let FaultBody { kind, count } = control_body(&body)?;
+    if let FaultKind::Status { status } = kind {
+        if !(400..=599).contains(&status) {
+            return Err(ApiError::invalid_request(
+                "status: must be an error status, 400 to 599",
+            ));
+        }
+    }
+    match count {
+        Some(count) => state.set_fault_for(kind.into(), count),
+        None => state.set_fault(kind.into()),
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn control_reset(State(state): State<StubState>) -> StatusCode {
+    state.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// The recorded requests, with keys masked so the listing never shows a full key.
+async fn control_requests(State(state): State<StubState>) -> Json<Vec<RecordedRequest>> {
+    let requests = state
+        .requests()
+        .into_iter()
+        .map(|mut request| {
+            request.api_key = request.api_key.as_deref().map(mask_key);
+            request
+        })
+        .collect();
+    Json(requests)
+}
+
+/// `sk-ant-api03-abcd...wxyz`: the first 10 and last 4 characters. A key too short to
+/// keep anything hidden that way is shown as `...` alone.
+fn mask_key(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 14 {
+        return "...".to_owned();
+    }
+    let head: String = chars[..10].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}...{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use futures::StreamExt;
+
+    use super::*;
+
+    const KEY: &str = "sk-ant-api03-test-key-0001";
+    const VERSION: &str = "2023-06-01";
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    fn get_models(stub: &StubHandle, key: &str) -> reqwest::RequestBuilder {
+        client()
+            .get(format!("{}/v1/models", stub.base_url))
+            .header("x-api-key", key)
+            .header("anthropic-version", VERSION)
+    }
+
+    fn post_message(stub: &StubHandle, key: &str, body: &Value) -> reqwest::RequestBuilder {
+        client()
+            .post(format!("{}/v1/messages", stub.base_url))
+            .header("x-api-key", key)
+            .header("anthropic-version", VERSION)
+            .json(body)
+    }
+
+    fn chat(text: &str, stream: bool) -> Value {
+        json!({
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 1024,
+            "stream": stream,
+            "messages": [{ "role": "user", "content": text }],
+        })
+    }
+
+    async fn assert_error(response: reqwest::Response, status: u16, kind: &str) -> Value {
+        assert_eq!(response.status().as_u16(), status);
+        let body: Value = response.json().await.expect("error body is JSON");
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["error"]["type"], kind, "{body}");
+        assert!(body["error"]["message"].is_string());
+        body
+    }
+
+    /// `(event name, data)` pairs of a server-sent-events body.
+    fn parse_events(text: &str) -> Vec<(String, Value)> {
+        text.split("\n\n")
+            .filter(|frame| !frame.trim().is_empty())
+            .map(|frame| {
+                let mut event = None;
+                let mut data = None;
+                for line in frame.lines() {
+                    if let Some(name) = line.strip_prefix("event: ") {
+                        event = Some(name.to_owned());
+                    } else if let Some(json) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(json).expect("data is JSON"));
+                    }
+                }
+                let (event, data): (String, Value) =
+                    (event.expect("event line"), data.expect("data line"));
+                assert_eq!(data["type"], event.as_str(), "type matches event name");
+                (event, data)
+            })
+            .collect()
+    }
+
+    fn names(events: &[(String, Value)]) -> Vec<&str> {
+        events.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
+    fn delta_text(events: &[(String, Value)]) -> String {
+        events
+            .iter()
+            .filter(|(name, _)| name == "content_block_delta")
+            .map(|(_, data)| data["delta"]["text"].as_str().expect("delta text"))
+            .collect()
+    }
+
+    /// Reads a stream until it ends or breaks; returns the text and whether it broke.
+    async fn read_stream(response: reqwest::Response) -> (String, bool) {
+        let mut body = response.bytes_stream();
+        let mut text = Vec::new();
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(bytes) => text.extend_from_slice(&bytes),
+                Err(_) => return (String::from_utf8(text).expect("utf-8"), true),
+            }
+        }
+        (String::from_utf8(text).expect("utf-8"), false)
+    }
+
+    #[tokio::test]
+    async fn models_answer_with_a_valid_key_and_401_otherwise() {
+        let stub = spawn().await;
+
+        let response = get_models(&stub, KEY).send().await.expect("send");
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().contains_key("request-id"));
+        let page: Value = response.json().await.expect("json");
+        let ids: Vec<&str> = page["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|m| m["id"].as_str().expect("id"))
+            .collect();
+        assert_eq!(
+            ids,
+            ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"]
+        );
+        assert_eq!(page["data"][0]["type"], "model");
+        assert_eq!(page["data"][0]["display_name"], "Claude Sonnet 4.5");
+        assert_eq!(page["has_more"], false);
+        assert_eq!(page["first_id"], "claude-sonnet-4-5");
+        assert_eq!(page["last_id"], "claude-opus-4-1");
+
+        for bad in [
+            "sk-ant-invalid-0001",
+            "sk-ant-admin01-key",
+            "not-an-anthropic-key",
+        ] {
+            let response = get_models(&stub, bad).send().await.expect("send");
+            let body = assert_error(response, 401, "authentication_error").await;
+            assert_eq!(body["error"]["message"], "invalid x-api-key");
+        }
+        let no_key = client()
+            .get(format!("{}/v1/models", stub.base_url))
+            .header("anthropic-version", VERSION)
+            .send()
+            .await
+            .expect("send");
+        assert_error(no_key, 401, "authentication_error").await;
+        let no_version = client()
+            .get(format!("{}/v1/models", stub.base_url))
+            .header("x-api-key", KEY)
+            .send()
+            .await
+            .expect("send");
+        assert_error(no_version, 400, "invalid_request_error").await;
+    }
+
+    #[tokio::test]
+    async fn streams_events_in_anthropic_order_with_usage() {
+        let stub = spawn().await;
+        let response = post_message(&stub, KEY, &chat("What is gold?", true))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let (text, broke) = read_stream(response).await;
+        assert!(!broke);
+        let events = parse_events(&text);
+
+        let expected = "Hello from the Anthropic stand-in. You said: What is gold?";
+        let deltas = expected.split_whitespace().count();
+        let mut order = vec!["message_start", "content_block_start", "ping"];
+        order.extend(std::iter::repeat_n("content_block_delta", deltas));
+        order.extend(["content_block_stop", "message_delta", "message_stop"]);
+        assert_eq!(names(&events), order);
+        assert_eq!(delta_text(&events), expected);
+
+        let start = &events[0].1["message"];
+        assert!(start["id"].as_str().expect("id").starts_with("msg_"));
+        assert_eq!(start["model"], "claude-sonnet-4-5");
+        assert_eq!(start["content"], json!([]));
+        assert_eq!(start["usage"]["input_tokens"], 3);
+        assert_eq!(start["usage"]["output_tokens"], 1);
+        assert_eq!(
+            events[1].1["content_block"],
+            json!({"type": "text", "text": ""})
+        );
+        let message_delta = &events[events.len() - 2].1;
+        assert_eq!(message_delta["delta"]["stop_reason"], "end_turn");
+        assert_eq!(message_delta["usage"]["output_tokens"], deltas);
+    }
+
+    #[tokio::test]
+    async fn answers_json_with_usage_across_system_and_messages() {
+        let stub = spawn().await;
+        let body = json!({
+            "model": "claude-haiku-4-5",
+            "max_tokens": 64,
+            "system": [{ "type": "text", "text": "Be brief." }],
+            "messages": [
+                { "role": "user", "content": "first question here" },
+                { "role": "assistant", "content": "an answer" },
+                { "role": "user", "content": [{ "type": "text", "text": "and  then?" }] },
+            ],
+        });
+        let response = post_message(&stub, KEY, &body).send().await.expect("send");
+        assert_eq!(response.status(), 200);
+        let message: Value = response.json().await.expect("json");
+        let text = "Hello from the Anthropic stand-in. You said: and  then?";
+        assert_eq!(message["type"], "message");
+        assert_eq!(message["role"], "assistant");
+        assert_eq!(message["model"], "claude-haiku-4-5");
+        assert_eq!(
+            message["content"],
+            json!([{ "type": "text", "text": text }])
+        );
+        assert_eq!(message["stop_reason"], "end_turn");
+        assert_eq!(message["stop_sequence"], Value::Null);
+        assert_eq!(message["usage"]["input_tokens"], 2 + 3 + 2 + 2);
+        assert_eq!(message["usage"]["output_tokens"], 9);
+    }
+
+    #[tokio::test]
+    async fn rejects_bad_bodies_with_the_envelope() {
+        let stub = spawn().await;
+        let cases = [
+            json!({ "max_tokens": 8, "messages": [{ "role": "user", "content": "hi" }] }),
+            json!({ "model": "claude-sonnet-4-5", "messages": [{ "role": "user", "content": "hi" }] }),
+            json!({ "model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [] }),
+            json!({ "model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{ "role": "bot", "content": "hi" }] }),
+            json!({ "model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{ "role": "user", "content": 7 }] }),
+        ];
+        for body in &cases {
+            let response = post_message(&stub, KEY, body).send().await.expect("send");
+            assert_error(response, 400, "invalid_request_error").await;
+        }
+        let not_json = client()
+            .post(format!("{}/v1/messages", stub.base_url))
+            .header("x-api-key", KEY)
+            .header("anthropic-version", VERSION)
+            .body("{not json")
+            .send()
+            .await
+            .expect("send");
+        assert_error(not_json, 400, "invalid_request_error").await;
+
+        let mut unknown_model = chat("hi", false);
+        unknown_model["model"] = json!("gpt-4");
+        let response = post_message(&stub, KEY, &unknown_model)
+            .send()
+            .await
+            .expect("send");
+        assert_error(response, 404, "not_found_error").await;
+    }
+
+    #[tokio::test]
+    async fn status_fault_uses_the_envelope_and_a_count_clears_itself() {
+        let stub = spawn().await;
+        stub.state.set_fault_for(Fault::Status(429), 1);
+
+        let response = post_message(&stub, KEY, &chat("hi", false))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_error(response, 429, "rate_limit_error").await;
+
+        let response = post_message(&stub, KEY, &chat("hi", false))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+
+        stub.state.set_fault(Fault::Status(529));
+        for _ in 0..2 {
+            let response = get_models(&stub, KEY).send().await.expect("send");
+            assert_error(response, 529, "overloaded_error").await;
+        }
+        stub.state.clear();
+        let response = get_models(&stub, KEY).send().await.expect("send");
+        assert_eq!(response.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn drop_stream_cuts_the_connection_without_message_stop() {
+        let stub = spawn().await;
+        stub.state.set_fault(Fault::DropStream { after_deltas: 2 });
+        let response = post_message(&stub, KEY, &chat("one two three four", true))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+        let (text, broke) = read_stream(response).await;
+        assert!(broke, "the stream ends in an error, not cleanly");
+        let events = parse_events(&text);
+        assert_eq!(
+            names(&events),
+            [
+                "message_start",
+                "content_block_start",
+                "ping",
+                "content_block_delta",
+                "content_block_delta",
+            ]
+        );
+
+        // The magic word does the same after three deltas.
+        stub.state.clear();
+        let response = post_message(&stub, KEY, &chat("please [[drop]] now", true))
+            .send()
+            .await
+            .expect("send");
+        let (text, broke) = read_stream(response).await;
+        assert!(broke);
+        assert_eq!(delta_text(&parse_events(&text)), "Hello from the ");
+    }
+
+    #[tokio::test]
+    async fn error_event_follows_message_start() {
+        let stub = spawn().await;
+        stub.state.set_fault_for(Fault::ErrorEvent, 1);
+        for text in ["hi", "hi [[overloaded]]"] {
+            let response = post_message(&stub, KEY, &chat(text, true))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(response.status(), 200);
+            let (text, broke) = read_stream(response).await;
+            assert!(!broke);
+            let events = parse_events(&text);
+            assert_eq!(names(&events), ["message_start", "error"]);
+            assert_eq!(
+                events[1].1,
+                error_envelope("overloaded_error", "Overloaded")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn hang_times_out_the_client() {
+        let stub = spawn().await;
+        stub.state.set_fault_for(Fault::Hang, 1);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .expect("client");
+        let err = client
+            .get(format!("{}/v1/models", stub.base_url))
+            .header("x-api-key", KEY)
+            .header("anthropic-version", VERSION)
+            .send()
+            .await
+            .expect_err("no answer");
+        assert!(err.is_timeout(), "{err}");
+        let response = get_models(&stub, KEY).send().await.expect("send");
+        assert_eq!(response.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn slow_waits_and_the_magic_word_makes_a_long_answer() {
+        let stub = spawn().await;
+        stub.state.set_fault_for(Fault::Slow { delay_ms: 100 }, 1);
+        let started = Instant::now();
+        let response = get_models(&stub, KEY).send().await.expect("send");
+        assert_eq!(response.status(), 200);
+        assert!(started.elapsed() >= Duration::from_millis(100));
+
+        let started = Instant::now();
+        let response = post_message(&stub, KEY, &chat("go [[slow]]", false))
+            .send()
+            .await
+            .expect("send");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        let message: Value = response.json().await.expect("json");
+        assert_eq!(message["usage"]["output_tokens"], 40);
+    }
+
+    #[tokio::test]
+    async fn revocation_rejects_new_requests_but_not_a_running_stream() {
+        let stub = spawn().await;
+        stub.state.set_fault(Fault::Slow { delay_ms: 20 });
+        let response = post_message(&stub, KEY, &chat("keep going", true))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+
+        stub.state.revoke(KEY);
+        let (text, broke) = read_stream(response).await;
+        assert!(!broke);
+        assert_eq!(names(&parse_events(&text)).last(), Some(&"message_stop"));
+
+        let response = get_models(&stub, KEY).send().await.expect("send");
+        assert_error(response, 401, "authentication_error").await;
+        let other = "sk-ant-api03-another-key-0002";
+        let response = get_models(&stub, other).send().await.expect("send");
+        assert_eq!(response.status(), 200);
+
+        // The same through the control route.
+        let revoked = client()
+            .post(format!("{}/_stub/revoke", stub.base_url))
+            .json(&json!({ "api_key": other }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(revoked.status(), 204);
+        let response = get_models(&stub, other).send().await.expect("send");
+        assert_error(response, 401, "authentication_error").await;
+    }
+
+    #[tokio::test]
+    async fn records_requests_and_masks_keys_in_the_listing() {
+        let stub = spawn().await;
+        post_message(&stub, KEY, &chat("hello", false))
+            .send()
+            .await
+            .expect("send");
+        get_models(&stub, "sk-ant-invalid-key-99")
+            .send()
+            .await
+            .expect("send");
+
+        let recorded = stub.state.requests();
+        assert_eq!(recorded.len(), 2);
+        assert_eq!(recorded[0].method, "POST");
+        assert_eq!(recorded[0].path, "/v1/messages");
+        assert_eq!(recorded[0].api_key.as_deref(), Some(KEY));
+        assert_eq!(recorded[0].anthropic_version.as_deref(), Some(VERSION));
+        assert_eq!(
+            recorded[0]
+                .body
+                .as_ref()
+                .map(|b| &b["messages"][0]["content"]),
+            Some(&json!("hello"))
+        );
+        assert_eq!(
+            recorded[1].api_key.as_deref(),
+            Some("sk-ant-invalid-key-99")
+        );
+        assert!(recorded[1].body.is_none());
+
+        let listing: Value = client()
+            .get(format!("{}/_stub/requests", stub.base_url))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(listing[0]["api_key"], "sk-ant-api...0001");
+        assert!(!listing.to_string().contains(KEY));
+
+        let reset = client()
+            .post(format!("{}/_stub/reset", stub.base_url))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(reset.status(), 204);
+        assert!(stub.state.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn fault_control_route_sets_a_counted_fault() {
+        let stub = spawn().await;
+        let set = client()
+            .post(format!("{}/_stub/fault", stub.base_url))
+            .json(&json!({ "kind": "status", "status": 500, "count": 1 }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(set.status(), 204);
+        let response = get_models(&stub, KEY).send().await.expect("send");
+        assert_error(response, 500, "api_error").await;
+        let response = get_models(&stub, KEY).send().await.expect("send");
+        assert_eq!(response.status(), 200);
+
+        let bad = client()
+            .post(format!("{}/_stub/fault", stub.base_url))
+            .json(&json!({ "kind": "meltdown" }))
+            .send()
+            .await
+            .expect("send");
+        assert_error(bad, 400, "invalid_request_error").await;
+    }
+
+    #[test]
+    fn deltas_concatenate_back_into_the_text() {
+        let text = "Hello  there,\nworld! ";
+        let deltas = split_deltas(text);
+        assert_eq!(deltas, ["Hello  ", "there,\n", "world! "]);
+        assert_eq!(deltas.concat(), text);
+    }
+
+    #[test]
+    fn masks_keys() {
+        assert_eq!(mask_key("sk-ant-api03-abcdefgh-wxyz"), "sk-ant-api...wxyz");
+        assert_eq!(mask_key("sk-ant-short"), "...");
+    }
+}

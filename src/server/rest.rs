@@ -1,0 +1,104 @@
+//! The contract's JSON API under `/api/v1`: thin handlers over the same service code the
+//! pages' server functions call.
+
+use axum::{
+    extract::{rejection::JsonRejection, FromRequest, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{auth, session::AuthSession, state::AppState};
+use crate::{
+    domain::{Email, Password},
+    error::AppError,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/register", post(register))
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
+        .fallback(not_found)
+}
+
+/// `Json` whose rejection (bad JSON, wrong content type) answers in the contract's shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(AppError::InvalidRequest(match rejection {
+                JsonRejection::MissingJsonContentType(_) => {
+                    "Send JSON with Content-Type: application/json.".into()
+                }
+                _ => "The request body is not the expected JSON.".into(),
+            })),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    email: String,
+    password: SecretString,
+}
+
+async fn register(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Response, AppError> {
+    let email = Email::parse(&body.email)?;
+    let password = Password::parse(body.password)?;
+    let user = auth::register(&state, email, password).await?;
+    AuthSession(session).log_in(user.id).await?;
+    let view = auth::view_of(&user);
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "id": view.id, "email": view.email })),
+    )
+        .into_response())
+}
+
+async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Response, AppError> {
+    let user = auth::login(&state, &body.email, Password::unchecked(body.password)).await?;
+    AuthSession(session).log_in(user.id).await?;
+    Ok(Json(serde_json::json!({ "id": user.id, "email": user.email })).into_response())
+}
+
+async fn logout(session: Session) -> Result<StatusCode, AppError> {
+    let session = AuthSession(session);
+    session.require().await?;
+    session.log_out().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
+    let user = auth::current(&state, &AuthSession(session)).await?;
+    let view = auth::view_of(&user);
+    Ok(Json(
+        serde_json::json!({ "id": view.id, "email": view.email, "has_api_key": view.has_api_key }),
+    )
+    .into_response())
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound
+}

@@ -1,0 +1,164 @@
+//! Sessions: tower-sessions, stored in the app's own database so several instances share
+//! them, and a small typed wrapper that holds the key names.
+
+use async_trait::async_trait;
+use tower_sessions::{
+    session::{Id, Record},
+    session_store::{self, ExpiredDeletion},
+    Session, SessionStore,
+};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+use super::db::Db;
+use crate::error::AppError;
+
+/// The session store of whichever database the app runs on.
+#[derive(Debug, Clone)]
+pub enum AppSessionStore {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl AppSessionStore {
+    /// Builds the store on the app's pool and creates its table.
+    pub async fn new(db: &Db) -> Result<Self, sqlx::Error> {
+        let store = match db {
+            Db::Sqlite(pool) => Self::Sqlite(SqliteStore::new(pool.clone())),
+            Db::Postgres(pool) => Self::Postgres(PostgresStore::new(pool.clone())),
+        };
+        match &store {
+            Self::Sqlite(s) => s.migrate().await?,
+            Self::Postgres(s) => s.migrate().await?,
+        }
+        Ok(store)
+    }
+}
+
+#[async_trait]
+impl SessionStore for AppSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(s) => s.create(record).await,
+            Self::Postgres(s) => s.create(record).await,
+        }
+    }
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(s) => s.save(record).await,
+            Self::Postgres(s) => s.save(record).await,
+        }
+    }
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            Self::Sqlite(s) => s.load(id).await,
+            Self::Postgres(s) => s.load(id).await,
+        }
+    }
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(s) => s.delete(id).await,
+            Self::Postgres(s) => s.delete(id).await,
+        }
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for AppSessionStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(s) => s.delete_expired().await,
+            Self::Postgres(s) => s.delete_expired().await,
+        }
+    }
+}
+
+const USER_ID: &str = "user_id";
+
+/// The session seen as "who is logged in".
+pub struct AuthSession(pub Session);
+
+impl AuthSession {
+    pub async fn user_id(&self) -> Result<Option<i64>, AppError> {
+        self.0
+            .get::<i64>(USER_ID)
+            .await
+            .map_err(|e| super::internal("reading the session", e))
+    }
+
+    /// Starts a logged-in session under a new id, so a session id fixed before login is
+    /// worthless after it.
+    pub async fn log_in(&self, user_id: i64) -> Result<(), AppError> {
+        self.0
+            .cycle_id()
+            .await
+            .map_err(|e| super::internal("renewing the session id", e))?;
+        self.0
+            .insert(USER_ID, user_id)
+            .await
+            .map_err(|e| super::internal("writing the session", e))
+    }
+
+    pub async fn log_out(&self) -> Result<(), AppError> {
+        self.0
+            .flush()
+            .await
+            .map_err(|e| super::internal("ending the session", e))
+    }
+
+    /// The logged-in user's id, or `Unauthenticated`.
+    pub async fn require(&self) -> Result<i64, AppError> {
+        self.user_id().await?.ok_or(AppError::Unauthenticated)
+    }
+}
+
+/// Pages only people who are logged in may see.
+const PROTECTED_PAGES: &[&str] = &["/settings", "/chat"];
+
+/// Sends an anonymous visitor of a protected page to `/login?next=…` before anything
+/// renders (no flash of the page), and a logged-in visitor of `/login` or `/register`
+/// on to where they were going. Server functions re-check on their own.
+pub async fn protect_pages(
+    session: Session,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::{IntoResponse, Redirect};
+
+    if request.method() != axum::http::Method::GET {
+        return next.run(request).await;
+    }
+    let path = request.uri().path();
+    let protected = PROTECTED_PAGES.iter().any(|p| {
+        path == *p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
+    });
+    let auth_page = path == "/login" || path == "/register";
+    if !protected && !auth_page {
+        return next.run(request).await;
+    }
+    let logged_in = matches!(AuthSession(session).user_id().await, Ok(Some(_)));
+    if protected && !logged_in {
+        let target = request
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or(path);
+        return Redirect::to(&format!(
+            "/login?next={}",
+            crate::util::encode_query(target)
+        ))
+        .into_response();
+    }
+    if auth_page && logged_in {
+        let next_page = request
+            .uri()
+            .query()
+            .and_then(|q| crate::util::query_param(q, "next"))
+            .map(|n| crate::util::safe_next(Some(&n)).to_string())
+            .unwrap_or_else(|| "/chat".into());
+        return Redirect::to(&next_page).into_response();
+    }
+    next.run(request).await
+}

@@ -1,0 +1,214 @@
+//! Builds the application from settings: database, migrations, sessions, routes.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    extract::State,
+    http::StatusCode,
+    middleware,
+    response::IntoResponse,
+    routing::{get, post},
+    Json, Router,
+};
+use leptos::{config::LeptosOptions, prelude::provide_context};
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_sessions::{
+    cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer,
+};
+
+use super::{
+    config::Settings, csrf, db::Db, rate_limit::RateLimiter, rest, session::AppSessionStore,
+    state::AppState,
+};
+use crate::app::{shell, App};
+
+/// Why the application could not start; each names what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("could not open the database: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("could not apply database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("could not prepare the session table: {0}")]
+    Sessions(#[source] sqlx::Error),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A built application, bound to its port, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    session_store: AppSessionStore,
+}
+
+pub const SESSION_COOKIE: &str = "apexaurum_session";
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let db = Db::connect(&settings.database_url)
+            .await
+            .map_err(StartupError::Database)?;
+        db.migrate().await?;
+        let session_store = AppSessionStore::new(&db)
+            .await
+            .map_err(StartupError::Sessions)?;
+
+        let listener = TcpListener::bind(settings.site_addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.site_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.site_addr,
+            source,
+        })?;
+
+        let leptos_options = LeptosOptions::builder()
+            .output_name(env!("CARGO_PKG_NAME"))
+            .site_root(settings.site_root.clone())
+            .site_pkg_dir("pkg")
+            .site_addr(local_addr)
+            .env(if settings.is_production() {
+                leptos::config::Env::PROD
+            } else {
+                leptos::config::Env::DEV
+            })
+            .build();
+
+        let state = AppState {
+            db,
+            login_limiter: Arc::new(RateLimiter::new(
+                settings.login_attempts_per_minute,
+                Duration::from_secs(60),
+            )),
+            key_limiter: Arc::new(RateLimiter::new(
+                settings.key_saves_per_minute,
+                Duration::from_secs(60),
+            )),
+            settings: Arc::new(settings),
+            leptos_options,
+        };
+        let router = router(state.clone(), session_store.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+            session_store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        use axum::serve::ListenerExt as _;
+        // A background task removes expired sessions from the store.
+        let cleanup = tokio::spawn(
+            self.session_store
+                .clone()
+                .continuously_delete_expired(Duration::from_secs(3600)),
+        );
+        // Without TCP_NODELAY, Nagle's algorithm holds back small stream chunks.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let result = axum::serve(listener, self.router.into_make_service())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        cleanup.abort();
+        self.state.db.close().await;
+        result
+    }
+}
+
+fn router(state: AppState, session_store: AppSessionStore) -> Router {
+    let settings = state.settings.clone();
+    let sessions = SessionManagerLayer::new(session_store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(settings.is_production())
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(
+            settings.session_days,
+        )));
+
+    let routes = generate_route_list(App);
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let leptos_options = state.leptos_options.clone();
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api/v1", rest::router())
+        .route(
+            "/api/fn/{*name}",
+            post({
+                let context = context.clone();
+                move |req| handle_server_fns_with_context(context.clone(), req)
+            }),
+        )
+        .leptos_routes_with_context(&state, routes, context.clone(), move || {
+            shell(leptos_options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
+        .layer(middleware::from_fn(csrf::reject_foreign_origin))
+        .layer(middleware::from_fn(super::session::protect_pages))
+        .layer(sessions)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.db.ping().await {
+        (StatusCode::OK, Json(serde_json::json!({ "status": "ok" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable" })),
+        )
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}

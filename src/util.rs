@@ -1,0 +1,86 @@
+//! Small helpers shared by the server and the browser.
+
+/// Percent-encodes a value for a URL query.
+pub fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Decodes one `application/x-www-form-urlencoded` value.
+pub fn decode_query(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of `name` in a query string.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| decode_query(v))
+    })
+}
+
+/// Where to go after logging in: only a path on this site (never `//evil` or a full URL),
+/// else the chat.
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.starts_with("/api/") =>
+        {
+            n
+        }
+        _ => "/chat",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_only_ever_a_local_path() {
+        assert_eq!(safe_next(Some("/settings")), "/settings");
+        assert_eq!(safe_next(Some("//evil.example")), "/chat");
+        assert_eq!(safe_next(Some("https://evil.example")), "/chat");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/chat");
+        assert_eq!(safe_next(None), "/chat");
+    }
+
+    #[test]
+    fn query_values_round_trip() {
+        let raw = "/settings?tab=keys&x=a b";
+        let q = format!("next={}", encode_query(raw));
+        assert_eq!(query_param(&q, "next").as_deref(), Some(raw));
+        assert_eq!(decode_query("a%2Fb+c%"), "a/b c%");
+    }
+}

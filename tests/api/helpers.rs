@@ -1,0 +1,312 @@
+use std::{
+    io::Write,
+    path::PathBuf,
+    sync::{Arc, LazyLock, Mutex},
+};
+
+use apexaurum::server::{
+    anthropic_stub::{self, StubHandle},
+    config::{AppEnv, RuntimeFile, Settings},
+    db::Db,
+    startup::Application,
+    telemetry,
+};
+use reqwest::{header, Response};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+/// Which database a test runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL when `TEST_DATABASE_URL` is set.
+    pub fn postgres() -> Option<Self> {
+        std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(Self::Postgres)
+    }
+}
+
+/// Runs each named test function (taking a [`Backend`]) once per database.
+#[macro_export]
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::helpers::Backend::postgres() {
+                    Some(backend) => super::$name(backend).await,
+                    None => eprintln!("TEST_DATABASE_URL not set: PostgreSQL run skipped"),
+                }
+            }
+        }
+    )*};
+}
+
+/// Everything the app logged in this test process (trace level), after masking.
+pub static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(Default::default);
+
+#[derive(Clone)]
+struct CaptureWriter;
+
+impl Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: set once before any test thread reads the environment for this.
+        unsafe {
+            std::env::set_var(
+                "RUST_LOG",
+                "trace,hyper=info,h2=info,rustls=info,sqlx=debug",
+            )
+        };
+        telemetry::init(AppEnv::Development, || CaptureWriter);
+    });
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub stub: StubHandle,
+    /// The SQLite file, when the backend is SQLite.
+    pub db_file: Option<PathBuf>,
+    pub data_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0001";
+
+pub struct Options {
+    pub env: AppEnv,
+    pub secret: String,
+    pub previous: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            env: AppEnv::Development,
+            secret: TEST_SECRET.into(),
+            previous: None,
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, Options::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
+    init_logs();
+    let stub = anthropic_stub::spawn().await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (database_url, db_file) = match backend {
+        Backend::Sqlite => {
+            let file = data_dir.path().join("test.db");
+            (format!("sqlite://{}", file.display()), Some(file))
+        }
+        Backend::Postgres(url) => (fresh_postgres_database(&url).await, None),
+    };
+    let settings = settings_for(
+        &options,
+        &database_url,
+        &stub.base_url,
+        data_dir.path().into(),
+    );
+    let app = Application::build(settings).await.expect("the app starts");
+    let port = app.port();
+    let db = app.state().db.clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: new_client(),
+        db,
+        stub,
+        db_file,
+        data_dir,
+        shutdown: Some(tx),
+    }
+}
+
+pub fn settings_for(
+    options: &Options,
+    database_url: &str,
+    anthropic: &str,
+    data_dir: PathBuf,
+) -> Settings {
+    let file = RuntimeFile {
+        site_addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir,
+        anthropic_timeout_secs: 2,
+        anthropic_connect_timeout_secs: 1,
+        ..Default::default()
+    };
+    let env = match options.env {
+        AppEnv::Development => "development",
+        AppEnv::Production => "production",
+    };
+    let vars = [
+        ("APP_ENV", Some(env.to_string())),
+        ("DATABASE_URL", Some(database_url.to_string())),
+        ("JWT_SECRET", Some(options.secret.clone())),
+        ("JWT_SECRET_PREVIOUS", options.previous.clone()),
+        ("ANTHROPIC_BASE_URL", Some(anthropic.to_string())),
+    ];
+    Settings::from_lookup(file, |name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.clone())
+    })
+    .expect("valid test settings")
+}
+
+/// A new database on the PostgreSQL server of `TEST_DATABASE_URL`, for one test.
+async fn fresh_postgres_database(url: &str) -> String {
+    use sqlx::Connection as _;
+    let name = format!("apx_test_{}", uuid_like());
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .expect("TEST_DATABASE_URL answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
+    format!("{base}/{name}")
+}
+
+fn uuid_like() -> String {
+    use rand::Rng as _;
+    let mut rng = rand::thread_rng();
+    (0..16)
+        .map(|_| format!("{:x}", rng.gen_range(0..16)))
+        .collect()
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers a fresh user with this app's client and returns the email.
+    pub async fn signed_in_user(&self) -> String {
+        let email = format!("user-{}@example.org", uuid_like());
+        assert_eq!(
+            self.register(&email, "correct horse battery")
+                .await
+                .status(),
+            201
+        );
+        email
+    }
+
+    /// A second, independent browser (own cookie jar) on the same app.
+    pub fn other_client(&self) -> reqwest::Client {
+        new_client()
+    }
+}
+
+/// Asserts the contract's error shape and code, and returns the message.
+pub async fn assert_error(response: Response, status: u16, code: &str) -> String {
+    assert_eq!(response.status().as_u16(), status, "status for {code}");
+    let body: Value = response.json().await.expect("JSON error body");
+    assert_eq!(body["error"]["code"], code, "body: {body}");
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("a message")
+        .to_string();
+    assert!(!message.is_empty());
+    message
+}
+
+pub fn set_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get(header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_string())
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real application on a free port, a fresh database per test
+//! (SQLite always, PostgreSQL too when `TEST_DATABASE_URL` is set) and the project's
+//! Anthropic stand-in.
+
+mod helpers;
+
+mod auth;
+mod health;
