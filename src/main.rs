@@ -1,7 +1,12 @@
-//! Loads settings, builds the application and serves until SIGINT/SIGTERM.
+//! `apexaurum`            loads settings, builds the application, serves until SIGINT/SIGTERM.
+//! `apexaurum rotate-keys` re-encrypts every stored API key under the current `JWT_SECRET`
+//!                        (older secrets listed in `JWT_SECRET_PREVIOUS`) and prints counts.
 
 use apexaurum::server::{
+    api_keys::rotate_all,
     config::Settings,
+    crypto::KeyCipher,
+    db::Db,
     startup::{shutdown_signal, Application},
     telemetry,
 };
@@ -10,20 +15,29 @@ use apexaurum::server::{
 async fn main() {
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("apexaurum: {e}");
-            std::process::exit(2);
-        }
+        Err(e) => fail(2, &e.to_string()),
     };
-    telemetry::init(settings.env, std::io::stdout);
+    telemetry::init(settings.env, std::io::stderr);
 
+    match std::env::args().nth(1).as_deref() {
+        None | Some("serve") => serve(settings).await,
+        Some("rotate-keys") => rotate_keys(settings).await,
+        Some(other) => fail(
+            2,
+            &format!("unknown command {other:?}; expected `serve` or `rotate-keys`"),
+        ),
+    }
+}
+
+fn fail(code: i32, message: &str) -> ! {
+    eprintln!("apexaurum: {message}");
+    std::process::exit(code)
+}
+
+async fn serve(settings: Settings) {
     let app = match Application::build(settings).await {
         Ok(app) => app,
-        Err(e) => {
-            tracing::error!("start-up failed: {e}");
-            eprintln!("apexaurum: {e}");
-            std::process::exit(1);
-        }
+        Err(e) => fail(1, &e.to_string()),
     };
     let s = &app.state().settings;
     tracing::info!(
@@ -32,7 +46,29 @@ async fn main() {
         "ApexAurum listening on http://{}:{}", s.site_addr.ip(), app.port()
     );
     if let Err(e) = app.run_until_stopped(shutdown_signal()).await {
-        eprintln!("apexaurum: server error: {e}");
-        std::process::exit(1);
+        fail(1, &format!("server error: {e}"));
+    }
+}
+
+async fn rotate_keys(settings: Settings) {
+    let db = match Db::connect(&settings.database_url).await {
+        Ok(db) => db,
+        Err(e) => fail(1, &format!("could not open the database: {e}")),
+    };
+    if let Err(e) = db.migrate().await {
+        fail(1, &format!("could not apply database migrations: {e}"));
+    }
+    let cipher = KeyCipher::new(&settings.jwt_secret, &settings.jwt_secret_previous);
+    match rotate_all(&db, &cipher).await {
+        Ok(report) => {
+            println!(
+                "rewritten: {}, already current: {}, unreadable: {}",
+                report.rewritten, report.current, report.unreadable
+            );
+            if report.unreadable > 0 {
+                println!("unreadable keys need their owners to enter them again (Settings shows them how)");
+            }
+        }
+        Err(e) => fail(1, &format!("rotation failed: {e}")),
     }
 }

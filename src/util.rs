@@ -84,3 +84,46 @@ mod tests {
         assert_eq!(decode_query("a%2Fb+c%"), "a/b c%");
     }
 }
+
+/// "just now", "2 minutes ago", "3 hours ago", "yesterday", "4 days ago" or the date.
+pub fn relative_time(rfc3339: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let Ok(then) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
+        return rfc3339.to_string();
+    };
+    let secs = (now - then.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit} ago")
+        } else {
+            format!("{n} {unit}s ago")
+        }
+    };
+    match secs {
+        0..=44 => "just now".into(),
+        45..=3599 => plural((secs + 30) / 60, "minute"),
+        3600..=86_399 => plural(secs / 3600, "hour"),
+        86_400..=172_799 => "yesterday".into(),
+        172_800..=2_591_999 => plural(secs / 86_400, "day"),
+        _ => then.format("%-d %B %Y").to_string(),
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::relative_time;
+    use chrono::{Duration, Utc};
+
+    #[test]
+    fn reads_like_a_person_would_say_it() {
+        let now = Utc::now();
+        let ago = |d: Duration| relative_time(&(now - d).to_rfc3339(), now);
+        assert_eq!(ago(Duration::seconds(5)), "just now");
+        assert_eq!(ago(Duration::minutes(2)), "2 minutes ago");
+        assert_eq!(ago(Duration::seconds(60)), "1 minute ago");
+        assert_eq!(ago(Duration::hours(3)), "3 hours ago");
+        assert_eq!(ago(Duration::hours(30)), "yesterday");
+        assert_eq!(ago(Duration::days(4)), "4 days ago");
+    }
+}

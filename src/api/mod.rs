@@ -2,6 +2,7 @@
 //! input into domain values first, calls one service function and returns a projection
 //! that is safe for the browser.
 
+pub mod api_keys;
 pub mod auth;
 
 #[cfg(feature = "ssr")]

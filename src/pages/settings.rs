@@ -1,7 +1,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::{api::auth::UserView, components::protected::Protected};
+use crate::{
+    api::auth::UserView,
+    components::{api_key_panel::ApiKeyPanel, protected::Protected},
+};
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -17,6 +20,7 @@ pub fn SettingsPage() -> impl IntoView {
                         <dd>{user.email.clone()}</dd>
                     </dl>
                 </section>
+                <ApiKeyPanel/>
             </div>
         }/>
     }

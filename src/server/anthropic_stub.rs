@@ -1413,7 +1413,7 @@ mod tests {
 
         let response = get_models(&stub, KEY).send().await.expect("send");
         assert_error(response, 401, "authentication_error").await;
-        let other = "sk-ant-api03-another-key-0002";
+        let other = "sk-ant-api03-canary-other-0002";
         let response = get_models(&stub, other).send().await.expect("send");
         assert_eq!(response.status(), 200);
 

@@ -164,3 +164,115 @@ impl Db {
         Ok(row.map(|(Json(v),)| v))
     }
 }
+
+/// Per-backend SQL for the writes that touch one field of `settings`.
+struct KeySql {
+    set_entry: &'static str,
+    remove_entry: &'static str,
+    set_last_used: &'static str,
+    set_valid: &'static str,
+    replace_token: &'static str,
+}
+
+const SQLITE_KEY_SQL: KeySql = KeySql {
+    set_entry: "UPDATE users SET settings = json_set(settings, '$.api_keys.anthropic', json($1)), \
+                updated_at = $2 WHERE id = $3",
+    remove_entry: "UPDATE users SET settings = json_remove(settings, '$.api_keys.anthropic'), \
+                   updated_at = $1 WHERE id = $2",
+    set_last_used: "UPDATE users SET settings = json_set(settings, '$.api_keys.anthropic.last_used', $1) \
+                    WHERE id = $2 AND json_extract(settings, '$.api_keys.anthropic.encrypted_key') = $3",
+    set_valid: "UPDATE users SET settings = json_set(settings, '$.api_keys.anthropic.valid', json($1)), \
+                updated_at = $4 WHERE id = $2 AND json_extract(settings, '$.api_keys.anthropic.encrypted_key') = $3",
+    replace_token: "UPDATE users SET settings = json_set(settings, '$.api_keys.anthropic.encrypted_key', $1), \
+                    updated_at = $4 WHERE id = $2 AND json_extract(settings, '$.api_keys.anthropic.encrypted_key') = $3",
+};
+
+const POSTGRES_KEY_SQL: KeySql = KeySql {
+    set_entry: "UPDATE users SET settings = jsonb_set(\
+                    settings || jsonb_build_object('api_keys', COALESCE(settings->'api_keys', '{}'::jsonb)), \
+                    '{api_keys,anthropic}', $1::jsonb), \
+                updated_at = $2 WHERE id = $3",
+    remove_entry: "UPDATE users SET settings = settings #- '{api_keys,anthropic}', updated_at = $1 WHERE id = $2",
+    set_last_used: "UPDATE users SET settings = jsonb_set(settings, '{api_keys,anthropic,last_used}', to_jsonb($1::text)) \
+                    WHERE id = $2 AND settings #>> '{api_keys,anthropic,encrypted_key}' = $3",
+    set_valid: "UPDATE users SET settings = jsonb_set(settings, '{api_keys,anthropic,valid}', $1::jsonb), \
+                updated_at = $4 WHERE id = $2 AND settings #>> '{api_keys,anthropic,encrypted_key}' = $3",
+    replace_token: "UPDATE users SET settings = jsonb_set(settings, '{api_keys,anthropic,encrypted_key}', to_jsonb($1::text)), \
+                    updated_at = $4 WHERE id = $2 AND settings #>> '{api_keys,anthropic,encrypted_key}' = $3",
+};
+
+impl Db {
+    fn key_sql(&self) -> &'static KeySql {
+        match self {
+            Self::Sqlite(_) => &SQLITE_KEY_SQL,
+            Self::Postgres(_) => &POSTGRES_KEY_SQL,
+        }
+    }
+
+    /// Writes `settings.api_keys.anthropic` whole, leaving every other field untouched.
+    pub async fn set_anthropic_key(&self, user_id: i64, entry: &Value) -> Result<(), DbError> {
+        let sql = self.key_sql().set_entry;
+        let entry = entry.to_string();
+        on_pool!(self, pool => sqlx::query(sql).bind(entry).bind(Utc::now()).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn remove_anthropic_key(&self, user_id: i64) -> Result<(), DbError> {
+        let sql = self.key_sql().remove_entry;
+        on_pool!(self, pool => sqlx::query(sql).bind(Utc::now()).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Sets `last_used`, only while the key that was used is still the stored one, so a
+    /// late update never resurrects a removed key or touches its replacement.
+    pub async fn mark_key_used(
+        &self,
+        user_id: i64,
+        token: &str,
+        at: &str,
+    ) -> Result<bool, DbError> {
+        let sql = self.key_sql().set_last_used;
+        let done = on_pool!(self, pool => sqlx::query(sql).bind(at).bind(user_id).bind(token).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Sets `valid` for the stored key if it is still `token`.
+    pub async fn set_key_valid(
+        &self,
+        user_id: i64,
+        token: &str,
+        valid: bool,
+    ) -> Result<bool, DbError> {
+        let sql = self.key_sql().set_valid;
+        let value = if valid { "true" } else { "false" };
+        let done = on_pool!(self, pool => sqlx::query(sql).bind(value).bind(user_id).bind(token).bind(Utc::now()).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Swaps the stored token `old` for `new` (re-encryption under a new secret).
+    pub async fn replace_key_token(
+        &self,
+        user_id: i64,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, DbError> {
+        let sql = self.key_sql().replace_token;
+        let done = on_pool!(self, pool => sqlx::query(sql).bind(new).bind(user_id).bind(old).bind(Utc::now()).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Every user with a stored key, and its token.
+    pub async fn stored_key_tokens(&self) -> Result<Vec<(i64, String)>, DbError> {
+        let rows: Vec<(i64, Json<Value>)> = on_pool!(self, pool =>
+            sqlx::query_as("SELECT id, settings FROM users ORDER BY id").fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, Json(settings))| {
+                settings
+                    .pointer("/api_keys/anthropic/encrypted_key")
+                    .and_then(Value::as_str)
+                    .map(|t| (id, t.to_string()))
+            })
+            .collect())
+    }
+}

@@ -1,9 +1,12 @@
 //! Server-only code: configuration, start-up, state, persistence, authentication,
 //! cryptography and the outside services.
 
+pub mod anthropic;
 pub mod anthropic_stub;
+pub mod api_keys;
 pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod csrf;
 pub mod db;
 pub mod rate_limit;

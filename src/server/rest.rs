@@ -12,9 +12,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{auth, session::AuthSession, state::AppState};
+use super::{api_keys, auth, session::AuthSession, state::AppState};
 use crate::{
-    domain::{Email, Password},
+    api::api_keys::KeyStatus,
+    domain::{ApiKey, Email, Password},
     error::AppError,
 };
 
@@ -24,6 +25,9 @@ pub fn router() -> Router<AppState> {
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/me", get(me))
+        .route("/user/api-key", post(save_key).delete(remove_key))
+        .route("/user/api-key/status", get(key_status))
+        .route("/user/api-key/test", post(test_key))
         .fallback(not_found)
 }
 
@@ -97,6 +101,46 @@ async fn me(State(state): State<AppState>, session: Session) -> Result<Response,
         serde_json::json!({ "id": view.id, "email": view.email, "has_api_key": view.has_api_key }),
     )
     .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct KeyBody {
+    api_key: SecretString,
+}
+
+async fn save_key(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(body): ApiJson<KeyBody>,
+) -> Result<Json<KeyStatus>, AppError> {
+    let user_id = AuthSession(session).require().await?;
+    let key = ApiKey::parse(body.api_key)?;
+    Ok(Json(api_keys::save(&state, user_id, key).await?))
+}
+
+async fn remove_key(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<StatusCode, AppError> {
+    let user_id = AuthSession(session).require().await?;
+    api_keys::remove(&state, user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn key_status(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<KeyStatus>, AppError> {
+    let user_id = AuthSession(session).require().await?;
+    Ok(Json(api_keys::status(&state, user_id).await?))
+}
+
+async fn test_key(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<KeyStatus>, AppError> {
+    let user_id = AuthSession(session).require().await?;
+    Ok(Json(api_keys::test(&state, user_id).await?))
 }
 
 async fn not_found() -> AppError {

@@ -18,8 +18,8 @@ use tower_sessions::{
 };
 
 use super::{
-    config::Settings, csrf, db::Db, rate_limit::RateLimiter, rest, session::AppSessionStore,
-    state::AppState,
+    anthropic::AnthropicClient, config::Settings, crypto::KeyCipher, csrf, db::Db,
+    rate_limit::RateLimiter, rest, session::AppSessionStore, state::AppState,
 };
 use crate::app::{shell, App};
 
@@ -84,6 +84,15 @@ impl Application {
 
         let state = AppState {
             db,
+            cipher: Arc::new(KeyCipher::new(
+                &settings.jwt_secret,
+                &settings.jwt_secret_previous,
+            )),
+            anthropic: AnthropicClient::new(
+                &settings.anthropic_base_url,
+                settings.anthropic_connect_timeout,
+                settings.anthropic_timeout,
+            ),
             login_limiter: Arc::new(RateLimiter::new(
                 settings.login_attempts_per_minute,
                 Duration::from_secs(60),

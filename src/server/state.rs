@@ -3,12 +3,17 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use super::{config::Settings, db::Db, rate_limit::RateLimiter};
+use super::{
+    anthropic::AnthropicClient, config::Settings, crypto::KeyCipher, db::Db,
+    rate_limit::RateLimiter,
+};
 
 /// What every request handler and server function may need. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    pub cipher: Arc<KeyCipher>,
+    pub anthropic: AnthropicClient,
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
     pub login_limiter: Arc<RateLimiter>,

@@ -183,7 +183,7 @@ async fn production_marks_the_session_cookie_secure(backend: Backend) {
     let options = Options {
         env: AppEnv::Production,
         secret: "production-secret-production-secret-42".into(),
-        previous: None,
+        ..Default::default()
     };
     let app = spawn_app_with(backend, options).await;
     let cookie = set_cookie(&app.register("ada@example.org", "correct horse").await).unwrap();

@@ -72,12 +72,7 @@ fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: set once before any test thread reads the environment for this.
-        unsafe {
-            std::env::set_var(
-                "RUST_LOG",
-                "trace,hyper=info,h2=info,rustls=info,sqlx=debug",
-            )
-        };
+        unsafe { std::env::set_var("RUST_LOG", "trace") };
         telemetry::init(AppEnv::Development, || CaptureWriter);
     });
 }
@@ -88,6 +83,7 @@ pub fn captured_logs() -> String {
 
 pub struct TestApp {
     pub address: String,
+    pub database_url: String,
     pub port: u16,
     pub client: reqwest::Client,
     pub db: Db,
@@ -104,6 +100,8 @@ pub struct Options {
     pub env: AppEnv,
     pub secret: String,
     pub previous: Option<String>,
+    /// Instead of this test's stand-in.
+    pub anthropic_base_url: Option<String>,
 }
 
 impl Default for Options {
@@ -112,6 +110,7 @@ impl Default for Options {
             env: AppEnv::Development,
             secret: TEST_SECRET.into(),
             previous: None,
+            anthropic_base_url: None,
         }
     }
 }
@@ -121,22 +120,29 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("test.db").display()),
+        Backend::Postgres(url) => fresh_postgres_database(&url).await,
+    };
+    spawn_app_on(&database_url, data_dir, options).await
+}
+
+/// Another instance of the app on an existing database (e.g. after a secret rotation).
+pub async fn spawn_app_on(
+    database_url: &str,
+    data_dir: tempfile::TempDir,
+    options: Options,
+) -> TestApp {
     init_logs();
     let stub = anthropic_stub::spawn().await;
-    let data_dir = tempfile::tempdir().expect("temp dir");
-    let (database_url, db_file) = match backend {
-        Backend::Sqlite => {
-            let file = data_dir.path().join("test.db");
-            (format!("sqlite://{}", file.display()), Some(file))
-        }
-        Backend::Postgres(url) => (fresh_postgres_database(&url).await, None),
-    };
-    let settings = settings_for(
-        &options,
-        &database_url,
-        &stub.base_url,
-        data_dir.path().into(),
-    );
+    let database_url = database_url.to_string();
+    let db_file = database_url.strip_prefix("sqlite://").map(PathBuf::from);
+    let anthropic = options
+        .anthropic_base_url
+        .clone()
+        .unwrap_or_else(|| stub.base_url.clone());
+    let settings = settings_for(&options, &database_url, &anthropic, data_dir.path().into());
     let app = Application::build(settings).await.expect("the app starts");
     let port = app.port();
     let db = app.state().db.clone();
@@ -146,6 +152,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     }));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        database_url,
         port,
         client: new_client(),
         db,
@@ -283,6 +290,29 @@ impl TestApp {
             201
         );
         email
+    }
+
+    /// Saves a key through the JSON API.
+    pub async fn save_key(&self, key: &str) -> Response {
+        self.post_json("/api/v1/user/api-key", &json!({ "api_key": key }))
+            .await
+    }
+
+    pub async fn key_status(&self) -> Value {
+        let response = self.get("/api/v1/user/api-key/status").await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// The user's whole settings document, straight from the database.
+    pub async fn settings_of(&self, email: &str) -> Value {
+        self.db
+            .find_user_by_email(email)
+            .await
+            .unwrap()
+            .unwrap()
+            .settings
+            .0
     }
 
     /// A second, independent browser (own cookie jar) on the same app.

@@ -4,5 +4,7 @@
 
 mod helpers;
 
+mod api_keys;
 mod auth;
 mod health;
+mod secrets;

@@ -1,0 +1,196 @@
+//! The Anthropic API client. Every call goes to `ANTHROPIC_BASE_URL` and nowhere else:
+//! redirects are not followed, so a key never travels to another host.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// What Anthropic made of a key or a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx.
+    Accepted,
+    /// 401 or 403: the key is wrong, revoked or not allowed.
+    Refused,
+    /// 429, 5xx, a timeout or a network failure: try again later; the key may be fine.
+    Unavailable,
+}
+
+impl Verdict {
+    pub fn of_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            200..=299 => Self::Accepted,
+            401 | 403 => Self::Refused,
+            _ => Self::Unavailable,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AnthropicClient {
+    http: reqwest::Client,
+    base_url: String,
+    check_timeout: Duration,
+}
+
+impl AnthropicClient {
+    pub fn new(base_url: &str, connect_timeout: Duration, check_timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("apexaurum/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds with static settings");
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            check_timeout,
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// A request to `path` carrying the key and the API version.
+    pub(crate) fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &SecretString,
+    ) -> reqwest::RequestBuilder {
+        let mut value = reqwest::header::HeaderValue::from_str(key.expose_secret())
+            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("invalid"));
+        value.set_sensitive(true);
+        self.http
+            .request(method, format!("{}{path}", self.base_url))
+            .header("x-api-key", value)
+            .header("anthropic-version", ANTHROPIC_VERSION)
+    }
+
+    /// Checks a key with `GET /v1/models`, which spends no tokens.
+    #[tracing::instrument(skip_all)]
+    pub async fn check_key(&self, key: &SecretString) -> Verdict {
+        let result = self
+            .request(reqwest::Method::GET, "/v1/models?limit=1", key)
+            .timeout(self.check_timeout)
+            .send()
+            .await;
+        match result {
+            Ok(response) => {
+                let verdict = Verdict::of_status(response.status());
+                if verdict != Verdict::Accepted {
+                    // Only the status is logged; upstream bodies are never passed on.
+                    tracing::info!(
+                        status = response.status().as_u16(),
+                        ?verdict,
+                        "Anthropic key check"
+                    );
+                }
+                verdict
+            }
+            Err(e) => {
+                tracing::warn!(
+                    timeout = e.is_timeout(),
+                    connect = e.is_connect(),
+                    "Anthropic unreachable for a key check"
+                );
+                Verdict::Unavailable
+            }
+        }
+    }
+
+    /// The ids of the models a key can use, newest first (as Anthropic lists them).
+    #[tracing::instrument(skip_all)]
+    pub async fn list_models(&self, key: &SecretString) -> Result<Vec<String>, Verdict> {
+        let response = self
+            .request(reqwest::Method::GET, "/v1/models?limit=100", key)
+            .timeout(self.check_timeout)
+            .send()
+            .await
+            .map_err(|_| Verdict::Unavailable)?;
+        match Verdict::of_status(response.status()) {
+            Verdict::Accepted => {}
+            other => return Err(other),
+        }
+        let body: serde_json::Value = response.json().await.map_err(|_| Verdict::Unavailable)?;
+        Ok(body["data"]
+            .as_array()
+            .map(|models| {
+                models
+                    .iter()
+                    .filter_map(|m| m["id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::anthropic_stub::{self, Fault};
+
+    const KEY: &str = "sk-ant-api03-canary-client-0123456789abcdefghijklmnop";
+
+    fn client(base: &str) -> AnthropicClient {
+        AnthropicClient::new(base, Duration::from_millis(500), Duration::from_millis(700))
+    }
+
+    #[tokio::test]
+    async fn classifies_every_kind_of_answer() {
+        let stub = anthropic_stub::spawn().await;
+        let c = client(&stub.base_url);
+        let key = SecretString::from(KEY.to_string());
+        assert_eq!(c.check_key(&key).await, Verdict::Accepted);
+        for (status, verdict) in [
+            (401, Verdict::Refused),
+            (403, Verdict::Refused),
+            (429, Verdict::Unavailable),
+            (500, Verdict::Unavailable),
+            (529, Verdict::Unavailable),
+        ] {
+            stub.state.set_fault_for(Fault::Status(status), 1);
+            assert_eq!(c.check_key(&key).await, verdict, "{status}");
+        }
+        stub.state.set_fault_for(Fault::Hang, 1);
+        assert_eq!(
+            c.check_key(&key).await,
+            Verdict::Unavailable,
+            "a hang times out"
+        );
+        let requests = stub.state.requests();
+        assert!(requests.iter().all(|r| r.api_key.as_deref() == Some(KEY)));
+        assert!(requests
+            .iter()
+            .all(|r| r.anthropic_version.as_deref() == Some(ANTHROPIC_VERSION)));
+    }
+
+    #[tokio::test]
+    async fn a_dead_upstream_is_unavailable() {
+        let c = client("http://127.0.0.1:9");
+        assert_eq!(
+            c.check_key(&SecretString::from(KEY.to_string())).await,
+            Verdict::Unavailable
+        );
+    }
+
+    #[tokio::test]
+    async fn lists_the_models_a_key_can_use() {
+        let stub = anthropic_stub::spawn().await;
+        let models = client(&stub.base_url)
+            .list_models(&SecretString::from(KEY.to_string()))
+            .await
+            .unwrap();
+        assert!(models.contains(&"claude-sonnet-4-5".to_string()));
+    }
+}

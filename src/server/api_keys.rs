@@ -1,0 +1,218 @@
+//! The user's Anthropic key: save (after Anthropic accepts it), status, re-test, remove,
+//! and decrypt for use. One implementation of each operation, shared by the pages' server
+//! functions and the JSON API. The plaintext exists only inside a `SecretString`, only for
+//! the request that needs it.
+
+use chrono::{SecondsFormat, Utc};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+use super::{
+    anthropic::Verdict,
+    crypto::{Decrypted, KeyCipher},
+    db::Db,
+    internal,
+    state::AppState,
+};
+use crate::{api::api_keys::KeyStatus, domain::ApiKey, error::AppError};
+
+pub fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The browser's view of a settings document.
+pub fn status_of(settings: &Value) -> KeyStatus {
+    let Some(entry) = settings
+        .pointer("/api_keys/anthropic")
+        .filter(|e| e.get("encrypted_key").is_some())
+    else {
+        return KeyStatus::default();
+    };
+    let text = |field: &str| entry.get(field).and_then(Value::as_str).map(String::from);
+    KeyStatus {
+        configured: true,
+        valid: entry.get("valid").and_then(Value::as_bool),
+        key_hint: text("key_hint"),
+        added_at: text("added_at"),
+        last_used: text("last_used"),
+    }
+}
+
+async fn settings_of(state: &AppState, user_id: i64) -> Result<Value, AppError> {
+    state
+        .db
+        .user_settings(user_id)
+        .await
+        .map_err(|e| internal("reading settings", e))?
+        .ok_or(AppError::Unauthenticated)
+}
+
+pub async fn status(state: &AppState, user_id: i64) -> Result<KeyStatus, AppError> {
+    Ok(status_of(&settings_of(state, user_id).await?))
+}
+
+/// Checks the key with Anthropic and, only if it is accepted, stores it encrypted. On any
+/// error nothing is written, so a key stored before stays exactly as it was.
+#[tracing::instrument(skip_all, fields(user_id))]
+pub async fn save(state: &AppState, user_id: i64, key: ApiKey) -> Result<KeyStatus, AppError> {
+    if !state.key_limiter.check(&format!("user:{user_id}")) {
+        return Err(AppError::RateLimited);
+    }
+    match state.anthropic.check_key(key.secret()).await {
+        Verdict::Accepted => {}
+        Verdict::Refused => return Err(AppError::KeyRejected),
+        Verdict::Unavailable => return Err(AppError::AnthropicUnavailable),
+    }
+    let entry = json!({
+        "encrypted_key": state.cipher.encrypt(key.secret()),
+        "key_hint": key.hint(),
+        "added_at": now_rfc3339(),
+        "last_used": null,
+        "valid": true,
+    });
+    state
+        .db
+        .set_anthropic_key(user_id, &entry)
+        .await
+        .map_err(|e| internal("storing a key", e))?;
+    tracing::info!(user_id, hint = %key.hint(), "API key saved");
+    status(state, user_id).await
+}
+
+pub async fn remove(state: &AppState, user_id: i64) -> Result<(), AppError> {
+    state
+        .db
+        .remove_anthropic_key(user_id)
+        .await
+        .map_err(|e| internal("removing a key", e))?;
+    tracing::info!(user_id, "API key removed");
+    Ok(())
+}
+
+/// The stored key, decrypted, with the token it came from (for compare-and-set writes).
+pub struct StoredKey {
+    pub secret: SecretString,
+    pub token: String,
+}
+
+/// Decrypts the stored key; re-encrypts it under the current secret if an old one was
+/// needed. `Ok(None)` when no key is stored.
+async fn decrypt_stored(
+    state: &AppState,
+    user_id: i64,
+    settings: &Value,
+) -> Result<Option<StoredKey>, AppError> {
+    let Some(token) = settings
+        .pointer("/api_keys/anthropic/encrypted_key")
+        .and_then(Value::as_str)
+    else {
+        return Ok(None);
+    };
+    match state.cipher.decrypt(token) {
+        Ok((secret, Decrypted::Current)) => Ok(Some(StoredKey {
+            secret,
+            token: token.to_string(),
+        })),
+        Ok((secret, Decrypted::Previous)) => {
+            let fresh = state.cipher.encrypt(&secret);
+            let swapped = state
+                .db
+                .replace_key_token(user_id, token, &fresh)
+                .await
+                .map_err(|e| internal("re-encrypting a key", e))?;
+            let token = if swapped { fresh } else { token.to_string() };
+            Ok(Some(StoredKey { secret, token }))
+        }
+        Err(_) => {
+            tracing::warn!(
+                user_id,
+                "a stored key cannot be decrypted with any configured secret"
+            );
+            let _ = state.db.set_key_valid(user_id, token, false).await;
+            Err(AppError::KeyUnreadable)
+        }
+    }
+}
+
+/// Checks the stored key with Anthropic again and records the answer.
+#[tracing::instrument(skip_all, fields(user_id))]
+pub async fn test(state: &AppState, user_id: i64) -> Result<KeyStatus, AppError> {
+    let settings = settings_of(state, user_id).await?;
+    let stored = decrypt_stored(state, user_id, &settings)
+        .await?
+        .ok_or(AppError::NoApiKey)?;
+    if !state.key_limiter.check(&format!("user:{user_id}")) {
+        return Err(AppError::RateLimited);
+    }
+    let valid = match state.anthropic.check_key(&stored.secret).await {
+        Verdict::Accepted => true,
+        Verdict::Refused => false,
+        Verdict::Unavailable => return Err(AppError::AnthropicUnavailable),
+    };
+    state
+        .db
+        .set_key_valid(user_id, &stored.token, valid)
+        .await
+        .map_err(|e| internal("recording a key check", e))?;
+    status(state, user_id).await
+}
+
+/// The key to chat with: `api_key_required` without one, `api_key_invalid` once Anthropic
+/// has refused it, `key_unreadable` when no secret can decrypt it.
+pub async fn usable_key(state: &AppState, user_id: i64) -> Result<StoredKey, AppError> {
+    let settings = settings_of(state, user_id).await?;
+    if settings.pointer("/api_keys/anthropic/valid") == Some(&Value::Bool(false)) {
+        return Err(AppError::ApiKeyInvalid);
+    }
+    decrypt_stored(state, user_id, &settings)
+        .await?
+        .ok_or(AppError::ApiKeyRequired)
+}
+
+/// Records a use of the key (only while it is still the stored one).
+pub async fn mark_used(state: &AppState, user_id: i64, key: &StoredKey) {
+    if let Err(e) = state
+        .db
+        .mark_key_used(user_id, &key.token, &now_rfc3339())
+        .await
+    {
+        internal("recording last use of a key", e);
+    }
+}
+
+/// Anthropic refused the key in use: mark it invalid (only if still the stored one).
+pub async fn mark_refused(state: &AppState, user_id: i64, key: &StoredKey) {
+    if let Err(e) = state.db.set_key_valid(user_id, &key.token, false).await {
+        internal("marking a key invalid", e);
+    }
+}
+
+/// What a rotation run did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RotationReport {
+    pub rewritten: usize,
+    pub current: usize,
+    pub unreadable: usize,
+}
+
+/// Re-encrypts every stored key under the current secret.
+pub async fn rotate_all(db: &Db, cipher: &KeyCipher) -> Result<RotationReport, super::db::DbError> {
+    let mut report = RotationReport::default();
+    for (user_id, token) in db.stored_key_tokens().await? {
+        match cipher.decrypt(&token) {
+            Ok((_, Decrypted::Current)) => report.current += 1,
+            Ok((secret, Decrypted::Previous)) => {
+                let fresh = cipher.encrypt(&secret);
+                if db.replace_key_token(user_id, &token, &fresh).await? {
+                    report.rewritten += 1;
+                } else {
+                    // Changed meanwhile (saved anew or removed): whatever is there now is
+                    // current or gone.
+                    report.current += 1;
+                }
+            }
+            Err(_) => report.unreadable += 1,
+        }
+    }
+    Ok(report)
+}

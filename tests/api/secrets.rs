@@ -1,0 +1,182 @@
+//! The full key never leaves the process in plaintext: not in a response, a log line (at
+//! trace level), an error message, nor the database files.
+
+use apexaurum::server::anthropic_stub::Fault;
+use serde_json::json;
+
+use crate::{
+    api_keys::{CANARY, OTHER, REFUSED},
+    helpers::{captured_logs, spawn_app, Backend, TestApp},
+};
+
+/// The distinctive middle of each canary, which no hint or mask contains.
+const MARKERS: [&str; 3] = ["CANARY0canary0", "CANARY1other1", "CANARY2invalid2"];
+
+async fn body_of(response: reqwest::Response) -> String {
+    let status = response.status();
+    let headers = format!("{:?}", response.headers());
+    format!(
+        "{status} {headers} {}",
+        response.text().await.unwrap_or_default()
+    )
+}
+
+async fn every_path(app: &TestApp) -> Vec<String> {
+    let mut seen = Vec::new();
+    app.signed_in_user().await;
+    seen.push(body_of(app.save_key(CANARY).await).await);
+    seen.push(body_of(app.save_key(REFUSED).await).await);
+    app.stub.state.set_fault_for(Fault::Status(529), 1);
+    seen.push(body_of(app.save_key(OTHER).await).await);
+    app.stub.state.set_fault_for(Fault::Hang, 1);
+    seen.push(body_of(app.save_key(OTHER).await).await);
+    seen.push(body_of(app.get("/api/v1/user/api-key/status").await).await);
+    seen.push(body_of(app.post_json("/api/v1/user/api-key/test", &json!({})).await).await);
+    // Malformed bodies that contain a key: the error must not echo it.
+    let broken = app
+        .client
+        .post(app.url("/api/v1/user/api-key"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"api_key\": \"{CANARY}\""))
+        .send()
+        .await
+        .unwrap();
+    seen.push(body_of(broken).await);
+    seen.push(
+        body_of(
+            app.post_json(
+                "/api/v1/user/api-key",
+                &json!({ "api_key": CANARY, "extra": [1] }),
+            )
+            .await,
+        )
+        .await,
+    );
+    seen.push(
+        body_of(
+            app.post_json("/api/v1/user/api-key", &json!({ "key": CANARY }))
+                .await,
+        )
+        .await,
+    );
+    // The page's server functions, with and without JavaScript.
+    seen.push(
+        body_of(
+            app.client
+                .post(app.url("/api/fn/save_api_key"))
+                .form(&[("api_key", CANARY)])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+    );
+    seen.push(
+        body_of(
+            app.client
+                .post(app.url("/api/fn/save_api_key"))
+                .form(&[("api_key", REFUSED)])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+    );
+    let no_js = app
+        .client
+        .post(app.url("/api/fn/save_api_key"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/settings"))
+        .form(&[("api_key", REFUSED)])
+        .send()
+        .await
+        .unwrap();
+    let location = no_js
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    seen.push(body_of(no_js).await);
+    if let Some(location) = location {
+        seen.push(location.clone());
+        seen.push(body_of(app.client.get(location).send().await.unwrap()).await);
+    }
+    seen.push(body_of(app.get("/settings").await).await);
+    seen.push(body_of(app.post_json("/api/fn/api_key_status", &json!({})).await).await);
+    seen.push(body_of(app.post_json("/api/fn/test_api_key", &json!({})).await).await);
+    app.stub.state.revoke(CANARY);
+    seen.push(body_of(app.post_json("/api/v1/user/api-key/test", &json!({})).await).await);
+    seen.push(body_of(app.get("/settings").await).await);
+    seen
+}
+
+async fn a_canary_key_appears_in_no_response_log_or_database_file(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let responses = every_path(&app).await;
+    for (i, body) in responses.iter().enumerate() {
+        for marker in MARKERS {
+            assert!(
+                !body.contains(marker),
+                "response {i} contains a key: {body}"
+            );
+        }
+    }
+    assert!(
+        responses.iter().any(|b| b.contains("sk-ant-api...X7f4")),
+        "the hint is shown"
+    );
+
+    let logs = captured_logs();
+    assert!(logs.len() > 1000, "trace logs were captured");
+    for marker in MARKERS {
+        assert!(!logs.contains(marker), "the logs contain a key");
+    }
+
+    match &app.db_file {
+        Some(file) => {
+            // Let SQLite settle, then read the database and its write-ahead log as bytes.
+            for path in [
+                file.clone(),
+                file.with_extension("db-wal"),
+                file.with_extension("db-shm"),
+            ] {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    let text = String::from_utf8_lossy(&bytes);
+                    for marker in MARKERS {
+                        assert!(!text.contains(marker), "{} contains a key", path.display());
+                    }
+                }
+            }
+        }
+        None => {
+            let dump: Vec<(String,)> = match &app.db {
+                apexaurum::server::db::Db::Postgres(pool) => sqlx::query_as(
+                    "SELECT settings::text FROM users UNION ALL SELECT encode(data, 'escape') FROM tower_sessions.session",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+                _ => unreachable!(),
+            };
+            for (row,) in dump {
+                for marker in MARKERS {
+                    assert!(!row.contains(marker), "the database contains a key");
+                }
+            }
+        }
+    }
+}
+
+async fn the_log_safety_net_masks_a_key_that_reaches_a_log_line(backend: Backend) {
+    let _app = spawn_app(backend).await;
+    tracing::error!(
+        "a careless line with sk-ant-api03-CANARY9careless9CANARY9careless9-0000 in it"
+    );
+    let logs = captured_logs();
+    assert!(!logs.contains("CANARY9careless9"));
+    assert!(logs.contains("a careless line with sk-ant-[masked] in it"));
+}
+
+crate::db_tests!(
+    a_canary_key_appears_in_no_response_log_or_database_file,
+    the_log_safety_net_masks_a_key_that_reaches_a_log_line,
+);
