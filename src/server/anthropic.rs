@@ -57,10 +57,6 @@ impl AnthropicClient {
         &self.base_url
     }
 
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
     /// A request to `path` carrying the key and the API version.
     pub(crate) fn request(
         &self,

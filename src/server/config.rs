@@ -50,6 +50,10 @@ pub struct RuntimeFile {
     pub session_days: i64,
     pub login_attempts_per_minute: u32,
     pub key_saves_per_minute: u32,
+    /// An operator's agents file; empty means the built-in Agents.
+    pub agents_file: Option<PathBuf>,
+    /// Longest answer, in tokens, asked of Anthropic.
+    pub max_tokens: u32,
 }
 
 impl Default for RuntimeFile {
@@ -63,6 +67,8 @@ impl Default for RuntimeFile {
             session_days: 14,
             login_attempts_per_minute: 10,
             key_saves_per_minute: 10,
+            agents_file: None,
+            max_tokens: 4096,
         }
     }
 }
@@ -95,6 +101,8 @@ pub struct Settings {
     pub session_days: i64,
     pub login_attempts_per_minute: u32,
     pub key_saves_per_minute: u32,
+    pub agents_file: Option<PathBuf>,
+    pub max_tokens: u32,
 }
 
 impl fmt::Debug for Settings {
@@ -233,6 +241,8 @@ impl Settings {
             session_days: file.session_days,
             login_attempts_per_minute: file.login_attempts_per_minute,
             key_saves_per_minute: file.key_saves_per_minute,
+            agents_file: file.agents_file.filter(|p| !p.as_os_str().is_empty()),
+            max_tokens: file.max_tokens,
         })
     }
 

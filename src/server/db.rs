@@ -276,3 +276,169 @@ impl Db {
             .collect())
     }
 }
+
+// ---- conversations and messages ------------------------------------------------------------
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub id: String,
+    pub title: String,
+    pub agent: String,
+    pub model: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: String,
+    pub role: String,
+    pub content: String,
+    pub model: Option<String>,
+    pub incomplete: bool,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message to store.
+pub struct NewMessage<'a> {
+    pub id: &'a str,
+    pub conversation_id: &'a str,
+    pub role: &'a str,
+    pub content: &'a str,
+    pub model: Option<&'a str>,
+    pub incomplete: bool,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub client_message_id: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UsageTotals {
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub answers: i64,
+}
+
+const CONVERSATION_COLUMNS: &str = "id, title, agent, model, created_at, updated_at";
+const MESSAGE_COLUMNS: &str =
+    "id, role, content, model, incomplete, input_tokens, output_tokens, created_at";
+
+impl Db {
+    pub async fn create_conversation(
+        &self,
+        id: &str,
+        user_id: i64,
+        title: &str,
+        agent: &str,
+        model: &str,
+    ) -> Result<ConversationRow, DbError> {
+        let sql = format!(
+            "INSERT INTO conversations (id, user_id, title, agent, model, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {CONVERSATION_COLUMNS}"
+        );
+        let now = Utc::now();
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ConversationRow>(&sql)
+            .bind(id).bind(user_id).bind(title).bind(agent).bind(model).bind(now)
+            .fetch_one(pool).await)?,
+        )
+    }
+
+    /// The conversation if `user_id` owns it.
+    pub async fn find_conversation(
+        &self,
+        id: &str,
+        user_id: i64,
+    ) -> Result<Option<ConversationRow>, DbError> {
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND user_id = $2"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ConversationRow>(&sql).bind(id).bind(user_id).fetch_optional(pool).await)?,
+        )
+    }
+
+    pub async fn list_conversations(&self, user_id: i64) -> Result<Vec<ConversationRow>, DbError> {
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE user_id = $1 ORDER BY updated_at DESC LIMIT 500"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ConversationRow>(&sql).bind(user_id).fetch_all(pool).await)?,
+        )
+    }
+
+    /// Sets the model and bumps `updated_at` (a conversation in use rises to the top).
+    pub async fn touch_conversation(&self, id: &str, model: &str) -> Result<(), DbError> {
+        on_pool!(self, pool => sqlx::query("UPDATE conversations SET model = $1, updated_at = $2 WHERE id = $3")
+            .bind(model).bind(Utc::now()).bind(id).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn rename_conversation(
+        &self,
+        id: &str,
+        user_id: i64,
+        title: &str,
+    ) -> Result<bool, DbError> {
+        let done = on_pool!(self, pool => sqlx::query("UPDATE conversations SET title = $1 WHERE id = $2 AND user_id = $3")
+            .bind(title).bind(id).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn delete_conversation(&self, id: &str, user_id: i64) -> Result<bool, DbError> {
+        let done = on_pool!(self, pool => sqlx::query("DELETE FROM conversations WHERE id = $1 AND user_id = $2")
+            .bind(id).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn insert_message(&self, m: &NewMessage<'_>) -> Result<(), DbError> {
+        let sql = "INSERT INTO messages (id, conversation_id, role, content, model, incomplete, input_tokens, \
+                   output_tokens, client_message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model).bind(m.incomplete)
+            .bind(m.input_tokens).bind(m.output_tokens).bind(m.client_message_id).bind(Utc::now())
+            .execute(pool).await.map(|_| ()))
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    /// The id of the user message the browser sent before under `client_message_id`.
+    pub async fn find_client_message(
+        &self,
+        conversation_id: &str,
+        client_message_id: &str,
+    ) -> Result<Option<String>, DbError> {
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id FROM messages WHERE conversation_id = $1 AND client_message_id = $2")
+            .bind(conversation_id).bind(client_message_id).fetch_optional(pool).await)?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    pub async fn messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>, DbError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY created_at, id");
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, MessageRow>(&sql).bind(conversation_id).fetch_all(pool).await)?,
+        )
+    }
+
+    /// Token totals per model of a user's answers since `since`.
+    pub async fn usage_since(
+        &self,
+        user_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<UsageTotals>, DbError> {
+        let sql = "SELECT m.model AS model, \
+                   CAST(COALESCE(SUM(m.input_tokens), 0) AS BIGINT) AS input_tokens, \
+                   CAST(COALESCE(SUM(m.output_tokens), 0) AS BIGINT) AS output_tokens, \
+                   CAST(COUNT(*) AS BIGINT) AS answers \
+                   FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+                   WHERE c.user_id = $1 AND m.role = 'assistant' AND m.model IS NOT NULL AND m.created_at >= $2 \
+                   GROUP BY m.model ORDER BY m.model";
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, UsageTotals>(sql).bind(user_id).bind(since).fetch_all(pool).await)?,
+        )
+    }
+}

@@ -1,10 +1,12 @@
 //! Server-only code: configuration, start-up, state, persistence, authentication,
 //! cryptography and the outside services.
 
+pub mod agents;
 pub mod anthropic;
 pub mod anthropic_stub;
 pub mod api_keys;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod crypto;
 pub mod csrf;
@@ -12,6 +14,7 @@ pub mod db;
 pub mod rate_limit;
 pub mod rest;
 pub mod session;
+pub mod sse;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -12,9 +12,12 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{api_keys, auth, session::AuthSession, state::AppState};
+use super::{api_keys, auth, chat as chat_service, session::AuthSession, state::AppState};
 use crate::{
-    api::api_keys::KeyStatus,
+    api::{
+        api_keys::KeyStatus,
+        chat::{AgentView, ChatRequest, ConversationSummary, ConversationView},
+    },
     domain::{ApiKey, Email, Password},
     error::AppError,
 };
@@ -28,6 +31,15 @@ pub fn router() -> Router<AppState> {
         .route("/user/api-key", post(save_key).delete(remove_key))
         .route("/user/api-key/status", get(key_status))
         .route("/user/api-key/test", post(test_key))
+        .route("/agents", get(agents))
+        .route("/chat", post(chat))
+        .route("/conversations", get(conversations))
+        .route(
+            "/conversations/{id}",
+            get(conversation)
+                .patch(rename_conversation)
+                .delete(delete_conversation),
+        )
         .fallback(not_found)
 }
 
@@ -141,6 +153,100 @@ async fn test_key(
 ) -> Result<Json<KeyStatus>, AppError> {
     let user_id = AuthSession(session).require().await?;
     Ok(Json(api_keys::test(&state, user_id).await?))
+}
+
+async fn agents(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<Vec<AgentView>>, AppError> {
+    AuthSession(session).require().await?;
+    Ok(Json(state.agents.views()))
+}
+
+/// `POST /api/v1/chat`: the answer as Server-Sent Events (`delta`…, then `done` or `error`).
+/// The key is checked before anything else, the body after it.
+async fn chat(
+    State(state): State<AppState>,
+    session: Session,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    use std::{convert::Infallible, time::Duration};
+
+    use axum::response::sse::{Event, KeepAlive, Sse};
+
+    let user_id = AuthSession(session).require().await?;
+    api_keys::usable_key(&state, user_id).await?;
+    let request: ChatRequest = serde_json::from_slice(&body)
+        .map_err(|_| AppError::InvalidRequest("Send JSON like {\"message\": \"Hello\"}.".into()))?;
+    let events = chat_service::start(state, user_id, request).await?;
+    let stream = futures::stream::unfold(events, |mut events| async move {
+        let event = events.recv().await?;
+        let sse = Event::default()
+            .event(event.name())
+            .data(event.data().to_string());
+        Some((Ok::<_, Infallible>(sse), events))
+    });
+    // Proxies must neither buffer the stream nor cut it while Anthropic thinks.
+    let sse = Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text("keep-alive"),
+    );
+    Ok((
+        [
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+            (
+                axum::http::HeaderName::from_static("x-accel-buffering"),
+                "no",
+            ),
+        ],
+        sse,
+    )
+        .into_response())
+}
+
+async fn conversations(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<Vec<ConversationSummary>>, AppError> {
+    let user_id = AuthSession(session).require().await?;
+    Ok(Json(chat_service::list(&state, user_id).await?))
+}
+
+async fn conversation(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<ConversationView>, AppError> {
+    let user_id = AuthSession(session).require().await?;
+    Ok(Json(chat_service::get(&state, user_id, &id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct Rename {
+    title: String,
+}
+
+async fn rename_conversation(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(body): ApiJson<Rename>,
+) -> Result<Json<ConversationSummary>, AppError> {
+    let user_id = AuthSession(session).require().await?;
+    Ok(Json(
+        chat_service::rename(&state, user_id, &id, &body.title).await?,
+    ))
+}
+
+async fn delete_conversation(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, AppError> {
+    let user_id = AuthSession(session).require().await?;
+    chat_service::delete(&state, user_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn not_found() -> AppError {

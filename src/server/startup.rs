@@ -18,7 +18,7 @@ use tower_sessions::{
 };
 
 use super::{
-    anthropic::AnthropicClient, config::Settings, crypto::KeyCipher, csrf, db::Db,
+    agents::Agents, anthropic::AnthropicClient, config::Settings, crypto::KeyCipher, csrf, db::Db,
     rate_limit::RateLimiter, rest, session::AppSessionStore, state::AppState,
 };
 use crate::app::{shell, App};
@@ -32,6 +32,8 @@ pub enum StartupError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("could not prepare the session table: {0}")]
     Sessions(#[source] sqlx::Error),
+    #[error("invalid setting agents-file: {0}")]
+    Agents(String),
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -51,6 +53,7 @@ pub const SESSION_COOKIE: &str = "apexaurum_session";
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let agents = Agents::load(settings.agents_file.as_deref()).map_err(StartupError::Agents)?;
         let db = Db::connect(&settings.database_url)
             .await
             .map_err(StartupError::Database)?;
@@ -84,6 +87,7 @@ impl Application {
 
         let state = AppState {
             db,
+            agents: Arc::new(agents),
             cipher: Arc::new(KeyCipher::new(
                 &settings.jwt_secret,
                 &settings.jwt_secret_previous,

@@ -4,7 +4,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use super::{
-    anthropic::AnthropicClient, config::Settings, crypto::KeyCipher, db::Db,
+    agents::Agents, anthropic::AnthropicClient, config::Settings, crypto::KeyCipher, db::Db,
     rate_limit::RateLimiter,
 };
 
@@ -14,6 +14,7 @@ pub struct AppState {
     pub db: Db,
     pub cipher: Arc<KeyCipher>,
     pub anthropic: AnthropicClient,
+    pub agents: Arc<Agents>,
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
     pub login_limiter: Arc<RateLimiter>,

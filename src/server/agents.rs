@@ -1,0 +1,121 @@
+//! The Agents, from one data file (`src/agents.toml`, built in; `agents-file` in
+//! Leptos.toml points at an operator's copy).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::api::chat::AgentView;
+
+const BUILT_IN: &str = include_str!("../agents.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub model: String,
+    pub system: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Agents(Vec<Agent>);
+
+#[derive(Deserialize)]
+struct File {
+    agent: Vec<Agent>,
+}
+
+impl Agents {
+    /// Parses an agents file; the first Agent is the default.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: File = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        if file.agent.is_empty() {
+            return Err("it defines no [[agent]]".into());
+        }
+        for a in &file.agent {
+            if a.id.is_empty()
+                || !a
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(format!(
+                    "agent id {:?} must be lower-case letters, digits or -",
+                    a.id
+                ));
+            }
+            if !super::chat::is_model_name(&a.model) {
+                return Err(format!(
+                    "agent {:?} has an invalid model {:?}",
+                    a.id, a.model
+                ));
+            }
+        }
+        Ok(Self(file.agent))
+    }
+
+    pub fn built_in() -> Self {
+        Self::parse(BUILT_IN).expect("the built-in agents file is valid")
+    }
+
+    /// The built-in Agents, or those of `path` when given.
+    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+        match path {
+            None => Ok(Self::built_in()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+            }
+        }
+    }
+
+    pub fn default_agent(&self) -> &Agent {
+        &self.0[0]
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Agent> {
+        self.0.iter().find(|a| a.id == id)
+    }
+
+    pub fn views(&self) -> Vec<AgentView> {
+        self.0
+            .iter()
+            .map(|a| AgentView {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                description: a.description.clone(),
+                model: a.model.clone(),
+            })
+            .collect()
+    }
+
+    pub fn default_models(&self) -> Vec<String> {
+        let mut models: Vec<String> = self.0.iter().map(|a| a.model.clone()).collect();
+        models.dedup();
+        models
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_agents_are_the_four_with_azoth_first() {
+        let agents = Agents::built_in();
+        let ids: Vec<_> = agents.views().into_iter().map(|a| a.id).collect();
+        assert_eq!(ids, ["azoth", "elysian", "vajra", "kether"]);
+        assert_eq!(agents.default_agent().name, "AZOTH");
+        assert!(agents.get("vajra").unwrap().system.contains("VAJRA"));
+    }
+
+    #[test]
+    fn a_broken_file_says_what_is_wrong() {
+        assert!(Agents::parse("").unwrap_err().contains("agent"));
+        let bad = "[[agent]]\nid = \"Bad Id\"\nname = \"x\"\ndescription = \"x\"\nmodel = \"claude-x\"\nsystem = \"x\"\n";
+        assert!(Agents::parse(bad).unwrap_err().contains("Bad Id"));
+    }
+}

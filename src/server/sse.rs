@@ -1,0 +1,101 @@
+//! A small incremental parser for Server-Sent Events, for reading Anthropic's stream.
+//! It holds only the bytes of the event being received, never the whole answer.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub event: String,
+    pub data: String,
+}
+
+#[derive(Default)]
+pub struct SseParser {
+    line: Vec<u8>,
+    event: String,
+    data: String,
+}
+
+impl SseParser {
+    /// Feeds a chunk of bytes; returns the events completed by it.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        for &byte in chunk {
+            if byte == b'\n' {
+                let mut line = std::mem::take(&mut self.line);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                self.line_done(&String::from_utf8_lossy(&line), &mut out);
+            } else {
+                self.line.push(byte);
+            }
+        }
+        out
+    }
+
+    fn line_done(&mut self, line: &str, out: &mut Vec<SseEvent>) {
+        if line.is_empty() {
+            if !self.data.is_empty() || !self.event.is_empty() {
+                let event = if self.event.is_empty() {
+                    "message".to_string()
+                } else {
+                    std::mem::take(&mut self.event)
+                };
+                out.push(SseEvent {
+                    event,
+                    data: std::mem::take(&mut self.data),
+                });
+            }
+            return;
+        }
+        if line.starts_with(':') {
+            return; // a comment (keep-alive)
+        }
+        let (field, value) = line
+            .split_once(':')
+            .map(|(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)))
+            .unwrap_or((line, ""));
+        match field {
+            "event" => self.event = value.to_string(),
+            "data" => {
+                if !self.data.is_empty() {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_events_split_anywhere() {
+        let stream = "event: ping\ndata: {\"type\":\"ping\"}\n\n: keep-alive\n\nevent: content_block_delta\r\ndata: {\"t\":\"h\u{e9}llo\"}\r\n\r\n";
+        let bytes = stream.as_bytes();
+        for split in 0..bytes.len() {
+            let mut parser = SseParser::default();
+            let mut events = parser.push(&bytes[..split]);
+            events.extend(parser.push(&bytes[split..]));
+            assert_eq!(events.len(), 2, "split at {split}");
+            assert_eq!(events[0].event, "ping");
+            assert_eq!(events[1].event, "content_block_delta");
+            assert_eq!(events[1].data, "{\"t\":\"h\u{e9}llo\"}");
+        }
+    }
+
+    #[test]
+    fn joins_multi_line_data() {
+        let mut parser = SseParser::default();
+        let events = parser.push(b"data: a\ndata: b\n\n");
+        assert_eq!(
+            events,
+            vec![SseEvent {
+                event: "message".into(),
+                data: "a\nb".into()
+            }]
+        );
+    }
+}

@@ -1,0 +1,530 @@
+use apexaurum::server::{anthropic_stub::Fault, sse::SseParser};
+use futures::StreamExt as _;
+use serde_json::{json, Value};
+
+use crate::{
+    api_keys::{CANARY, OTHER},
+    helpers::{assert_error, spawn_app, Backend, TestApp},
+};
+
+/// A finished chat: its HTTP status, headers and every event (name, data).
+struct Chat {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    events: Vec<(String, Value)>,
+}
+
+impl Chat {
+    fn text(&self) -> String {
+        self.events
+            .iter()
+            .filter(|(e, _)| e == "delta")
+            .map(|(_, d)| d["text"].as_str().unwrap())
+            .collect()
+    }
+    fn last(&self) -> &(String, Value) {
+        self.events.last().expect("at least one event")
+    }
+    fn conversation_id(&self) -> String {
+        self.last().1["conversation_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+async fn chat_with(client: &reqwest::Client, app: &TestApp, body: Value) -> Chat {
+    let response = client
+        .post(app.url("/api/v1/chat"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut events = Vec::new();
+    if status == 200 {
+        let mut parser = SseParser::default();
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            for e in parser.push(&chunk.unwrap()) {
+                events.push((e.event, serde_json::from_str(&e.data).unwrap()));
+            }
+        }
+    } else {
+        events.push(("http_error".into(), response.json().await.unwrap()));
+    }
+    Chat {
+        status,
+        headers,
+        events,
+    }
+}
+
+async fn chat(app: &TestApp, body: Value) -> Chat {
+    chat_with(&app.client, app, body).await
+}
+
+async fn user_with_key(app: &TestApp) -> String {
+    let email = app.signed_in_user().await;
+    assert_eq!(app.save_key(CANARY).await.status(), 200);
+    email
+}
+
+async fn conversation(app: &TestApp, id: &str) -> Value {
+    let response = app.get(&format!("/api/v1/conversations/{id}")).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn without_a_key_chat_is_refused_before_anything_else(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.signed_in_user().await;
+    let refused = chat(&app, json!({ "message": "hi" })).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.last().1["error"]["code"], "api_key_required");
+    // Even a malformed body gets the key answer first.
+    let response = app
+        .client
+        .post(app.url("/api/v1/chat"))
+        .body("nonsense")
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 403, "api_key_required").await;
+    assert!(app.stub.state.requests().is_empty());
+    let anonymous = app
+        .other_client()
+        .post(app.url("/api/v1/chat"))
+        .json(&json!({ "message": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(anonymous, 401, "unauthenticated").await;
+}
+
+async fn the_answer_streams_as_deltas_then_done_with_usage(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    let done = chat(&app, json!({ "message": "  hi there  " })).await;
+    assert_eq!(done.status, 200);
+    assert_eq!(done.headers["content-type"], "text/event-stream");
+    assert_eq!(done.headers["cache-control"], "no-cache");
+    assert_eq!(done.headers["x-accel-buffering"], "no");
+    let names: Vec<&str> = done.events.iter().map(|(e, _)| e.as_str()).collect();
+    assert!(names.len() > 3);
+    assert!(
+        names[..names.len() - 1].iter().all(|n| *n == "delta"),
+        "{names:?}"
+    );
+    assert_eq!(names.last(), Some(&"done"));
+    assert_eq!(
+        done.text(),
+        "Hello from the Anthropic stand-in. You said: hi there"
+    );
+    let data = &done.last().1;
+    let deltas = names.len() as i64 - 1;
+    assert_eq!(data["usage"]["output_tokens"], deltas);
+    assert!(data["usage"]["input_tokens"].as_i64().unwrap() > 0);
+    assert!(data["message_id"].is_string());
+
+    // Stored, with usage, in a conversation with the default Agent.
+    let stored = conversation(&app, data["conversation_id"].as_str().unwrap()).await;
+    assert_eq!(stored["agent"], "azoth");
+    assert_eq!(stored["title"], "hi there");
+    let messages = stored["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0]["role"], "user");
+    assert_eq!(messages[0]["content"], "hi there");
+    assert_eq!(messages[1]["role"], "assistant");
+    assert_eq!(messages[1]["id"], data["message_id"]);
+    assert_eq!(messages[1]["incomplete"], false);
+    assert_eq!(messages[1]["output_tokens"], deltas);
+    assert_eq!(messages[1]["input_tokens"], data["usage"]["input_tokens"]);
+    assert_eq!(messages[1]["model"], "claude-sonnet-4-5");
+
+    let usage: Value = app
+        .post_json("/api/fn/usage_this_month", &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage[0]["model"], "claude-sonnet-4-5");
+    assert_eq!(usage[0]["output_tokens"], deltas);
+    assert_eq!(usage[0]["answers"], 1);
+    // The key's last use is recorded.
+    assert!(app.key_status().await["last_used"].is_string());
+}
+
+async fn the_history_agent_and_model_go_to_anthropic(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    let first = chat(&app, json!({ "message": "one", "agent": "vajra" })).await;
+    let id = first.conversation_id();
+    let second = chat(
+        &app,
+        json!({ "message": "two", "conversation_id": id, "model": "claude-haiku-4-5" }),
+    )
+    .await;
+    assert_eq!(second.last().0, "done");
+    let request = app
+        .stub
+        .state
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/messages")
+        .last()
+        .unwrap();
+    let body = request.body.unwrap();
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["model"], "claude-haiku-4-5");
+    assert!(body["system"].as_str().unwrap().contains("VAJRA"));
+    let roles: Vec<&str> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user"]);
+    assert_eq!(
+        conversation(&app, &id).await["model"],
+        "claude-haiku-4-5",
+        "the model is kept per conversation"
+    );
+}
+
+async fn each_user_s_own_key_goes_upstream_and_no_other(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    let other = app.other_client();
+    other
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({ "email": "b@example.org", "password": "correct horse" }))
+        .send()
+        .await
+        .unwrap();
+    other
+        .post(app.url("/api/v1/user/api-key"))
+        .json(&json!({ "api_key": OTHER }))
+        .send()
+        .await
+        .unwrap();
+    chat(&app, json!({ "message": "from a" })).await;
+    chat_with(&other, &app, json!({ "message": "from b" })).await;
+    for r in app
+        .stub
+        .state
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/messages")
+    {
+        let said = r.body.unwrap()["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let expected = if said == "from a" { CANARY } else { OTHER };
+        assert_eq!(r.api_key.as_deref(), Some(expected), "{said}");
+    }
+}
+
+async fn a_key_revoked_mid_conversation_is_marked_invalid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    let id = chat(&app, json!({ "message": "hello" }))
+        .await
+        .conversation_id();
+    app.stub.state.revoke(CANARY);
+    let refused = chat(&app, json!({ "message": "again", "conversation_id": id })).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.last().1["error"]["code"], "api_key_invalid");
+    assert_eq!(app.key_status().await["valid"], false);
+    let me: Value = app.get("/api/v1/auth/me").await.json().await.unwrap();
+    assert_eq!(me["has_api_key"], true);
+    // The next attempt is refused at once, without calling Anthropic.
+    let calls = app.stub.state.requests().len();
+    assert_eq!(
+        chat(&app, json!({ "message": "third" })).await.last().1["error"]["code"],
+        "api_key_invalid"
+    );
+    assert_eq!(app.stub.state.requests().len(), calls);
+    // Saving a new key lifts it.
+    assert_eq!(app.save_key(OTHER).await.status(), 200);
+    assert_eq!(
+        chat(&app, json!({ "message": "fourth", "conversation_id": id }))
+            .await
+            .last()
+            .0,
+        "done"
+    );
+}
+
+async fn overload_and_server_errors_are_retryable_and_keep_the_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    let id = chat(&app, json!({ "message": "hello" }))
+        .await
+        .conversation_id();
+    for status in [429u16, 529, 500] {
+        app.stub.state.set_fault_for(Fault::Status(status), 1);
+        let failed = chat(
+            &app,
+            json!({ "message": format!("after {status}"), "conversation_id": id }),
+        )
+        .await;
+        assert_eq!(failed.status, 503, "{status}");
+        assert_eq!(failed.last().1["error"]["code"], "anthropic_unavailable");
+        assert_eq!(app.key_status().await["valid"], true, "{status}");
+    }
+    // Nothing lost: the messages were stored before the call.
+    let messages = conversation(&app, &id).await["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let texts: Vec<&str> = messages
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert!(
+        texts.contains(&"after 429")
+            && texts.contains(&"after 529")
+            && texts.contains(&"after 500")
+    );
+}
+
+async fn a_dropped_stream_keeps_the_partial_answer_marked_incomplete(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    app.stub
+        .state
+        .set_fault_for(Fault::DropStream { after_deltas: 3 }, 1);
+    let dropped = chat(&app, json!({ "message": "tell me everything" })).await;
+    assert_eq!(dropped.status, 200);
+    let (name, data) = dropped.last();
+    assert_eq!(name, "error");
+    assert_eq!(data["code"], "anthropic_unavailable");
+    assert_eq!(dropped.text(), "Hello from the ");
+    let stored = conversation(&app, &dropped.conversation_id()).await;
+    let answer = &stored["messages"][1];
+    assert_eq!(answer["content"], "Hello from the ");
+    assert_eq!(answer["incomplete"], true);
+}
+
+async fn an_error_event_mid_stream_is_relayed_and_the_key_stays_valid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    let failed = chat(&app, json!({ "message": "please [[overloaded]]" })).await;
+    assert_eq!(failed.status, 200);
+    assert_eq!(failed.last().0, "error");
+    assert_eq!(failed.last().1["code"], "anthropic_unavailable");
+    assert_eq!(app.key_status().await["valid"], true);
+}
+
+async fn a_retry_does_not_store_the_message_twice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    let id = chat(&app, json!({ "message": "first" }))
+        .await
+        .conversation_id();
+    app.stub.state.set_fault_for(Fault::Status(529), 1);
+    let body =
+        json!({ "message": "retry me", "conversation_id": id, "client_message_id": "c-123" });
+    assert_eq!(chat(&app, body.clone()).await.status, 503);
+    assert_eq!(chat(&app, body).await.last().0, "done");
+    let messages = conversation(&app, &id).await["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m["content"] == "retry me")
+            .count(),
+        1
+    );
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
+}
+
+async fn closing_the_stream_keeps_what_arrived_as_incomplete(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    app.stub
+        .state
+        .set_fault_for(Fault::Slow { delay_ms: 150 }, 1);
+    let response = app
+        .client
+        .post(app.url("/api/v1/chat"))
+        .json(&json!({ "message": "slowly now" }))
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    let mut parser = SseParser::default();
+    let mut deltas = 0;
+    while deltas < 2 {
+        for e in parser.push(&body.next().await.unwrap().unwrap()) {
+            if e.event == "delta" {
+                deltas += 1;
+            }
+        }
+    }
+    drop(body); // the Stop button, or a closed tab
+    let mut stored = Value::Null;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let list: Value = app.get("/api/v1/conversations").await.json().await.unwrap();
+        stored = conversation(&app, list[0]["id"].as_str().unwrap()).await;
+        if stored["messages"].as_array().unwrap().len() == 2 {
+            break;
+        }
+    }
+    let answer = &stored["messages"][1];
+    assert_eq!(answer["incomplete"], true, "{stored}");
+    assert!(answer["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("Hello from"));
+}
+
+async fn another_user_s_conversation_answers_404(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    let id = chat(&app, json!({ "message": "private" }))
+        .await
+        .conversation_id();
+    let other = app.other_client();
+    other
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({ "email": "eve@example.org", "password": "correct horse" }))
+        .send()
+        .await
+        .unwrap();
+    other
+        .post(app.url("/api/v1/user/api-key"))
+        .json(&json!({ "api_key": OTHER }))
+        .send()
+        .await
+        .unwrap();
+    let url = app.url(&format!("/api/v1/conversations/{id}"));
+    assert_error(
+        other.get(&url).send().await.unwrap(),
+        404,
+        "conversation_not_found",
+    )
+    .await;
+    assert_error(
+        other.delete(&url).send().await.unwrap(),
+        404,
+        "conversation_not_found",
+    )
+    .await;
+    assert_error(
+        other
+            .patch(&url)
+            .json(&json!({ "title": "mine" }))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "conversation_not_found",
+    )
+    .await;
+    let hijack = chat_with(
+        &other,
+        &app,
+        json!({ "message": "let me in", "conversation_id": id }),
+    )
+    .await;
+    assert_eq!(hijack.status, 404);
+    assert_eq!(hijack.last().1["error"]["code"], "conversation_not_found");
+    let unknown = app
+        .get("/api/v1/conversations/00000000-0000-0000-0000-000000000000")
+        .await;
+    assert_error(unknown, 404, "conversation_not_found").await;
+    assert_eq!(
+        conversation(&app, &id).await["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+async fn conversations_are_listed_renamed_and_deleted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    let a = chat(&app, json!({ "message": "first topic" }))
+        .await
+        .conversation_id();
+    let b = chat(
+        &app,
+        json!({ "message": "second topic", "agent": "kether" }),
+    )
+    .await
+    .conversation_id();
+    let list: Value = app.get("/api/v1/conversations").await.json().await.unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [b.as_str(), a.as_str()], "newest first");
+    assert_eq!(
+        list[0]["model"], "claude-opus-4-1",
+        "KETHER's default model"
+    );
+    let renamed = app
+        .client
+        .patch(app.url(&format!("/api/v1/conversations/{a}")))
+        .json(&json!({ "title": "  Renamed \n topic " }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        renamed.json::<Value>().await.unwrap()["title"],
+        "Renamed topic"
+    );
+    assert_eq!(
+        app.delete(&format!("/api/v1/conversations/{a}"))
+            .await
+            .status(),
+        204
+    );
+    let list: Value = app.get("/api/v1/conversations").await.json().await.unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+async fn bad_chat_requests_are_invalid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    for body in [
+        json!({ "message": "   " }),
+        json!({ "message": "x", "agent": "nobody" }),
+        json!({ "message": "x", "model": "gpt-4" }),
+        json!({}),
+    ] {
+        let refused = chat(&app, body.clone()).await;
+        assert_eq!(refused.status, 422, "{body}");
+        assert_eq!(refused.last().1["error"]["code"], "invalid_request");
+    }
+}
+
+crate::db_tests!(
+    without_a_key_chat_is_refused_before_anything_else,
+    the_answer_streams_as_deltas_then_done_with_usage,
+    the_history_agent_and_model_go_to_anthropic,
+    each_user_s_own_key_goes_upstream_and_no_other,
+    a_key_revoked_mid_conversation_is_marked_invalid,
+    overload_and_server_errors_are_retryable_and_keep_the_key,
+    a_dropped_stream_keeps_the_partial_answer_marked_incomplete,
+    an_error_event_mid_stream_is_relayed_and_the_key_stays_valid,
+    a_retry_does_not_store_the_message_twice,
+    closing_the_stream_keeps_what_arrived_as_incomplete,
+    another_user_s_conversation_answers_404,
+    conversations_are_listed_renamed_and_deleted,
+    bad_chat_requests_are_invalid,
+);
