@@ -110,6 +110,13 @@ pub fn ApiKeyPanel() -> impl IntoView {
                     }
                 })}
             </div>
+            {move || {
+                let saved_last = save.value().with(|v| matches!(v, Some(Ok(_))))
+                    && save.version().get() >= remove.version().get().max(test.version().get());
+                saved_last.then(|| view! {
+                    <p><a class="button primary" href="/chat">"Start chatting →"</a></p>
+                })
+            }}
 
             {move || {
                 let configured = status.get().and_then(|r| r.ok()).is_some_and(|s| s.configured);
@@ -169,10 +176,9 @@ pub fn ApiKeyPanel() -> impl IntoView {
                     name="api_key"
                     label="Anthropic API key"
                     autocomplete="off"
-                    placeholder="sk-ant-api03-…"
                     describedby="api-key-help"
                 />
-                <p id="api-key-help" class="hint">"We check the key with Anthropic before saving it."</p>
+                <p id="api-key-help" class="hint">"It starts with sk-ant-. We check it with Anthropic before saving it."</p>
                 <div>
                     <button type="submit" class="primary" disabled=save.pending() aria-busy=move || save.pending().get().to_string()>
                         {move || if save.pending().get() { "Checking with Anthropic…" } else { "Save Key" }}

@@ -9,7 +9,6 @@ pub fn PasswordField(
     label: &'static str,
     autocomplete: &'static str,
     #[prop(optional)] minlength: Option<u32>,
-    #[prop(optional)] placeholder: Option<&'static str>,
     #[prop(optional)] describedby: Option<&'static str>,
 ) -> impl IntoView {
     let visible = RwSignal::new(false);
@@ -22,7 +21,6 @@ pub fn PasswordField(
                 type=move || if visible.get() { "text" } else { "password" }
                 autocomplete=autocomplete
                 minlength=minlength
-                placeholder=placeholder
                 aria-describedby=describedby
                 spellcheck="false"
                 autocapitalize="off"
