@@ -18,6 +18,9 @@ const KEY: &str = "sk-ant-api03-benchmark-benchmark-benchmark-benchmark-0000";
 async fn first_token(request: reqwest::RequestBuilder, marker: &str) -> Duration {
     let start = Instant::now();
     let response = request.send().await.expect("request sent");
+    if std::env::var("TTFT_DEBUG").is_ok() {
+        eprintln!("headers after {:?}", start.elapsed());
+    }
     assert!(response.status().is_success(), "{}", response.status());
     let mut body = response.bytes_stream();
     let mut seen = String::new();

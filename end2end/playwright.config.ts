@@ -13,10 +13,10 @@ export default defineConfig({
   globalSetup: './tests/global-setup.ts',
   timeout: 30_000,
   expect: { timeout: 10_000 },
-  // Every test makes its own account, so tests may run side by side; two cores (the
-  // server, the browsers and the runner share them) allow two at a time.
+  // Every test makes its own account, but the Anthropic stand-in (its faults and
+  // revocations) is shared by all: one worker keeps a fault from reaching another test.
   fullyParallel: true,
-  workers: 2,
+  workers: 1,
   retries: process.env.CI ? 1 : 0,
   forbidOnly: !!process.env.CI,
   reporter: 'list',

@@ -20,6 +20,9 @@ async fn main() -> std::io::Result<()> {
 
     // No graceful shutdown on purpose: a hanging or slow request (which the stand-in
     // produces on demand) must not keep the process alive after Ctrl-C or SIGTERM.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::select! {
         served = axum::serve(listener, router(StubState::new())) => served,
         () = shutdown_signal() => Ok(()),

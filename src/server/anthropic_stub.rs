@@ -207,6 +207,10 @@ pub async fn spawn() -> StubHandle {
         .expect("read the Anthropic stand-in's local address");
     let state = StubState::new();
     let app = router(state.clone());
+    // Like a real API front end: no Nagle delay between the small writes of a stream.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {
             tracing::error!(error = %err, "Anthropic stand-in stopped");
