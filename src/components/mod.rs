@@ -1,4 +1,7 @@
 pub mod api_key_panel;
+pub mod chat;
 pub mod header;
+pub mod markdown;
 pub mod password_field;
 pub mod protected;
+pub mod usage;

@@ -1,34 +1,31 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::{api::auth::UserView, components::protected::Protected};
+use crate::{
+    api::auth::UserView,
+    components::{
+        chat::{
+            gate::{KeyRejected, KeyRequired},
+            ChatView,
+        },
+        protected::Protected,
+    },
+};
 
+/// `/chat`: the key gate is decided on the server from the session user, so nobody sees
+/// the chat flash before a key panel (or the other way round).
 #[component]
 pub fn ChatPage() -> impl IntoView {
     view! {
         <Title text="Chat"/>
         <Protected children=|user: UserView| {
-            if user.has_api_key {
-                view! { <div class="page"><h1>"Chat"</h1></div> }.into_any()
-            } else {
+            if !user.has_api_key {
                 view! { <KeyRequired/> }.into_any()
+            } else if user.key_valid == Some(false) {
+                view! { <KeyRejected/> }.into_any()
+            } else {
+                view! { <ChatView/> }.into_any()
             }
         }/>
-    }
-}
-
-/// The design's "API Key Required" panel.
-#[component]
-fn KeyRequired() -> impl IntoView {
-    view! {
-        <section class="card center gate" aria-labelledby="gate-heading">
-            <div class="gate-icon" aria-hidden="true">"🔑"</div>
-            <h1 id="gate-heading">"API Key Required"</h1>
-            <p>"ApexAurum is in beta - bring your own Anthropic API key to start chatting with the Agents."</p>
-            <p><a class="button primary" href="/settings">"Set Up API Key"</a></p>
-            <p class="muted">"Don't have a key? Get one at "
-                <a href="https://console.anthropic.com" rel="noopener noreferrer" target="_blank">"console.anthropic.com"</a>
-            </p>
-        </section>
     }
 }

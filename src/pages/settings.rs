@@ -3,7 +3,7 @@ use leptos_meta::Title;
 
 use crate::{
     api::auth::UserView,
-    components::{api_key_panel::ApiKeyPanel, protected::Protected},
+    components::{api_key_panel::ApiKeyPanel, protected::Protected, usage::UsageCard},
 };
 
 #[component]
@@ -21,6 +21,7 @@ pub fn SettingsPage() -> impl IntoView {
                     </dl>
                 </section>
                 <ApiKeyPanel/>
+                <UsageCard/>
             </div>
         }/>
     }

@@ -1,0 +1,39 @@
+//! The chat: conversation list, the open conversation, and the Message field.
+
+mod composer;
+pub mod gate;
+mod sidebar;
+mod state;
+pub mod stream;
+mod thread;
+
+use leptos::prelude::*;
+
+use composer::Composer;
+use gate::{KeyRejected, KeyRequired};
+use sidebar::Sidebar;
+use state::{ChatState, KeyProblem};
+use thread::{MessageLog, ThreadHeader};
+
+/// The chat for an account with a usable key.
+#[component]
+pub fn ChatView() -> impl IntoView {
+    let state = ChatState::new();
+    provide_context(state);
+    view! {
+        {move || match state.key_problem.get() {
+            Some(KeyProblem::Rejected) => view! { <KeyRejected/> }.into_any(),
+            Some(KeyProblem::Required) => view! { <KeyRequired/> }.into_any(),
+            None => ().into_any(),
+        }}
+        <div class="chat-layout" class:hidden=move || state.key_problem.get().is_some()>
+            <Sidebar/>
+            <section class="thread" aria-labelledby="thread-title">
+                <ThreadHeader/>
+                <MessageLog/>
+                <Composer/>
+            </section>
+        </div>
+    }
+    .into_any()
+}

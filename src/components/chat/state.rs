@@ -1,0 +1,564 @@
+//! The chat page's state, shared by its parts through context, and what sending does.
+//!
+//! Stored messages come from the server (and so are in the server-rendered page); what is
+//! sent in this visit is kept as "live" items below them, so an answer that has just
+//! finished is not fetched again and nothing flickers when the URL gains `?c=<id>`.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use leptos_router::{hooks::use_query_map, NavigateOptions};
+
+use super::stream::{new_client_message_id, SendFailure, StreamEvent};
+use crate::{
+    api::chat::{
+        available_models, get_conversation, list_agents, list_conversations, AgentView,
+        ChatRequest, ConversationSummary, ConversationView, DeleteConversation, RenameConversation,
+    },
+    app::Auth,
+    error::AppError,
+};
+
+/// Why the chat gave way to a key panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyProblem {
+    Required,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerStatus {
+    Streaming,
+    Done,
+    /// Stopped, or replaced by a retry: what arrived stays, marked incomplete.
+    Incomplete,
+    Failed {
+        message: String,
+        retryable: bool,
+    },
+}
+
+/// An answer requested in this visit. Reference-counted signals: it lives as long as the
+/// list (or a stream still writing to it) holds it, whichever part of the page made it.
+#[derive(Clone)]
+pub struct LiveAnswer {
+    pub key: u32,
+    pub text: ArcRwSignal<String>,
+    pub status: ArcRwSignal<AnswerStatus>,
+    request: Arc<ChatRequest>,
+}
+
+#[derive(Clone)]
+pub enum LiveItem {
+    Sent { key: u32, text: String },
+    Answer(LiveAnswer),
+}
+
+impl LiveItem {
+    pub fn key(&self) -> u32 {
+        match self {
+            Self::Sent { key, .. } => *key,
+            Self::Answer(a) => a.key,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct ChatState {
+    /// The conversation messages go to; `None` starts a new one.
+    pub current: RwSignal<Option<String>>,
+    /// The conversation whose stored messages are loaded from the server.
+    pub shown: RwSignal<Option<String>>,
+    pub conversation: Resource<Option<Result<ConversationView, AppError>>>,
+    pub conversations: Resource<Result<Vec<ConversationSummary>, AppError>>,
+    list_version: RwSignal<u32>,
+    pub agents: Resource<Result<Vec<AgentView>, AppError>>,
+    pub models: Resource<Result<Vec<String>, AppError>>,
+    /// The Agent picked for a new conversation (`None`: the default, the first).
+    pub agent: RwSignal<Option<String>>,
+    /// The model picked in the menu (`None`: the conversation's, or the Agent's).
+    pub model: RwSignal<Option<String>>,
+    pub live: RwSignal<Vec<LiveItem>>,
+    pub draft: RwSignal<String>,
+    pub streaming: RwSignal<bool>,
+    pub key_problem: RwSignal<Option<KeyProblem>>,
+    /// False until the WASM runs: sending needs it.
+    pub hydrated: RwSignal<bool>,
+    /// The open conversation list on narrow screens.
+    pub list_open: RwSignal<bool>,
+    pub rename: ServerAction<RenameConversation>,
+    pub delete: ServerAction<DeleteConversation>,
+    auth: Auth,
+    next_key: StoredValue<u32>,
+    /// Bumped whenever another conversation opens: a stream still running for the old
+    /// one must not steer the page any more.
+    generation: StoredValue<u32>,
+    #[cfg(feature = "hydrate")]
+    abort: StoredValue<Option<web_sys::AbortController>, LocalStorage>,
+}
+
+impl ChatState {
+    pub fn new() -> Self {
+        let query = use_query_map();
+        let initial = query
+            .with_untracked(|q| q.get("c"))
+            .filter(|c| !c.is_empty());
+        let current = RwSignal::new(initial.clone());
+        let shown = RwSignal::new(initial.clone());
+        let list_version = RwSignal::new(0u32);
+        let rename = ServerAction::<RenameConversation>::new();
+        let delete = ServerAction::<DeleteConversation>::new();
+        let state = Self {
+            current,
+            shown,
+            conversation: Resource::new(
+                move || shown.get(),
+                |id| async move {
+                    match id {
+                        Some(id) => Some(get_conversation(id).await),
+                        None => None,
+                    }
+                },
+            ),
+            conversations: Resource::new(
+                move || {
+                    (
+                        list_version.get(),
+                        rename.version().get(),
+                        delete.version().get(),
+                    )
+                },
+                |_| list_conversations(),
+            ),
+            list_version,
+            agents: Resource::new(|| (), |_| list_agents()),
+            models: Resource::new(|| (), |_| available_models()),
+            agent: RwSignal::new(None),
+            model: RwSignal::new(None),
+            live: RwSignal::new(Vec::new()),
+            draft: RwSignal::new(String::new()),
+            streaming: RwSignal::new(false),
+            key_problem: RwSignal::new(None),
+            hydrated: RwSignal::new(false),
+            list_open: RwSignal::new(initial.is_none()),
+            rename,
+            delete,
+            auth: expect_context::<Auth>(),
+            next_key: StoredValue::new(0),
+            generation: StoredValue::new(0),
+            #[cfg(feature = "hydrate")]
+            abort: StoredValue::new_local(None),
+        };
+
+        // Another conversation opened (a link, Back, New, a deletion): start over there.
+        Effect::new(move |_| {
+            let wanted = query.with(|q| q.get("c")).filter(|c| !c.is_empty());
+            if wanted != state.current.get_untracked() {
+                state.switch_to(wanted);
+            }
+        });
+        Effect::new(move |_| state.hydrated.set(true));
+        on_cleanup(move || state.stop());
+        state
+    }
+
+    /// Shows `id` (or a new conversation), leaving whatever was running.
+    pub fn switch_to(self, id: Option<String>) {
+        self.stop();
+        self.generation.update_value(|g| *g += 1);
+        self.current.set(id.clone());
+        self.shown.set(id);
+        self.live.set(Vec::new());
+        self.model.set(None);
+        self.streaming.set(false);
+    }
+
+    /// The current conversation's summary. Reads resources: call it inside a
+    /// `<Suspense>`/`<Transition>`.
+    pub fn summary(&self) -> Option<ConversationSummary> {
+        let id = self.current.get()?;
+        let listed = self.conversations.with(|list| {
+            list.as_ref()
+                .and_then(|l| l.as_ref().ok())
+                .and_then(|l| l.iter().find(|c| c.id == id).cloned())
+        });
+        listed.or_else(|| {
+            self.conversation.with(|c| match c {
+                Some(Some(Ok(view))) if view.summary.id == id => Some(view.summary.clone()),
+                _ => None,
+            })
+        })
+    }
+
+    /// The Agent with this id, or the default (first) one.
+    pub fn agent_view(&self, id: Option<&str>) -> Option<AgentView> {
+        self.agents.with(|agents| {
+            let agents = agents.as_ref()?.as_ref().ok()?;
+            id.and_then(|id| agents.iter().find(|a| a.id == id))
+                .or_else(|| agents.first())
+                .cloned()
+        })
+    }
+
+    /// The Agent of the current conversation, or the one picked for a new one.
+    pub fn current_agent(&self) -> Option<AgentView> {
+        match self.summary() {
+            Some(summary) => self.agent_view(Some(&summary.agent)),
+            None => self.agent_view(self.agent.get().as_deref()),
+        }
+    }
+
+    /// The model the next message is sent with.
+    pub fn effective_model(&self) -> Option<String> {
+        self.model
+            .get()
+            .or_else(|| self.summary().map(|s| s.model))
+            .or_else(|| self.current_agent().map(|a| a.model))
+    }
+
+    /// Whether this is a new conversation with nothing sent yet.
+    pub fn is_blank(&self) -> bool {
+        self.current.get().is_none() && self.live.with(|l| l.is_empty())
+    }
+
+    fn next_key(&self) -> u32 {
+        self.next_key.update_value(|k| *k += 1);
+        self.next_key.get_value()
+    }
+
+    /// Anthropic refused the saved key: the chat gives way to the panel, and the account
+    /// (which the server has marked) is read again.
+    pub fn key_rejected(&self) {
+        if self.key_problem.get_untracked() != Some(KeyProblem::Rejected) {
+            super::gate::focus_rejection_panels();
+            self.key_problem.set(Some(KeyProblem::Rejected));
+            self.auth.reload();
+        }
+    }
+
+    pub fn refresh_list(&self) {
+        self.list_version.update(|v| *v += 1);
+    }
+
+    /// Sends what is in the Message field.
+    pub fn send<N>(self, navigate: N)
+    where
+        N: Fn(&str, NavigateOptions) + Clone + 'static,
+    {
+        if self.streaming.get_untracked() || !self.hydrated.get_untracked() {
+            return;
+        }
+        let text = self.draft.get_untracked().trim().to_string();
+        if text.is_empty() {
+            focus_message();
+            return;
+        }
+        let conversation_id = self.current.get_untracked();
+        let agent = match conversation_id {
+            Some(_) => None,
+            None => untrack(|| self.current_agent()).map(|a| a.id),
+        };
+        let request = ChatRequest {
+            message: text.clone(),
+            conversation_id,
+            agent,
+            model: untrack(|| self.effective_model()),
+            client_message_id: Some(new_client_message_id()),
+        };
+        self.draft.set(String::new());
+        self.list_open.set(false);
+        self.settle_failures();
+        let sent = LiveItem::Sent {
+            key: self.next_key(),
+            text,
+        };
+        let answer = self.new_answer(request);
+        self.live.update(|l| {
+            l.push(sent);
+            l.push(LiveItem::Answer(answer.clone()));
+        });
+        focus_message();
+        self.run(answer, navigate);
+    }
+
+    /// Sends a failed answer's message again, with the same id, so it is stored once.
+    pub fn retry<N>(self, failed: LiveAnswer, navigate: N)
+    where
+        N: Fn(&str, NavigateOptions) + Clone + 'static,
+    {
+        if self.streaming.get_untracked() {
+            return;
+        }
+        let mut request = (*failed.request).clone();
+        if let Some(id) = self.current.get_untracked() {
+            request.conversation_id = Some(id);
+            request.agent = None;
+        }
+        request.model = untrack(|| self.effective_model()).or(request.model);
+        if failed.text.with_untracked(|t| t.is_empty()) {
+            self.live
+                .update(|l| l.retain(|item| item.key() != failed.key));
+        } else {
+            failed.status.set(AnswerStatus::Incomplete);
+        }
+        let answer = self.new_answer(request);
+        self.live
+            .update(|l| l.push(LiveItem::Answer(answer.clone())));
+        focus_message();
+        self.run(answer, navigate);
+    }
+
+    /// A new message moves the conversation on: earlier failures no longer offer Retry
+    /// (what arrived of them stays, marked incomplete).
+    fn settle_failures(&self) {
+        self.live.update(|items| {
+            items.retain(|item| match item {
+                LiveItem::Answer(a)
+                    if matches!(a.status.get_untracked(), AnswerStatus::Failed { .. }) =>
+                {
+                    let keep = a.text.with_untracked(|t| !t.is_empty());
+                    if keep {
+                        a.status.set(AnswerStatus::Incomplete);
+                    }
+                    keep
+                }
+                _ => true,
+            })
+        });
+    }
+
+    /// Stops the answer being streamed; the server keeps what arrived.
+    pub fn stop(&self) {
+        #[cfg(feature = "hydrate")]
+        if let Some(Some(controller)) = self.abort.try_get_value() {
+            controller.abort();
+        }
+    }
+
+    fn new_answer(&self, request: ChatRequest) -> LiveAnswer {
+        LiveAnswer {
+            key: self.next_key(),
+            text: ArcRwSignal::new(String::new()),
+            status: ArcRwSignal::new(AnswerStatus::Streaming),
+            request: Arc::new(request),
+        }
+    }
+
+    fn run<N>(self, answer: LiveAnswer, navigate: N)
+    where
+        N: Fn(&str, NavigateOptions) + Clone + 'static,
+    {
+        self.streaming.set(true);
+        scroll_to_end();
+        #[cfg(feature = "hydrate")]
+        {
+            let Ok(controller) = web_sys::AbortController::new() else {
+                answer.status.set(AnswerStatus::Failed {
+                    message: "This browser cannot send messages here.".into(),
+                    retryable: false,
+                });
+                self.streaming.set(false);
+                return;
+            };
+            let signal = controller.signal();
+            self.abort.set_value(Some(controller));
+            let generation = self.generation.get_value();
+            leptos::task::spawn_local(async move {
+                let request = answer.request.clone();
+                let mut last = None;
+                let result = super::stream::post_chat(&request, &signal, |events| {
+                    let mut text = String::new();
+                    for event in events {
+                        match event {
+                            StreamEvent::Delta(delta) => text.push_str(&delta),
+                            other => last = Some(other),
+                        }
+                    }
+                    if !text.is_empty() {
+                        let follow = near_end();
+                        answer.text.update(|t| t.push_str(&text));
+                        if follow {
+                            scroll_to_end();
+                        }
+                    }
+                })
+                .await;
+                self.finish(answer, generation, request, result.map(|_| last), navigate)
+                    .await;
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (answer, navigate);
+    }
+
+    /// Settles an answer once its stream has ended, one way or another.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    async fn finish<N>(
+        self,
+        answer: LiveAnswer,
+        generation: u32,
+        request: Arc<ChatRequest>,
+        outcome: Result<Option<StreamEvent>, SendFailure>,
+        navigate: N,
+    ) where
+        N: Fn(&str, NavigateOptions) + Clone + 'static,
+    {
+        // The page may have been left meanwhile.
+        if self.streaming.try_get_untracked().is_none() {
+            return;
+        }
+        self.streaming.set(false);
+        #[cfg(feature = "hydrate")]
+        self.abort.set_value(None);
+        let still_here = self.generation.get_value() == generation;
+        let retryable = |message: String| AnswerStatus::Failed {
+            message,
+            retryable: true,
+        };
+        // Whether a new conversation may have been created on the server anyway.
+        let mut look_for_new = true;
+        match outcome {
+            Ok(Some(StreamEvent::Done(done))) => {
+                answer.status.set(AnswerStatus::Done);
+                look_for_new = false;
+                if still_here {
+                    self.adopt(done.conversation_id, &navigate);
+                }
+            }
+            Ok(Some(StreamEvent::Error(error))) => {
+                answer.status.set(retryable(error.message));
+                if let (true, Some(id)) = (still_here, error.conversation_id) {
+                    look_for_new = false;
+                    self.adopt(id, &navigate);
+                }
+            }
+            Ok(Some(StreamEvent::Delta(_))) | Ok(None) | Err(SendFailure::Network) => {
+                answer.status.set(retryable(
+                    "The connection was lost before the answer finished. Please try again.".into(),
+                ));
+            }
+            Err(SendFailure::Aborted) => answer.status.set(AnswerStatus::Incomplete),
+            Err(SendFailure::Http { code, message }) => match code.as_str() {
+                "api_key_invalid" => {
+                    self.key_rejected();
+                    return;
+                }
+                "api_key_required" => {
+                    self.key_problem.set(Some(KeyProblem::Required));
+                    self.auth.reload();
+                    return;
+                }
+                "unauthenticated" => {
+                    self.auth.reload();
+                    return;
+                }
+                "anthropic_unavailable" | "rate_limited" | "internal" => {
+                    answer.status.set(retryable(message))
+                }
+                _ => answer.status.set(AnswerStatus::Failed {
+                    message,
+                    retryable: false,
+                }),
+            },
+        }
+        if !still_here {
+            return;
+        }
+        if look_for_new
+            && request.conversation_id.is_none()
+            && self.current.get_untracked().is_none()
+        {
+            self.find_started(&request.message, &navigate).await;
+        }
+        self.refresh_list();
+    }
+
+    /// Makes `id` the current conversation and puts it in the URL (so a reload shows it).
+    fn adopt<N>(&self, id: String, navigate: &N)
+    where
+        N: Fn(&str, NavigateOptions),
+    {
+        if self.current.get_untracked().as_deref() == Some(id.as_str()) {
+            return;
+        }
+        let url = format!("/chat?c={}", crate::util::encode_query(&id));
+        self.current.set(Some(id));
+        navigate(
+            &url,
+            NavigateOptions {
+                replace: true,
+                scroll: false,
+                ..Default::default()
+            },
+        );
+    }
+
+    /// After Stop or a failure, the server has usually created the conversation and kept
+    /// the message, but the stream never said which one it was: find it in the list (the
+    /// newest, titled after the message), so the next message continues it.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    async fn find_started<N>(&self, message: &str, navigate: &N)
+    where
+        N: Fn(&str, NavigateOptions),
+    {
+        let title: String = message
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(60)
+            .collect();
+        if let Ok(list) = list_conversations().await {
+            if let Some(newest) = list.into_iter().next().filter(|c| c.title == title) {
+                if self.current.try_get_untracked() == Some(None) {
+                    self.adopt(newest.id, navigate);
+                }
+            }
+        }
+    }
+}
+
+/// Puts the keyboard focus in the Message field.
+pub fn focus_message() {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast as _;
+        if let Some(field) = document()
+            .get_element_by_id("message")
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = field.focus();
+        }
+    }
+}
+
+/// Whether the page is scrolled to (about) its end, so new text should keep it there.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+fn near_end() -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        let window = window();
+        let Some(root) = document().document_element() else {
+            return true;
+        };
+        let seen = window.scroll_y().unwrap_or(0.0)
+            + window
+                .inner_height()
+                .ok()
+                .and_then(|h| h.as_f64())
+                .unwrap_or(0.0);
+        f64::from(root.scroll_height()) - seen < 120.0
+    }
+    #[cfg(not(feature = "hydrate"))]
+    true
+}
+
+/// Scrolls to the end of the page once the latest change is drawn.
+pub fn scroll_to_end() {
+    #[cfg(feature = "hydrate")]
+    request_animation_frame(|| {
+        if let Some(root) = document().document_element() {
+            window().scroll_to_with_x_and_y(0.0, f64::from(root.scroll_height()));
+        }
+    });
+}

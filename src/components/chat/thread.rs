@@ -1,0 +1,398 @@
+//! The open conversation: its title (rename, delete), its messages as a live log, and for
+//! a new conversation the choice of Agent.
+
+use leptos::{html, prelude::*};
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use super::state::{AnswerStatus, ChatState, LiveAnswer, LiveItem};
+use crate::{
+    api::chat::{AgentView, MessageView},
+    components::markdown::Markdown,
+    error::AppError,
+};
+
+#[component]
+pub fn ThreadHeader() -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    view! {
+        <Transition fallback=|| view! { <div class="thread-head"><h1 class="thread-title">"Chat"</h1></div> }>
+            {move || {
+                let summary = state.summary();
+                let agent = state.current_agent().map(|a| a.name);
+                let title = match (&summary, state.current.get()) {
+                    (Some(s), _) => s.title.clone(),
+                    (None, None) => "New conversation".to_string(),
+                    (None, Some(_)) => "Conversation".to_string(),
+                };
+                view! {
+                    <div class="thread-head">
+                        <div class="thread-heading">
+                            <h1 class="thread-title" id="thread-title">{title.clone()}</h1>
+                            {agent.map(|name| view! { <p class="thread-meta">"with " <strong>{name}</strong></p> })}
+                        </div>
+                        {summary.map(|s| view! { <ConversationActions id=s.id title=s.title/> })}
+                    </div>
+                }
+                .into_any()
+            }}
+        </Transition>
+    }
+    .into_any()
+}
+
+/// Rename and Delete for the open conversation. Each opens a small form; without
+/// JavaScript they are links (`?rename=1`, `?confirm=delete`) to the same forms.
+#[component]
+fn ConversationActions(id: String, title: String) -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    let query = use_query_map();
+    let renaming = RwSignal::new(query.with_untracked(|q| q.get("rename")).as_deref() == Some("1"));
+    let confirming =
+        RwSignal::new(query.with_untracked(|q| q.get("confirm")).as_deref() == Some("delete"));
+    let rename = state.rename;
+    let title_field = NodeRef::<html::Input>::new();
+    let rename_button = NodeRef::<html::Button>::new();
+    let delete_button = NodeRef::<html::Button>::new();
+
+    // Focus follows the forms as they open and close.
+    Effect::new(move |was_open: Option<bool>| {
+        let open = renaming.get();
+        if open {
+            if let Some(field) = title_field.get() {
+                let _ = field.focus();
+                field.select();
+            }
+        } else if was_open == Some(true) {
+            if let Some(button) = rename_button.get() {
+                let _ = button.focus();
+            }
+        }
+        open
+    });
+    Effect::new(move |_| {
+        if rename.value().with(|v| matches!(v, Some(Ok(_)))) {
+            renaming.set(false);
+        }
+    });
+    let close_confirm = move || {
+        confirming.set(false);
+        if let Some(button) = delete_button.get_untracked() {
+            let _ = button.focus();
+        }
+    };
+    let self_url = StoredValue::new(format!("/chat?c={}", crate::util::encode_query(&id)));
+    let (id_get1, id_get2) = (id.clone(), id.clone());
+    let id = StoredValue::new(id);
+    let title = StoredValue::new(title);
+
+    view! {
+        <div class="button-row thread-actions">
+            <form method="get" action="/chat" class="inline-form">
+                <input type="hidden" name="c" value=id_get1/>
+                <input type="hidden" name="rename" value="1"/>
+                <button
+                    type="submit"
+                    node_ref=rename_button
+                    aria-expanded=move || renaming.get().to_string()
+                    on:click=move |ev| {
+                        ev.prevent_default();
+                        confirming.set(false);
+                        renaming.update(|r| *r = !*r);
+                    }
+                >"Rename"</button>
+            </form>
+            <form method="get" action="/chat" class="inline-form">
+                <input type="hidden" name="c" value=id_get2/>
+                <input type="hidden" name="confirm" value="delete"/>
+                <button
+                    type="submit"
+                    class="danger"
+                    node_ref=delete_button
+                    on:click=move |ev| {
+                        ev.prevent_default();
+                        renaming.set(false);
+                        confirming.set(true);
+                    }
+                >"Delete"</button>
+            </form>
+        </div>
+        <Show when=move || renaming.get()>
+            <ActionForm action=rename attr:class="rename-form">
+                <input type="hidden" name="id" value=id.get_value()/>
+                <label for="conversation-title">"Conversation title"</label>
+                <div class="rename-row">
+                    <input
+                        type="text"
+                        id="conversation-title"
+                        name="title"
+                        required
+                        maxlength="120"
+                        value=title.get_value()
+                        node_ref=title_field
+                        on:keydown=move |ev| {
+                            if ev.key() == "Escape" {
+                                ev.prevent_default();
+                                renaming.set(false);
+                            }
+                        }
+                    />
+                    <button type="submit" class="primary" disabled=rename.pending()>
+                        {move || if rename.pending().get() { "Saving…" } else { "Save title" }}
+                    </button>
+                    <a class="button" href=self_url.get_value() on:click=move |ev| {
+                        ev.prevent_default();
+                        renaming.set(false);
+                    }>"Cancel"</a>
+                </div>
+                {move || rename.value().get().and_then(|r| r.err()).map(|e| view! {
+                    <p class="form-error" role="alert">{e.to_string()}</p>
+                })}
+            </ActionForm>
+        </Show>
+        <Show when=move || confirming.get()>
+            <ConfirmDelete id=id.get_value() title=title.get_value() on_cancel=close_confirm/>
+        </Show>
+    }
+    .into_any()
+}
+
+#[component]
+fn ConfirmDelete(
+    id: String,
+    title: String,
+    on_cancel: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    let delete = state.delete;
+    let cancel_url = format!("/chat?c={}", crate::util::encode_query(&id));
+    let yes = NodeRef::<html::Button>::new();
+    Effect::new(move |_| {
+        if let Some(button) = yes.get() {
+            let _ = button.focus();
+        }
+    });
+    view! {
+        <div class="confirm" role="alertdialog" aria-labelledby="confirm-delete-text"
+            on:keydown=move |ev| if ev.key() == "Escape" { on_cancel() }
+        >
+            <p id="confirm-delete-text">{format!("Delete “{title}”? Its messages will be gone for good.")}</p>
+            <div class="button-row">
+                <ActionForm action=delete attr:class="inline-form">
+                    <input type="hidden" name="id" value=id/>
+                    <button type="submit" class="danger" node_ref=yes disabled=delete.pending()>
+                        {move || if delete.pending().get() { "Deleting…" } else { "Yes, delete it" }}
+                    </button>
+                </ActionForm>
+                <a class="button" href=cancel_url on:click=move |ev| {
+                    ev.prevent_default();
+                    on_cancel();
+                }>"Cancel"</a>
+            </div>
+            {move || delete.value().get().and_then(|r| r.err()).map(|e| view! {
+                <p class="form-error" role="alert">{e.to_string()}</p>
+            })}
+        </div>
+    }
+    .into_any()
+}
+
+/// The messages: the stored ones (server-rendered), then those of this visit. A new
+/// conversation starts with the choice of Agent, above the log.
+#[component]
+pub fn MessageLog() -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    // An opened conversation shows its end, where the conversation continues.
+    Effect::new(move |_| {
+        if state.conversation.with(|c| matches!(c, Some(Some(Ok(_))))) {
+            super::state::scroll_to_end();
+        }
+    });
+    view! {
+        <Transition fallback=|| ()>
+            <Show when=move || state.is_blank()>
+                <NewConversation/>
+            </Show>
+        </Transition>
+        <div class="message-log" role="log" aria-live="polite" aria-relevant="additions" aria-labelledby="thread-title">
+            <Transition fallback=|| view! { <p class="loading">"Loading conversation…"</p> }>
+                {move || {
+                    let agent = state.current_agent().map(|a| a.name).unwrap_or_else(|| "Agent".into());
+                    state.conversation.get().map(|loaded| match loaded {
+                        None => ().into_any(),
+                        Some(Ok(conversation)) => conversation
+                            .messages
+                            .into_iter()
+                            .map(|m| view! { <StoredMessage message=m agent=agent.clone()/> })
+                            .collect_view()
+                            .into_any(),
+                        Some(Err(AppError::ConversationNotFound)) => view! {
+                            <div class="card notice-card" role="alert">
+                                <p>"This conversation does not exist, or it was deleted."</p>
+                                <p><a href="/chat">"Start a new conversation"</a></p>
+                            </div>
+                        }.into_any(),
+                        Some(Err(e)) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                    })
+                }}
+                <For each=move || state.live.get() key=|item| item.key() let:item>
+                    {match item {
+                        LiveItem::Sent { text, .. } => view! { <UserMessage text/> }.into_any(),
+                        LiveItem::Answer(answer) => view! { <LiveAnswerView answer/> }.into_any(),
+                    }}
+                </For>
+            </Transition>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn UserMessage(text: String) -> impl IntoView {
+    view! {
+        <article class="message message-user">
+            <h2 class="visually-hidden">"You"</h2>
+            <div class="message-body plain">{text}</div>
+        </article>
+    }
+}
+
+#[component]
+fn StoredMessage(message: MessageView, agent: String) -> impl IntoView {
+    if message.role == "user" {
+        return view! { <UserMessage text=message.content/> }.into_any();
+    }
+    let incomplete = message.incomplete;
+    view! {
+        <article class="message message-answer" class:incomplete=incomplete>
+            <h2 class="message-author">{agent}</h2>
+            <Markdown text=message.content/>
+            {incomplete.then(|| view! { <IncompleteMark/> })}
+        </article>
+    }
+    .into_any()
+}
+
+#[component]
+fn IncompleteMark() -> impl IntoView {
+    view! {
+        <p class="incomplete-mark">
+            <span aria-hidden="true">"⚠ "</span>"Answer incomplete"
+        </p>
+    }
+}
+
+#[component]
+fn LiveAnswerView(answer: LiveAnswer) -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    let navigate = use_navigate();
+    let agent = move || {
+        state
+            .current_agent()
+            .map(|a| a.name)
+            .unwrap_or_else(|| "Agent".into())
+    };
+    let status: Signal<AnswerStatus> = answer.status.clone().into();
+    let text: Signal<String> = answer.text.clone().into();
+    let streaming = move || status.with(|s| *s == AnswerStatus::Streaming);
+    let has_text = move || text.with(|t: &String| !t.is_empty());
+    let cut_off = move || {
+        status.with(|s| matches!(s, AnswerStatus::Incomplete | AnswerStatus::Failed { .. }))
+    };
+    let answer = StoredValue::new(answer);
+    view! {
+        <Show when=move || has_text() || streaming()>
+            <article
+                class="message message-answer"
+                class:incomplete=cut_off
+                aria-busy=move || streaming().to_string()
+            >
+                <h2 class="message-author">{agent}</h2>
+                <Markdown text/>
+                <Show when=move || streaming() && !has_text()>
+                    <p class="typing"><span class="visually-hidden">"Writing…"</span><span class="dot"></span><span class="dot"></span><span class="dot"></span></p>
+                </Show>
+                <Show when=move || cut_off() && has_text()>
+                    <IncompleteMark/>
+                </Show>
+            </article>
+        </Show>
+        <Show when=move || status.with(|s| *s == AnswerStatus::Incomplete) && !has_text()>
+            <p class="muted stopped-note">"Stopped before an answer arrived."</p>
+        </Show>
+        {move || match status.get() {
+            AnswerStatus::Failed { message, retryable } => {
+                let navigate = navigate.clone();
+                Some(view! {
+                    <div class="answer-error" role="alert">
+                        <p>{message}</p>
+                        {retryable.then(|| view! {
+                            <button
+                                type="button"
+                                disabled=move || state.streaming.get()
+                                on:click=move |_| state.retry(answer.get_value(), navigate.clone())
+                            >"Retry"</button>
+                        })}
+                    </div>
+                })
+            }
+            _ => None,
+        }}
+    }
+    .into_any()
+}
+
+/// The start of a new conversation: which Agent to talk to.
+#[component]
+fn NewConversation() -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    view! {
+        <div class="new-conversation-panel">
+            {move || state.agents.get().map(|result| match result {
+                Ok(agents) => view! { <AgentPicker agents/> }.into_any(),
+                Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn AgentPicker(agents: Vec<AgentView>) -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    let default = agents.first().map(|a| a.id.clone()).unwrap_or_default();
+    let chosen = move || state.agent.get().unwrap_or_else(|| default.clone());
+    view! {
+        <fieldset class="agent-picker">
+            <legend>"Choose an Agent"</legend>
+            {agents.into_iter().map(|agent| {
+                let id = agent.id.clone();
+                let is_chosen = {
+                    let chosen = chosen.clone();
+                    let id = id.clone();
+                    move || chosen() == id
+                };
+                let is_chosen_class = is_chosen.clone();
+                view! {
+                    <label class="agent-option" class:chosen=is_chosen_class>
+                        <input
+                            type="radio"
+                            name="agent"
+                            value=id.clone()
+                            checked=is_chosen
+                            on:change=move |_| {
+                                state.agent.set(Some(id.clone()));
+                                state.model.set(None);
+                            }
+                        />
+                        <span class="agent-text">
+                            <span class="agent-name">{agent.name}</span>
+                            <span class="agent-description">{agent.description}</span>
+                        </span>
+                    </label>
+                }
+            }).collect_view()}
+        </fieldset>
+        <p class="hint agent-hint">"Pick an Agent, then write your first message below."</p>
+    }
+    .into_any()
+}
