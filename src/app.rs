@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Redirect, Route, Router, Routes},
-    StaticSegment,
+    SsrMode, StaticSegment,
 };
 
 use crate::{
@@ -108,10 +108,12 @@ fn Layout() -> impl IntoView {
         <main id="main" tabindex="-1">
             <Routes fallback=NotFound>
                 <Route path=StaticSegment("") view=|| view! { <Redirect path="/chat"/> }/>
-                <Route path=StaticSegment("login") view=LoginPage/>
-                <Route path=StaticSegment("register") view=RegisterPage/>
-                <Route path=StaticSegment("settings") view=SettingsPage/>
-                <Route path=StaticSegment("chat") view=ChatPage/>
+                // Async: the whole page is rendered before it is sent, so it reads (and its
+                // forms work) with JavaScript off, not only before the WASM has loaded.
+                <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("register") view=RegisterPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("settings") view=SettingsPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("chat") view=ChatPage ssr=SsrMode::Async/>
             </Routes>
         </main>
     }

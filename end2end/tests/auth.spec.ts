@@ -1,23 +1,7 @@
 import { expect, PASSWORD, signInViaApi, test, uniqueEmail } from './support/fixtures';
 
-/**
- * Known app bug, found by these tests: after a *hydrated* login or registration the client
- * navigates to `next` (e.g. /chat) and `Protected` renders at once with the session user
- * it had before the action (still anonymous, the refetch is in flight), so it redirects
- * to /login?next=/chat. The person ends up on the login form while the header already
- * shows them signed in. (A full page load of the same URL works: the server checks the
- * session itself.)
- *
- * The tests below assert what should happen and are marked as expected to fail. Once the
- * app is fixed Playwright reports them as "expected to fail, but passed": then delete the
- * `test.fail(...)` lines.
- */
-const LANDS_ON_LOGIN_AFTER_HYDRATED_LOGIN =
-  'known bug: a hydrated login/registration redirects on to /login before the session user reloads';
-
 test.describe('accounts', () => {
   test('register, log out and log back in', async ({ page, registerPage, loginPage, header, chatPage }) => {
-    test.fail(true, LANDS_ON_LOGIN_AFTER_HYDRATED_LOGIN);
     const email = uniqueEmail('register');
 
     await registerPage.goto();
@@ -49,7 +33,6 @@ test.describe('accounts', () => {
     header,
     settingsPage,
   }) => {
-    test.fail(true, LANDS_ON_LOGIN_AFTER_HYDRATED_LOGIN);
     const { email, password } = await newAccount();
 
     // The server itself redirects (no flash of the page, and before any WASM).

@@ -24,10 +24,15 @@ pub async fn api_key_status() -> Result<KeyStatus, AppError> {
 
 #[server(prefix = "/api/fn", endpoint = "save_api_key")]
 pub async fn save_api_key(api_key: String) -> Result<KeyStatus, AppError> {
-    let key = ApiKey::parse(api_key.into())?;
-    let (state, session) = super::context().await?;
-    let user_id = session.require().await?;
-    api_keys::save(&state, user_id, key).await
+    super::with_status(
+        async move {
+            let key = ApiKey::parse(api_key.into())?;
+            let (state, session) = super::context().await?;
+            let user_id = session.require().await?;
+            api_keys::save(&state, user_id, key).await
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/api/fn", endpoint = "remove_api_key")]
@@ -40,7 +45,12 @@ pub async fn remove_api_key() -> Result<KeyStatus, AppError> {
 
 #[server(prefix = "/api/fn", endpoint = "test_api_key")]
 pub async fn test_api_key() -> Result<KeyStatus, AppError> {
-    let (state, session) = super::context().await?;
-    let user_id = session.require().await?;
-    api_keys::test(&state, user_id).await
+    super::with_status(
+        async move {
+            let (state, session) = super::context().await?;
+            let user_id = session.require().await?;
+            api_keys::test(&state, user_id).await
+        }
+        .await,
+    )
 }

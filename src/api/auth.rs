@@ -31,12 +31,17 @@ pub async fn session_user() -> Result<Option<UserView>, AppError> {
 
 #[server(prefix = "/api/fn", endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    let password = Password::unchecked(password.into());
-    let (state, session) = super::context().await?;
-    let user = auth::login(&state, &email, password).await?;
-    session.log_in(user.id).await?;
-    leptos_axum::redirect(safe_next(next.as_deref()));
-    Ok(())
+    super::with_status(
+        async move {
+            let password = Password::unchecked(password.into());
+            let (state, session) = super::context().await?;
+            let user = auth::login(&state, &email, password).await?;
+            session.log_in(user.id).await?;
+            leptos_axum::redirect(safe_next(next.as_deref()));
+            Ok(())
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/api/fn", endpoint = "register")]
@@ -45,13 +50,18 @@ pub async fn register(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    let password = Password::parse(password.into())?;
-    let email = Email::parse(&email)?;
-    let (state, session) = super::context().await?;
-    let user = auth::register(&state, email, password).await?;
-    session.log_in(user.id).await?;
-    leptos_axum::redirect(safe_next(next.as_deref()));
-    Ok(())
+    super::with_status(
+        async move {
+            let password = Password::parse(password.into())?;
+            let email = Email::parse(&email)?;
+            let (state, session) = super::context().await?;
+            let user = auth::register(&state, email, password).await?;
+            session.log_in(user.id).await?;
+            leptos_axum::redirect(safe_next(next.as_deref()));
+            Ok(())
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/api/fn", endpoint = "logout")]

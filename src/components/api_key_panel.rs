@@ -13,15 +13,34 @@ use crate::{
     util::relative_time,
 };
 
+/// The panel's form actions. The page creates them, outside the part that re-renders when
+/// the session user changes, so a saved key's message survives that re-render; and inside
+/// `<Routes>`, so a form posted without JavaScript shows its error.
+#[derive(Clone, Copy)]
+pub struct KeyActions {
+    pub save: ServerAction<SaveApiKey>,
+    pub remove: ServerAction<RemoveApiKey>,
+    pub test: ServerAction<TestApiKey>,
+}
+
+impl KeyActions {
+    pub fn new() -> Self {
+        let auth = expect_context::<Auth>();
+        let actions = Self {
+            save: ServerAction::new(),
+            remove: ServerAction::new(),
+            test: ServerAction::new(),
+        };
+        auth.reload_after(actions.save);
+        auth.reload_after(actions.remove);
+        auth.reload_after(actions.test);
+        actions
+    }
+}
+
 #[component]
-pub fn ApiKeyPanel() -> impl IntoView {
-    let auth = expect_context::<Auth>();
-    let save = ServerAction::<SaveApiKey>::new();
-    let remove = ServerAction::<RemoveApiKey>::new();
-    let test = ServerAction::<TestApiKey>::new();
-    auth.reload_after(save);
-    auth.reload_after(remove);
-    auth.reload_after(test);
+pub fn ApiKeyPanel(actions: KeyActions) -> impl IntoView {
+    let KeyActions { save, remove, test } = actions;
 
     let status = Resource::new(
         move || {
@@ -96,7 +115,38 @@ pub fn ApiKeyPanel() -> impl IntoView {
 
             <Transition fallback=|| view! { <p class="loading" aria-live="polite">"Loading key status…"</p> }>
                 {move || status.get().map(|result| match result {
-                    Ok(s) => view! { <KeyStatusView status=s/> }.into_any(),
+                    // The buttons live here, under the Transition, so the server and the
+                    // browser render them from the same loaded status.
+                    Ok(s) => {
+                        let configured = s.configured;
+                        view! {
+                            <KeyStatusView status=s/>
+                            {configured.then(|| view! {
+                                <div class="button-row">
+                                    <button type="button" on:click=move |_| focus_key_field()>"Update Key"</button>
+                                    <form method="get" action="/settings" class="inline-form">
+                                        <input type="hidden" name="confirm" value="remove"/>
+                                        <button
+                                            type="submit"
+                                            class="danger"
+                                            on:click=move |ev| {
+                                                ev.prevent_default();
+                                                confirming.set(true);
+                                            }
+                                        >
+                                            "Remove Key"
+                                        </button>
+                                    </form>
+                                    <ActionForm action=test attr:class="inline-form">
+                                        <button type="submit" disabled=test.pending() aria-busy=move || test.pending().get().to_string()>
+                                            {move || if test.pending().get() { "Testing with Anthropic…" } else { "Test Key" }}
+                                        </button>
+                                    </ActionForm>
+                                </div>
+                            })}
+                        }
+                        .into_any()
+                    }
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
@@ -115,33 +165,6 @@ pub fn ApiKeyPanel() -> impl IntoView {
                     && save.version().get() >= remove.version().get().max(test.version().get());
                 saved_last.then(|| view! {
                     <p><a class="button primary" href="/chat">"Start chatting →"</a></p>
-                })
-            }}
-
-            {move || {
-                let configured = status.get().and_then(|r| r.ok()).is_some_and(|s| s.configured);
-                configured.then(|| view! {
-                    <div class="button-row">
-                        <button type="button" on:click=move |_| focus_key_field()>"Update Key"</button>
-                        <form method="get" action="/settings" class="inline-form">
-                            <input type="hidden" name="confirm" value="remove"/>
-                            <button
-                                type="submit"
-                                class="danger"
-                                on:click=move |ev| {
-                                    ev.prevent_default();
-                                    confirming.set(true);
-                                }
-                            >
-                                "Remove Key"
-                            </button>
-                        </form>
-                        <ActionForm action=test attr:class="inline-form">
-                            <button type="submit" disabled=test.pending() aria-busy=move || test.pending().get().to_string()>
-                                {move || if test.pending().get() { "Testing with Anthropic…" } else { "Test Key" }}
-                            </button>
-                        </ActionForm>
-                    </div>
                 })
             }}
 

@@ -19,12 +19,18 @@ where
         <Suspense fallback=|| view! { <p class="loading" aria-live="polite">"Loading…"</p> }>
             {move || {
                 let children = children.clone();
-                auth.user.get().map(move |result| match result.ok().flatten() {
-                    Some(user) => children(user).into_any(),
-                    None => {
-                        let next = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
-                        let path = format!("/login?next={}", crate::util::encode_query(&next));
-                        view! { <Redirect path=path/> }.into_any()
+                // Await the user rather than read it: while a login reloads the user, a read
+                // would still see the anonymous one and send the person back to /login.
+                Suspend::new(async move {
+                    match auth.user.await.ok().flatten() {
+                        Some(user) => children(user).into_any(),
+                        None => {
+                            let search = location.search.get_untracked();
+                            let query = if search.is_empty() { String::new() } else { format!("?{}", search.trim_start_matches('?')) };
+                            let next = format!("{}{query}", location.pathname.get_untracked());
+                            let path = format!("/login?next={}", crate::util::encode_query(&next));
+                            view! { <Redirect path=path/> }.into_any()
+                        }
                     }
                 })
             }}

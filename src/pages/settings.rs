@@ -3,14 +3,19 @@ use leptos_meta::Title;
 
 use crate::{
     api::auth::UserView,
-    components::{api_key_panel::ApiKeyPanel, protected::Protected, usage::UsageCard},
+    components::{
+        api_key_panel::{ApiKeyPanel, KeyActions},
+        protected::Protected,
+        usage::UsageCard,
+    },
 };
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
+    let key_actions = KeyActions::new();
     view! {
         <Title text="Settings"/>
-        <Protected children=|user: UserView| view! {
+        <Protected children=move |user: UserView| view! {
             <div class="page">
                 <h1>"Settings"</h1>
                 <section class="card" aria-labelledby="account-heading">
@@ -20,7 +25,7 @@ pub fn SettingsPage() -> impl IntoView {
                         <dd>{user.email.clone()}</dd>
                     </dl>
                 </section>
-                <ApiKeyPanel/>
+                <ApiKeyPanel actions=key_actions/>
                 <UsageCard/>
             </div>
         }/>

@@ -456,9 +456,14 @@ fn history(rows: &[MessageRow]) -> Vec<Value> {
             _ => turns.push((row.role.clone(), row.content.clone())),
         }
     }
+    // The last turn must be the person's: a trailing answer (say, one cut off before a
+    // retry) would be taken as a prefill for Anthropic to continue.
+    while turns.last().is_some_and(|(role, _)| role != "user") {
+        turns.pop();
+    }
     turns
         .into_iter()
-        .map(|(role, content)| json!({ "role": role, "content": content }))
+        .map(|(role, content)| json!({ "role": role, "content": content.trim_end() }))
         .collect()
 }
 
@@ -628,8 +633,9 @@ mod tests {
             row("user", "a"),
             row("assistant", ""),
             row("user", "b"),
-            row("assistant", "c"),
+            row("assistant", "c  \n"),
             row("user", "d"),
+            row("assistant", "partial"),
         ];
         let h = history(&rows);
         assert_eq!(

@@ -191,6 +191,7 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         .layer(middleware::from_fn(csrf::reject_foreign_origin))
         .layer(middleware::from_fn(super::session::protect_pages))
         .layer(sessions)
+        .layer(axum::Extension(state.clone()))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

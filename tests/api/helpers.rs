@@ -39,17 +39,27 @@ macro_rules! db_tests {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name($crate::helpers::Backend::Sqlite).await
+                $crate::helpers::within_limit(super::$name($crate::helpers::Backend::Sqlite)).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 match $crate::helpers::Backend::postgres() {
-                    Some(backend) => super::$name(backend).await,
+                    Some(backend) => $crate::helpers::within_limit(super::$name(backend)).await,
                     None => eprintln!("TEST_DATABASE_URL not set: PostgreSQL run skipped"),
                 }
             }
         }
     )*};
+}
+
+/// Fails a test that runs past two minutes instead of letting it hang the whole run.
+pub async fn within_limit(test: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(std::time::Duration::from_secs(120), test)
+        .await
+        .is_err()
+    {
+        panic!("the test took more than two minutes");
+    }
 }
 
 /// Everything the app logged in this test process (trace level), after masking.

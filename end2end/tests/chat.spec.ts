@@ -1,0 +1,96 @@
+import { expect, signInViaApi, test, validApiKey } from './support/fixtures';
+import type { Page } from '@playwright/test';
+
+/** The chat page with a usable key, by role and name. */
+function chat(page: Page) {
+  return {
+    message: page.getByLabel('Message', { exact: true }),
+    send: page.getByRole('button', { name: 'Send', exact: true }),
+    stop: page.getByRole('button', { name: 'Stop', exact: true }),
+    log: page.getByRole('log'),
+    rejectedHeading: page.getByText('Your API key was rejected'),
+    updateKeyLink: page.getByRole('link', { name: 'Update your key' }),
+  };
+}
+
+/** Sends once the page has hydrated (before that, the Send button cannot stream). */
+async function send(page: Page, text: string) {
+  const c = chat(page);
+  await expect(async () => {
+    await c.message.fill(text);
+    await c.send.click();
+    await expect(c.log.getByText(text, { exact: true }).last()).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+}
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeEach(async ({ stub }) => {
+  await stub.reset();
+});
+
+test('from the key gate to a streamed answer that is still there after a reload', async ({ page, newAccount, chatPage }) => {
+  const account = await newAccount();
+  await signInViaApi(page.request, account);
+  await page.goto('/chat');
+  await expect(chatPage.keyRequiredHeading).toBeVisible();
+  await chatPage.setUpKeyLink.click();
+  await expect(page).toHaveURL(/\/settings$/);
+
+  const key = validApiKey();
+  const field = page.getByLabel('Anthropic API key', { exact: true });
+  const save = page.getByRole('button', { name: 'Save Key', exact: true });
+  await expect(async () => {
+    await field.fill(key);
+    await save.click();
+    await expect(page.getByRole('status')).toHaveText('Key saved. Anthropic accepted it.', { timeout: 2_000 });
+  }).toPass({ timeout: 20_000 });
+  await page.getByRole('link', { name: 'Start chatting →' }).click();
+  await expect(page).toHaveURL(/\/chat/);
+
+  await send(page, 'hello agents');
+  const c = chat(page);
+  await expect(c.log.getByText('Hello from the Anthropic stand-in. You said: hello agents')).toBeVisible();
+  await expect(page).toHaveURL(/\/chat\?c=/);
+
+  await page.reload();
+  await expect(c.log.getByText('hello agents', { exact: true })).toBeVisible();
+  await expect(c.log.getByText('Hello from the Anthropic stand-in. You said: hello agents')).toBeVisible();
+});
+
+test('a key revoked at Anthropic turns the next send into the update prompt', async ({ page, newAccount, stub }) => {
+  const account = await newAccount();
+  await signInViaApi(page.request, account);
+  const key = validApiKey();
+  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: key } });
+  expect(saved.status()).toBe(200);
+  await page.goto('/chat');
+  await send(page, 'first message');
+  const c = chat(page);
+  await expect(c.log.getByText('You said: first message')).toBeVisible();
+
+  await stub.revoke(key);
+  await c.message.fill('second message');
+  await c.send.click();
+  await expect(c.rejectedHeading).toBeVisible();
+  await expect(c.updateKeyLink).toHaveAttribute('href', '/settings');
+});
+
+test('Stop cancels a slow answer and keeps what arrived', async ({ page, newAccount }) => {
+  const account = await newAccount();
+  await signInViaApi(page.request, account);
+  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
+  expect(saved.status()).toBe(200);
+  await page.goto('/chat');
+  await send(page, 'take your time [[slow]]');
+  const c = chat(page);
+  await expect(c.log.getByText(/Hello from/)).toBeVisible();
+  await expect(c.stop).toBeVisible();
+  await c.stop.click();
+  await expect(c.stop).toHaveCount(0);
+  await expect(c.log.getByText(/incomplete/i)).toBeVisible();
+  // The answer stopped growing.
+  const text = await c.log.innerText();
+  await page.waitForTimeout(1_000);
+  expect(await c.log.innerText()).toBe(text);
+});
