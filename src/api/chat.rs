@@ -60,6 +60,17 @@ pub struct UsageRow {
     pub answers: i64,
 }
 
+/// A new conversation's title: its first message on one line, at most 60 characters.
+pub fn conversation_title(message: &str) -> String {
+    message
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(60)
+        .collect()
+}
+
 /// The body of `POST /api/v1/chat`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatRequest {

@@ -14,12 +14,15 @@ use super::{
     api_keys::{self, StoredKey},
     db::{ConversationRow, DbError, MessageRow, NewMessage},
     internal,
-    sse::SseParser,
     state::AppState,
 };
 use crate::{
-    api::chat::{ChatRequest, ConversationSummary, ConversationView, MessageView, UsageRow},
+    api::chat::{
+        conversation_title, ChatRequest, ConversationSummary, ConversationView, MessageView,
+        UsageRow,
+    },
     error::AppError,
+    sse::SseParser,
 };
 
 /// Longest message a person may send, in characters.
@@ -359,13 +362,7 @@ async fn prepare(
                 None => state.agents.default_agent(),
             };
             let model = request.model.clone().unwrap_or_else(|| agent.model.clone());
-            let title: String = message
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .chars()
-                .take(60)
-                .collect();
+            let title = conversation_title(message);
             state
                 .db
                 .create_conversation(

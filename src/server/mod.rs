@@ -14,7 +14,6 @@ pub mod db;
 pub mod rate_limit;
 pub mod rest;
 pub mod session;
-pub mod sse;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

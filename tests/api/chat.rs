@@ -1,4 +1,4 @@
-use apexaurum::server::{anthropic_stub::Fault, sse::SseParser};
+use apexaurum::{server::anthropic_stub::Fault, sse::SseParser};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 
@@ -69,6 +69,26 @@ async fn user_with_key(app: &TestApp) -> String {
     let email = app.signed_in_user().await;
     assert_eq!(app.save_key(CANARY).await.status(), 200);
     email
+}
+
+/// Another person, in their own browser, with their own key (`OTHER`).
+async fn second_user_with_key(app: &TestApp, email: &str) -> reqwest::Client {
+    let other = app.other_client();
+    let registered = other
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({ "email": email, "password": "correct horse" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let saved = other
+        .post(app.url("/api/v1/user/api-key"))
+        .json(&json!({ "api_key": OTHER }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    other
 }
 
 async fn conversation(app: &TestApp, id: &str) -> Value {
@@ -196,19 +216,7 @@ async fn the_history_agent_and_model_go_to_anthropic(backend: Backend) {
 async fn each_user_s_own_key_goes_upstream_and_no_other(backend: Backend) {
     let app = spawn_app(backend).await;
     user_with_key(&app).await;
-    let other = app.other_client();
-    other
-        .post(app.url("/api/v1/auth/register"))
-        .json(&json!({ "email": "b@example.org", "password": "correct horse" }))
-        .send()
-        .await
-        .unwrap();
-    other
-        .post(app.url("/api/v1/user/api-key"))
-        .json(&json!({ "api_key": OTHER }))
-        .send()
-        .await
-        .unwrap();
+    let other = second_user_with_key(&app, "b@example.org").await;
     chat(&app, json!({ "message": "from a" })).await;
     chat_with(&other, &app, json!({ "message": "from b" })).await;
     for r in app
@@ -395,19 +403,7 @@ async fn another_user_s_conversation_answers_404(backend: Backend) {
     let id = chat(&app, json!({ "message": "private" }))
         .await
         .conversation_id();
-    let other = app.other_client();
-    other
-        .post(app.url("/api/v1/auth/register"))
-        .json(&json!({ "email": "eve@example.org", "password": "correct horse" }))
-        .send()
-        .await
-        .unwrap();
-    other
-        .post(app.url("/api/v1/user/api-key"))
-        .json(&json!({ "api_key": OTHER }))
-        .send()
-        .await
-        .unwrap();
+    let other = second_user_with_key(&app, "eve@example.org").await;
     let url = app.url(&format!("/api/v1/conversations/{id}"));
     assert_error(
         other.get(&url).send().await.unwrap(),

@@ -94,13 +94,13 @@ pub fn captured_logs() -> String {
 pub struct TestApp {
     pub address: String,
     pub database_url: String,
-    pub port: u16,
     pub client: reqwest::Client,
     pub db: Db,
     pub stub: StubHandle,
     /// The SQLite file, when the backend is SQLite.
     pub db_file: Option<PathBuf>,
-    pub data_dir: tempfile::TempDir,
+    /// Kept so the folder (and a SQLite file in it) lives as long as the app.
+    _data_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -163,12 +163,11 @@ pub async fn spawn_app_on(
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         database_url,
-        port,
         client: new_client(),
         db,
         stub,
         db_file,
-        data_dir,
+        _data_dir: data_dir,
         shutdown: Some(tx),
     }
 }

@@ -501,13 +501,7 @@ impl ChatState {
     where
         N: Fn(&str, NavigateOptions),
     {
-        let title: String = message
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .chars()
-            .take(60)
-            .collect();
+        let title = crate::api::chat::conversation_title(message);
         if let Ok(list) = list_conversations().await {
             if let Some(newest) = list.into_iter().next().filter(|c| c.title == title) {
                 if self.current.try_get_untracked() == Some(None) {

@@ -66,59 +66,18 @@ pub fn http_failure(status: u16, body: &str) -> SendFailure {
     }
 }
 
-/// An incremental Server-Sent Events parser. It splits on line ends in bytes, so a chunk
-/// may end anywhere, even inside a multi-byte character.
+/// The app's chat events, read with the shared Server-Sent Events parser.
 #[derive(Default)]
-pub struct SseParser {
-    line: Vec<u8>,
-    event: String,
-    data: String,
-}
+pub struct SseParser(crate::sse::SseParser);
 
 impl SseParser {
-    /// Feeds a chunk; returns the events it completed.
+    /// Feeds a chunk; returns the chat events it completed.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<StreamEvent> {
-        let mut out = Vec::new();
-        for &byte in chunk {
-            if byte == b'\n' {
-                let mut line = std::mem::take(&mut self.line);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                self.line_done(&String::from_utf8_lossy(&line), &mut out);
-            } else {
-                self.line.push(byte);
-            }
-        }
-        out
-    }
-
-    fn line_done(&mut self, line: &str, out: &mut Vec<StreamEvent>) {
-        if line.is_empty() {
-            let event = std::mem::take(&mut self.event);
-            let data = std::mem::take(&mut self.data);
-            if let Some(event) = decode(&event, &data) {
-                out.push(event);
-            }
-            return;
-        }
-        if line.starts_with(':') {
-            return; // a comment: `: keep-alive`
-        }
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line, ""),
-        };
-        match field {
-            "event" => self.event = value.to_string(),
-            "data" => {
-                if !self.data.is_empty() {
-                    self.data.push('\n');
-                }
-                self.data.push_str(value);
-            }
-            _ => {}
-        }
+        self.0
+            .push(chunk)
+            .into_iter()
+            .filter_map(|e| decode(&e.event, &e.data))
+            .collect()
     }
 }
 
