@@ -23,6 +23,12 @@ pub struct KeyActions {
     pub test: ServerAction<TestApiKey>,
 }
 
+impl Default for KeyActions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl KeyActions {
     pub fn new() -> Self {
         let auth = expect_context::<Auth>();

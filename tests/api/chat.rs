@@ -192,8 +192,7 @@ async fn the_history_agent_and_model_go_to_anthropic(backend: Backend) {
         .state
         .requests()
         .into_iter()
-        .filter(|r| r.path == "/v1/messages")
-        .last()
+        .rfind(|r| r.path == "/v1/messages")
         .unwrap();
     let body = request.body.unwrap();
     assert_eq!(body["stream"], true);
