@@ -243,15 +243,17 @@ struct Prepared {
     history: Vec<Value>,
 }
 
-/// Checks the key first, then the request; stores the user's message; calls Anthropic.
-/// Errors before the first byte are returned as HTTP errors; after it, as `error` events.
+/// Checks the request with the key already found by [`api_keys::usable_key`] (the caller
+/// checks the key before anything else, even before parsing the body); stores the user's
+/// message; calls Anthropic. Errors before the first byte are returned as HTTP errors;
+/// after it, as `error` events.
 #[tracing::instrument(skip_all, fields(user_id))]
 pub async fn start(
     state: AppState,
     user_id: i64,
+    key: StoredKey,
     request: ChatRequest,
 ) -> Result<mpsc::Receiver<ChatEvent>, AppError> {
-    let key = api_keys::usable_key(&state, user_id).await?;
     let prepared = prepare(&state, user_id, &request).await?;
 
     let body = json!({

@@ -175,10 +175,10 @@ async fn chat(
     use axum::response::sse::{Event, KeepAlive, Sse};
 
     let user_id = AuthSession(session).require().await?;
-    api_keys::usable_key(&state, user_id).await?;
+    let key = api_keys::usable_key(&state, user_id).await?;
     let request: ChatRequest = serde_json::from_slice(&body)
         .map_err(|_| AppError::InvalidRequest("Send JSON like {\"message\": \"Hello\"}.".into()))?;
-    let events = chat_service::start(state, user_id, request).await?;
+    let events = chat_service::start(state, user_id, key, request).await?;
     let stream = futures::stream::unfold(events, |mut events| async move {
         let event = events.recv().await?;
         let sse = Event::default()
