@@ -54,6 +54,15 @@ pub struct RuntimeFile {
     pub agents_file: Option<PathBuf>,
     /// Longest answer, in tokens, asked of Anthropic.
     pub max_tokens: u32,
+    pub stripe_connect_timeout_secs: u64,
+    /// Longest a whole Stripe call may take.
+    pub stripe_timeout_secs: u64,
+    /// How often the meter worker looks for usage to report when nothing wakes it.
+    pub meter_poll_ms: u64,
+    /// Longest wait between two attempts to report one answer's usage.
+    pub meter_backoff_max_ms: u64,
+    /// How long a claimed report is reserved for one worker before another may take it.
+    pub meter_lease_secs: u64,
 }
 
 impl Default for RuntimeFile {
@@ -69,6 +78,11 @@ impl Default for RuntimeFile {
             key_saves_per_minute: 10,
             agents_file: None,
             max_tokens: 4096,
+            stripe_connect_timeout_secs: 5,
+            stripe_timeout_secs: 15,
+            meter_poll_ms: 5_000,
+            meter_backoff_max_ms: 300_000,
+            meter_lease_secs: 60,
         }
     }
 }
@@ -103,6 +117,44 @@ pub struct Settings {
     pub key_saves_per_minute: u32,
     pub agents_file: Option<PathBuf>,
     pub max_tokens: u32,
+    /// The site's own address (no trailing slash), for the links Stripe sends people back to.
+    pub public_url: String,
+    /// The platform's Anthropic key, for Pro subscribers without a key of their own.
+    pub platform_anthropic_key: Option<SecretString>,
+    /// Stripe billing; `None` while `STRIPE_SECRET_KEY` is empty (the beta).
+    pub billing: Option<BillingSettings>,
+}
+
+/// Stripe's settings, present only when billing is on.
+#[derive(Clone)]
+pub struct BillingSettings {
+    pub secret_key: SecretString,
+    pub webhook_secret: SecretString,
+    /// The Pro plan's recurring price (`price_…`).
+    pub price_pro: String,
+    /// The metered price on the meter (`price_…`), added to the Pro subscription so
+    /// platform-key usage is invoiced; `None`: Pro is billed flat only.
+    pub price_metered: Option<String>,
+    /// The Billing Meter event name platform-key usage is reported under.
+    pub meter_event: String,
+    pub base_url: String,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub meter_poll: Duration,
+    pub meter_backoff_max: Duration,
+    pub meter_lease: Duration,
+}
+
+impl fmt::Debug for BillingSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BillingSettings")
+            .field("secret_key", &"[redacted]")
+            .field("webhook_secret", &"[redacted]")
+            .field("price_pro", &self.price_pro)
+            .field("meter_event", &self.meter_event)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -114,6 +166,12 @@ impl fmt::Debug for Settings {
             .field("jwt_secret_previous", &self.jwt_secret_previous.len())
             .field("anthropic_base_url", &self.anthropic_base_url)
             .field("site_addr", &self.site_addr)
+            .field("public_url", &self.public_url)
+            .field(
+                "platform_anthropic_key",
+                &self.platform_anthropic_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("billing", &self.billing)
             .finish_non_exhaustive()
     }
 }
@@ -227,6 +285,39 @@ impl Settings {
         };
         let site_root = get("LEPTOS_SITE_ROOT").unwrap_or(file.site_root.clone());
 
+        let platform_anthropic_key = get("PLATFORM_ANTHROPIC_KEY")
+            .map(|raw| {
+                crate::domain::ApiKey::parse(SecretString::from(raw))
+                    .map(|key| key.secret().clone())
+                    .map_err(|_| {
+                        ConfigError::new(
+                            "PLATFORM_ANTHROPIC_KEY",
+                            "expected an Anthropic API key (sk-ant-…)",
+                        )
+                    })
+            })
+            .transpose()?;
+
+        let billing = match get("STRIPE_SECRET_KEY") {
+            None => None,
+            Some(secret_key) => Some(billing_settings(&file, &get, env, secret_key)?),
+        };
+        let public_url = match (get("PUBLIC_URL"), env, &billing) {
+            (Some(url), _, _) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::new("PUBLIC_URL", "expected an http(s):// URL"));
+                }
+                url.trim_end_matches('/').to_string()
+            }
+            (None, AppEnv::Production, Some(_)) => {
+                return Err(ConfigError::new(
+                    "PUBLIC_URL",
+                    "is required in production when billing is on",
+                ))
+            }
+            (None, _, _) => DEV_PUBLIC_URL.to_string(),
+        };
+
         Ok(Self {
             env,
             database_url,
@@ -243,12 +334,126 @@ impl Settings {
             key_saves_per_minute: file.key_saves_per_minute,
             agents_file: file.agents_file.filter(|p| !p.as_os_str().is_empty()),
             max_tokens: file.max_tokens,
+            public_url,
+            platform_anthropic_key,
+            billing,
         })
+    }
+
+    /// True when Stripe billing is configured.
+    pub fn billing_enabled(&self) -> bool {
+        self.billing.is_some()
     }
 
     pub fn is_production(&self) -> bool {
         self.env == AppEnv::Production
     }
+}
+
+/// `PUBLIC_URL` when none is set (development only when billing is on).
+pub const DEV_PUBLIC_URL: &str = "http://127.0.0.1:3000";
+
+/// The Stripe settings, once `STRIPE_SECRET_KEY` is known to be set.
+fn billing_settings(
+    file: &RuntimeFile,
+    get: &impl Fn(&str) -> Option<String>,
+    env: AppEnv,
+    secret_key: String,
+) -> Result<BillingSettings, ConfigError> {
+    if !(secret_key.starts_with("sk_") || secret_key.starts_with("rk_")) {
+        return Err(ConfigError::new(
+            "STRIPE_SECRET_KEY",
+            "expected a Stripe secret key (sk_…) or restricted key (rk_…)",
+        ));
+    }
+    let webhook_secret = get("STRIPE_WEBHOOK_SECRET").ok_or_else(|| {
+        ConfigError::new(
+            "STRIPE_WEBHOOK_SECRET",
+            "is required when STRIPE_SECRET_KEY is set",
+        )
+    })?;
+    if !webhook_secret.starts_with("whsec_") {
+        return Err(ConfigError::new(
+            "STRIPE_WEBHOOK_SECRET",
+            "expected the webhook endpoint's signing secret (whsec_…)",
+        ));
+    }
+    let price_pro = get("STRIPE_PRICE_PRO").ok_or_else(|| {
+        ConfigError::new(
+            "STRIPE_PRICE_PRO",
+            "is required when STRIPE_SECRET_KEY is set",
+        )
+    })?;
+    if !price_pro.starts_with("price_") {
+        return Err(ConfigError::new(
+            "STRIPE_PRICE_PRO",
+            "expected a recurring price id (price_…)",
+        ));
+    }
+    let price_metered = get("STRIPE_PRICE_METERED");
+    if price_metered.as_deref().is_some_and(|p| !p.starts_with("price_")) {
+        return Err(ConfigError::new(
+            "STRIPE_PRICE_METERED",
+            "expected the metered price id (price_…)",
+        ));
+    }
+    let meter_event = get("STRIPE_METER_EVENT").unwrap_or_else(|| "apexaurum_tokens".into());
+    if meter_event.len() > 100 {
+        return Err(ConfigError::new(
+            "STRIPE_METER_EVENT",
+            "is at most 100 characters",
+        ));
+    }
+    let base_url = upstream_url(
+        "STRIPE_BASE_URL",
+        get("STRIPE_BASE_URL").unwrap_or_else(|| "https://api.stripe.com".into()),
+        env,
+    )?;
+    Ok(BillingSettings {
+        secret_key: SecretString::from(secret_key),
+        webhook_secret: SecretString::from(webhook_secret),
+        price_pro,
+        price_metered,
+        meter_event,
+        base_url,
+        connect_timeout: Duration::from_secs(file.stripe_connect_timeout_secs),
+        timeout: Duration::from_secs(file.stripe_timeout_secs),
+        meter_poll: Duration::from_millis(file.meter_poll_ms.max(10)),
+        meter_backoff_max: Duration::from_millis(file.meter_backoff_max_ms.max(10)),
+        meter_lease: Duration::from_secs(file.meter_lease_secs.max(1)),
+    })
+}
+
+/// An outside service's base URL: `https://`, or in development also `http://`; production
+/// accepts `http://` only to a loopback address, so a secret never crosses a network in
+/// the clear.
+fn upstream_url(name: &'static str, url: String, env: AppEnv) -> Result<String, ConfigError> {
+    let url = url.trim_end_matches('/').to_string();
+    if url.starts_with("https://") {
+        return Ok(url);
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(ConfigError::new(name, "expected an http(s):// URL"));
+    };
+    if env == AppEnv::Production && !is_loopback_authority(rest.split('/').next().unwrap_or("")) {
+        return Err(ConfigError::new(
+            name,
+            "must be https:// in production (http:// only to a loopback address)",
+        ));
+    }
+    Ok(url)
+}
+
+/// `127.0.0.1:12111`, `[::1]:8080`, `localhost` → true.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Development keeps one generated secret in `data/jwt_secret` (owner-readable only), so
@@ -363,6 +568,106 @@ mod tests {
     fn previous_secrets_are_a_comma_separated_list() {
         let s = settings(&[("JWT_SECRET_PREVIOUS", "a, b,,c")]).unwrap();
         assert_eq!(s.jwt_secret_previous.len(), 3);
+    }
+
+    const STRIPE: [(&str, &str); 3] = [
+        ("STRIPE_SECRET_KEY", "sk_test_CANARYstripe0000000000"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_CANARYwebhook00000000"),
+        ("STRIPE_PRICE_PRO", "price_pro_monthly"),
+    ];
+
+    fn with_stripe<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        STRIPE.iter().copied().chain(extra.iter().copied()).collect()
+    }
+
+    #[test]
+    fn billing_is_off_without_a_stripe_secret_key() {
+        let s = settings(&[("STRIPE_PRICE_PRO", "price_x")]).unwrap();
+        assert!(s.billing.is_none());
+        assert!(!s.billing_enabled());
+        assert_eq!(s.public_url, "http://127.0.0.1:3000");
+    }
+
+    #[test]
+    fn billing_on_takes_the_defaults_of_the_contract() {
+        let s = settings(&with_stripe(&[])).unwrap();
+        let b = s.billing.expect("billing on");
+        assert_eq!(b.meter_event, "apexaurum_tokens");
+        assert_eq!(b.base_url, "https://api.stripe.com");
+        assert_eq!(b.price_pro, "price_pro_monthly");
+    }
+
+    #[test]
+    fn billing_on_requires_the_webhook_secret_and_the_price() {
+        for missing in ["STRIPE_WEBHOOK_SECRET", "STRIPE_PRICE_PRO"] {
+            let vars: Vec<_> = STRIPE.iter().copied().filter(|(k, _)| *k != missing).collect();
+            assert_eq!(settings(&vars).unwrap_err().name, missing);
+        }
+        assert_eq!(
+            settings(&with_stripe(&[("STRIPE_SECRET_KEY", "pk_test_publishable")]))
+                .unwrap_err()
+                .name,
+            "STRIPE_SECRET_KEY"
+        );
+    }
+
+    #[test]
+    fn production_refuses_a_remote_http_stripe_url_but_takes_loopback() {
+        let prod = [
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef0123"),
+            ("PUBLIC_URL", "https://apexaurum.example"),
+        ];
+        let remote = settings(&with_stripe(
+            &[prod.as_slice(), &[("STRIPE_BASE_URL", "http://stripe.example")]].concat(),
+        ))
+        .unwrap_err();
+        assert_eq!(remote.name, "STRIPE_BASE_URL");
+        for local in ["http://127.0.0.1:3397", "http://localhost:3397/", "http://[::1]:3397"] {
+            let s = settings(&with_stripe(
+                &[prod.as_slice(), &[("STRIPE_BASE_URL", local)]].concat(),
+            ))
+            .unwrap();
+            assert!(!s.billing.unwrap().base_url.ends_with('/'));
+        }
+        // Development may point at a stand-in anywhere.
+        assert!(settings(&with_stripe(&[("STRIPE_BASE_URL", "http://stripe.example")])).is_ok());
+    }
+
+    #[test]
+    fn production_with_billing_requires_the_public_url() {
+        let vars = with_stripe(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef0123"),
+        ]);
+        assert_eq!(settings(&vars).unwrap_err().name, "PUBLIC_URL");
+        let s = settings(&[("PUBLIC_URL", "https://apexaurum.example/")]).unwrap();
+        assert_eq!(s.public_url, "https://apexaurum.example");
+    }
+
+    #[test]
+    fn the_platform_key_must_look_like_an_anthropic_key() {
+        assert_eq!(
+            settings(&[("PLATFORM_ANTHROPIC_KEY", "not-a-key")])
+                .unwrap_err()
+                .name,
+            "PLATFORM_ANTHROPIC_KEY"
+        );
+        let key = "sk-ant-api03-CANARYplatform0000000000000000000000";
+        let s = settings(&[("PLATFORM_ANTHROPIC_KEY", key)]).unwrap();
+        assert_eq!(s.platform_anthropic_key.unwrap().expose_secret(), key);
+    }
+
+    #[test]
+    fn debug_output_hides_stripe_and_platform_secrets() {
+        let s = settings(&with_stripe(&[(
+            "PLATFORM_ANTHROPIC_KEY",
+            "sk-ant-api03-CANARYplatform0000000000000000000000",
+        )]))
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("CANARY"), "{debug}");
+        assert!(debug.contains("price_pro_monthly"));
     }
 
     #[test]

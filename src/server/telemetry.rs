@@ -1,5 +1,6 @@
 //! Logging: human-readable in development, JSON in production, and a last safety net
-//! that masks anything shaped like an Anthropic key before a line is written anywhere.
+//! that masks anything shaped like an Anthropic key or a Stripe secret before a line is
+//! written anywhere.
 
 use std::{
     io::{self, Write},
@@ -14,9 +15,24 @@ use super::config::AppEnv;
 static KEY_SHAPE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"sk-ant-[A-Za-z0-9_\-]{6,}").expect("valid pattern"));
 
+/// Stripe's secret and restricted keys and webhook signing secrets.
+static STRIPE_SECRET_SHAPE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(sk|rk)_(live|test)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z0-9+/=]{6,}")
+        .expect("valid pattern")
+});
+
 /// Replaces every key-shaped run with a fixed mask.
 pub fn mask_keys(text: &str) -> std::borrow::Cow<'_, str> {
-    KEY_SHAPE.replace_all(text, "sk-ant-[masked]")
+    let masked = KEY_SHAPE.replace_all(text, "sk-ant-[masked]");
+    if STRIPE_SECRET_SHAPE.is_match(&masked) {
+        std::borrow::Cow::Owned(
+            STRIPE_SECRET_SHAPE
+                .replace_all(&masked, "[stripe-secret-masked]")
+                .into_owned(),
+        )
+    } else {
+        masked
+    }
 }
 
 /// Wraps a writer factory so every formatted log line passes through [`mask_keys`].
@@ -73,6 +89,14 @@ mod tests {
         let masked = mask_keys(line);
         assert!(!masked.contains("CANARY"));
         assert!(masked.contains("sk-ant-api...X7f4"));
+    }
+
+    #[test]
+    fn masks_stripe_secrets_and_leaves_ids_alone() {
+        let line = "key sk_live_CANARY0stripe0secret hook whsec_CANARYhook+/= cus_N3xt price_abc";
+        let masked = mask_keys(line);
+        assert!(!masked.contains("CANARY"), "{masked}");
+        assert!(masked.contains("cus_N3xt") && masked.contains("price_abc"));
     }
 
     #[test]
