@@ -41,6 +41,8 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
 }
 
+pub mod billing;
+
 fn classify(e: sqlx::Error) -> DbError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => DbError::UniqueViolation,
