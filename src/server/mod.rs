@@ -6,6 +6,7 @@ pub mod anthropic;
 pub mod anthropic_stub;
 pub mod api_keys;
 pub mod auth;
+pub mod billing;
 pub mod chat;
 pub mod config;
 pub mod crypto;
