@@ -51,6 +51,14 @@ pub enum AppError {
     InvalidRequest(String),
     #[error("Not found.")]
     NotFound,
+    #[error("Billing is not available right now. Please try again later.")]
+    BillingUnavailable,
+    #[error("You already have the Pro plan. Use Manage billing to change or cancel it.")]
+    AlreadySubscribed,
+    #[error("There is no billing account yet. Upgrade to Pro first.")]
+    NoBillingAccount,
+    #[error("The webhook signature is missing, malformed, wrong or too old.")]
+    InvalidSignature,
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     /// A failure of the call itself (network, decoding), seen by the browser.
@@ -79,6 +87,10 @@ impl AppError {
             Self::ConversationNotFound => "conversation_not_found",
             Self::InvalidRequest(_) => "invalid_request",
             Self::NotFound => "not_found",
+            Self::BillingUnavailable => "billing_unavailable",
+            Self::AlreadySubscribed => "already_subscribed",
+            Self::NoBillingAccount => "no_billing_account",
+            Self::InvalidSignature => "invalid_signature",
             Self::Internal => "internal",
             Self::Transport => "transport",
         }
@@ -89,8 +101,12 @@ impl AppError {
         match self {
             Self::Unauthenticated | Self::InvalidCredentials => 401,
             Self::CsrfRejected | Self::ApiKeyRequired | Self::ApiKeyInvalid => 403,
-            Self::NoApiKey | Self::ConversationNotFound | Self::NotFound => 404,
-            Self::EmailTaken => 409,
+            Self::NoApiKey
+            | Self::ConversationNotFound
+            | Self::NotFound
+            | Self::NoBillingAccount => 404,
+            Self::EmailTaken | Self::AlreadySubscribed => 409,
+            Self::InvalidSignature => 400,
             Self::InvalidEmail
             | Self::WeakPassword
             | Self::InvalidKeyFormat
@@ -99,7 +115,7 @@ impl AppError {
             | Self::KeyUnreadable
             | Self::InvalidRequest(_) => 422,
             Self::RateLimited => 429,
-            Self::AnthropicUnavailable => 503,
+            Self::AnthropicUnavailable | Self::BillingUnavailable => 503,
             Self::Internal | Self::Transport => 500,
         }
     }

@@ -1,6 +1,8 @@
 //! Refuses state-changing requests sent by another site. The session cookie is
 //! `SameSite=Lax`; this is the second line: a foreign `Origin` (or a browser's
 //! `Sec-Fetch-Site: cross-site`) on a non-safe method answers 403 `csrf_rejected`.
+//! Stripe's webhook is the one exemption: it comes from another site by nature, carries no
+//! session, and its signature is its credential.
 
 use axum::{
     extract::Request,
@@ -11,11 +13,14 @@ use axum::{
 
 use crate::error::AppError;
 
+/// The only route other sites may post to.
+pub const WEBHOOK_PATH: &str = "/api/v1/billing/webhook";
+
 pub async fn reject_foreign_origin(request: Request, next: Next) -> Response {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
-    );
+    ) || request.uri().path() == WEBHOOK_PATH;
     if !safe && is_cross_site(&request) {
         tracing::warn!(path = %request.uri().path(), "refused a cross-site request");
         return AppError::CsrfRejected.into_response();
@@ -72,6 +77,32 @@ mod tests {
             Some("http://app.test:3000")
         )));
         assert!(!is_cross_site(&request(Method::POST, None)));
+    }
+
+    #[tokio::test]
+    async fn only_the_stripe_webhook_is_exempt() {
+        use axum::{routing::post, Router};
+        use tower::ServiceExt as _;
+        let app = Router::new()
+            .route(WEBHOOK_PATH, post(|| async { "ok" }))
+            .route("/api/v1/billing/checkout", post(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(reject_foreign_origin));
+        let send = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let request = Request::builder()
+                    .method(Method::POST)
+                    .uri(path)
+                    .header("host", "app.test")
+                    .header("origin", "https://stripe.example")
+                    .header("sec-fetch-site", "cross-site")
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                app.oneshot(request).await.unwrap().status().as_u16()
+            }
+        };
+        assert_eq!(send(WEBHOOK_PATH).await, 200);
+        assert_eq!(send("/api/v1/billing/checkout").await, 403);
     }
 
     #[test]

@@ -12,10 +12,11 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{api_keys, auth, chat as chat_service, session::AuthSession, state::AppState};
+use super::{api_keys, auth, billing, chat as chat_service, session::AuthSession, state::AppState};
 use crate::{
     api::{
         api_keys::KeyStatus,
+        billing::BillingView,
         chat::{AgentView, ChatRequest, ConversationSummary, ConversationView},
     },
     domain::{ApiKey, Email, Password},
@@ -31,6 +32,10 @@ pub fn router() -> Router<AppState> {
         .route("/user/api-key", post(save_key).delete(remove_key))
         .route("/user/api-key/status", get(key_status))
         .route("/user/api-key/test", post(test_key))
+        .route("/billing/checkout", post(billing_checkout))
+        .route("/billing/portal", post(billing_portal))
+        .route("/billing/status", get(billing_status))
+        .route("/billing/webhook", post(billing_webhook))
         .route("/agents", get(agents))
         .route("/chat", post(chat))
         .route("/conversations", get(conversations))
@@ -247,6 +252,46 @@ async fn delete_conversation(
     let user_id = AuthSession(session).require().await?;
     chat_service::delete(&state, user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn billing_checkout(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let user_id = AuthSession(session).require().await?;
+    let url = billing::checkout(&state, user_id).await?;
+    Ok(Json(serde_json::json!({ "url": url })))
+}
+
+async fn billing_portal(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let user_id = AuthSession(session).require().await?;
+    let url = billing::portal(&state, user_id).await?;
+    Ok(Json(serde_json::json!({ "url": url })))
+}
+
+async fn billing_status(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<BillingView>, AppError> {
+    let user_id = AuthSession(session).require().await?;
+    Ok(Json(billing::status(&state, user_id).await?))
+}
+
+/// Stripe's webhook: no session, no Origin check (Stripe is another site by nature); the
+/// signature over the raw body is the only credential.
+async fn billing_webhook(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    billing::handle_webhook(&state, signature, &body).await?;
+    Ok(Json(serde_json::json!({ "received": true })))
 }
 
 async fn not_found() -> AppError {

@@ -18,8 +18,17 @@ use tower_sessions::{
 };
 
 use super::{
-    agents::Agents, anthropic::AnthropicClient, config::Settings, crypto::KeyCipher, csrf, db::Db,
-    rate_limit::RateLimiter, rest, session::AppSessionStore, state::AppState,
+    agents::Agents,
+    anthropic::AnthropicClient,
+    billing::{meter::MeterWorker, Billing},
+    config::Settings,
+    crypto::KeyCipher,
+    csrf,
+    db::Db,
+    rate_limit::RateLimiter,
+    rest,
+    session::AppSessionStore,
+    state::AppState,
 };
 use crate::app::{shell, App};
 
@@ -105,6 +114,7 @@ impl Application {
                 settings.key_saves_per_minute,
                 Duration::from_secs(60),
             )),
+            billing: Billing::from_settings(&settings),
             settings: Arc::new(settings),
             leptos_options,
         };
@@ -140,6 +150,12 @@ impl Application {
                 .clone()
                 .continuously_delete_expired(Duration::from_secs(3600)),
         );
+        // With billing on, platform-paid usage is reported to Stripe in the background.
+        let meter = self
+            .state
+            .billing
+            .clone()
+            .map(|billing| MeterWorker::spawn(self.state.db.clone(), billing));
         // Without TCP_NODELAY, Nagle's algorithm holds back small stream chunks.
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -148,6 +164,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         cleanup.abort();
+        if let Some(meter) = meter {
+            meter.stop(Duration::from_secs(5)).await;
+        }
         self.state.db.close().await;
         result
     }

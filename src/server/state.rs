@@ -4,8 +4,8 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use super::{
-    agents::Agents, anthropic::AnthropicClient, config::Settings, crypto::KeyCipher, db::Db,
-    rate_limit::RateLimiter,
+    agents::Agents, anthropic::AnthropicClient, billing::Billing, config::Settings,
+    crypto::KeyCipher, db::Db, rate_limit::RateLimiter,
 };
 
 /// What every request handler and server function may need. Cheap to clone.
@@ -19,6 +19,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub login_limiter: Arc<RateLimiter>,
     pub key_limiter: Arc<RateLimiter>,
+    /// Stripe billing; `None` while billing is off.
+    pub billing: Option<Arc<Billing>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -4,12 +4,15 @@ use std::{
     sync::{Arc, LazyLock, Mutex},
 };
 
-use apexaurum::server::{
-    anthropic_stub::{self, StubHandle},
-    config::{AppEnv, RuntimeFile, Settings},
-    db::Db,
-    startup::Application,
-    telemetry,
+use apexaurum::{
+    server::{
+        anthropic_stub::{self, StubHandle},
+        config::{AppEnv, RuntimeFile, Settings},
+        db::Db,
+        startup::Application,
+        telemetry,
+    },
+    stubs::stripe::{self as stripe_stub, StripeStubHandle},
 };
 use reqwest::{header, Response};
 use serde_json::{json, Value};
@@ -97,11 +100,14 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub stub: StubHandle,
+    /// This test's Stripe stand-in (the app talks to it when billing is on).
+    pub stripe: StripeStubHandle,
     /// The SQLite file, when the backend is SQLite.
     pub db_file: Option<PathBuf>,
     /// Kept so the folder (and a SQLite file in it) lives as long as the app.
     _data_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0001";
@@ -112,7 +118,21 @@ pub struct Options {
     pub previous: Option<String>,
     /// Instead of this test's stand-in.
     pub anthropic_base_url: Option<String>,
+    /// Billing on, against this test's Stripe stand-in (or `stripe_base_url`).
+    pub billing: bool,
+    /// Instead of this test's Stripe stand-in.
+    pub stripe_base_url: Option<String>,
+    /// `PLATFORM_ANTHROPIC_KEY`.
+    pub platform_key: Option<String>,
 }
+
+/// The test Stripe secret key: a canary that must never surface.
+pub const STRIPE_SECRET: &str = "sk_test_CANARY3stripe3CANARY3stripe3";
+pub const WEBHOOK_SECRET: &str = "whsec_testCANARY4webhook4secret";
+pub const PRICE_PRO: &str = "price_pro_monthly_test";
+pub const PUBLIC_URL: &str = "http://apexaurum.test";
+/// The platform's Anthropic key in tests: a canary the Anthropic stand-in accepts.
+pub const PLATFORM_KEY: &str = "sk-ant-api03-CANARY5platform5CANARY5platform5CANARY5-Pk99";
 
 impl Default for Options {
     fn default() -> Self {
@@ -121,6 +141,20 @@ impl Default for Options {
             secret: TEST_SECRET.into(),
             previous: None,
             anthropic_base_url: None,
+            billing: false,
+            stripe_base_url: None,
+            platform_key: None,
+        }
+    }
+}
+
+impl Options {
+    /// Billing on against the test's Stripe stand-in, with the platform key configured.
+    pub fn billing() -> Self {
+        Self {
+            billing: true,
+            platform_key: Some(PLATFORM_KEY.into()),
+            ..Default::default()
         }
     }
 }
@@ -146,29 +180,46 @@ pub async fn spawn_app_on(
 ) -> TestApp {
     init_logs();
     let stub = anthropic_stub::spawn().await;
+    let stripe = stripe_stub::spawn().await;
     let database_url = database_url.to_string();
     let db_file = database_url.strip_prefix("sqlite://").map(PathBuf::from);
     let anthropic = options
         .anthropic_base_url
         .clone()
         .unwrap_or_else(|| stub.base_url.clone());
-    let settings = settings_for(&options, &database_url, &anthropic, data_dir.path().into());
+    let stripe_url = options
+        .stripe_base_url
+        .clone()
+        .unwrap_or_else(|| stripe.base_url.clone());
+    let settings = settings_for(
+        &options,
+        &database_url,
+        &anthropic,
+        &stripe_url,
+        data_dir.path().into(),
+    );
     let app = Application::build(settings).await.expect("the app starts");
     let port = app.port();
     let db = app.state().db.clone();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
+    let server = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
     }));
+    let address = format!("http://127.0.0.1:{port}");
+    stripe
+        .state
+        .set_webhook(&format!("{address}/api/v1/billing/webhook"), WEBHOOK_SECRET);
     TestApp {
-        address: format!("http://127.0.0.1:{port}"),
+        address,
         database_url,
         client: new_client(),
         db,
         stub,
+        stripe,
         db_file,
         _data_dir: data_dir,
         shutdown: Some(tx),
+        server: Some(server),
     }
 }
 
@@ -176,6 +227,7 @@ pub fn settings_for(
     options: &Options,
     database_url: &str,
     anthropic: &str,
+    stripe: &str,
     data_dir: PathBuf,
 ) -> Settings {
     let file = RuntimeFile {
@@ -183,8 +235,14 @@ pub fn settings_for(
         data_dir,
         anthropic_timeout_secs: 2,
         anthropic_connect_timeout_secs: 1,
+        stripe_timeout_secs: 1,
+        stripe_connect_timeout_secs: 1,
+        meter_poll_ms: 50,
+        meter_backoff_max_ms: 100,
+        meter_lease_secs: 2,
         ..Default::default()
     };
+    let billing = |value: &str| options.billing.then(|| value.to_string());
     let env = match options.env {
         AppEnv::Development => "development",
         AppEnv::Production => "production",
@@ -195,6 +253,12 @@ pub fn settings_for(
         ("JWT_SECRET", Some(options.secret.clone())),
         ("JWT_SECRET_PREVIOUS", options.previous.clone()),
         ("ANTHROPIC_BASE_URL", Some(anthropic.to_string())),
+        ("STRIPE_SECRET_KEY", billing(STRIPE_SECRET)),
+        ("STRIPE_WEBHOOK_SECRET", billing(WEBHOOK_SECRET)),
+        ("STRIPE_PRICE_PRO", billing(PRICE_PRO)),
+        ("STRIPE_BASE_URL", billing(stripe)),
+        ("PUBLIC_URL", billing(PUBLIC_URL)),
+        ("PLATFORM_ANTHROPIC_KEY", options.platform_key.clone()),
     ];
     Settings::from_lookup(file, |name| {
         vars.iter()
@@ -244,6 +308,16 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Stops the app as a shutdown signal would, and waits until it has.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

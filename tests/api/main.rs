@@ -6,6 +6,8 @@ mod helpers;
 
 mod api_keys;
 mod auth;
+mod billing;
 mod chat;
 mod health;
+mod metering;
 mod secrets;

@@ -1,4 +1,494 @@
 //! Billing with Stripe: Checkout and the portal, signed webhooks, subscription state in
 //! `settings.subscription`, the platform key for Pro, and usage metered to Stripe once.
+//!
+//! Billing is off (the beta) while `STRIPE_SECRET_KEY` is empty: every billing route then
+//! answers 503 `billing_unavailable` and the app behaves exactly as before.
 
+pub mod meter;
 pub mod stripe;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tokio::sync::Notify;
+
+use self::{
+    stripe::{CheckoutRequest, StripeClient, Subscription, Verdict},
+    webhook::Event,
+};
+use super::{
+    config::{BillingSettings, Settings},
+    db::{billing::EventRecord, DbError},
+    internal,
+    state::AppState,
+};
+use crate::{
+    api::billing::{BillingUsage, BillingView},
+    error::AppError,
+};
+
+/// Billing's share of the app state, present only when billing is on.
+pub struct Billing {
+    pub stripe: StripeClient,
+    pub settings: BillingSettings,
+    /// Wakes the meter worker when an answer leaves a report to send.
+    pub meter_wake: Notify,
+}
+
+impl Billing {
+    pub fn from_settings(settings: &Settings) -> Option<Arc<Self>> {
+        let billing = settings.billing.as_ref()?;
+        Some(Arc::new(Self {
+            stripe: StripeClient::new(billing),
+            settings: billing.clone(),
+            meter_wake: Notify::new(),
+        }))
+    }
+}
+
+/// `settings.subscription` as stored (every field optional: old documents lack some).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct SubscriptionDoc {
+    pub status: Option<String>,
+    pub stripe_customer_id: Option<String>,
+    pub plan_id: Option<String>,
+    pub current_period_end: Option<String>,
+    pub byok_allowed: Option<bool>,
+    pub stripe_subscription_id: Option<String>,
+    pub stripe_status: Option<String>,
+}
+
+impl SubscriptionDoc {
+    pub fn of_settings(settings: &Value) -> Self {
+        settings
+            .get("subscription")
+            .cloned()
+            .and_then(|s| serde_json::from_value(s).ok())
+            .unwrap_or_default()
+    }
+
+    /// The plan a person has: `beta` while billing is off; with billing on, an account
+    /// from the beta counts as `free`.
+    pub fn effective_status(&self, billing_on: bool) -> String {
+        if !billing_on {
+            return "beta".into();
+        }
+        match self.status.as_deref() {
+            Some(s @ ("pro" | "enterprise" | "free")) => s.into(),
+            _ => "free".into(),
+        }
+    }
+
+    /// The contract's rule: `pro` or `enterprise`, and Stripe says `active` or `trialing`.
+    pub fn entitles_platform_key(&self, billing_on: bool) -> bool {
+        billing_on
+            && matches!(self.status.as_deref(), Some("pro" | "enterprise"))
+            && matches!(self.stripe_status.as_deref(), Some("active" | "trialing"))
+    }
+}
+
+/// Whether chat without an own key runs on the platform key for this settings document.
+pub fn platform_key_serves(settings: &Settings, document: &Value) -> bool {
+    settings.platform_anthropic_key.is_some()
+        && SubscriptionDoc::of_settings(document).entitles_platform_key(settings.billing_enabled())
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The first instant of this calendar month, UTC.
+pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now)
+}
+
+fn db_err(context: &'static str) -> impl Fn(DbError) -> AppError {
+    move |e| internal(context, e)
+}
+
+fn require(state: &AppState) -> Result<&Arc<Billing>, AppError> {
+    state.billing.as_ref().ok_or(AppError::BillingUnavailable)
+}
+
+/// What a failed Stripe call means for the person who asked.
+fn stripe_error(context: &'static str) -> impl Fn(stripe::Failure) -> AppError {
+    move |failure| match failure.verdict {
+        // Stripe refusing our own request is a configuration problem for the operator.
+        Verdict::Refused => {
+            tracing::error!(detail = %failure.detail, "Stripe refused {context}");
+            AppError::BillingUnavailable
+        }
+        _ => AppError::BillingUnavailable,
+    }
+}
+
+/// The contract's billing object.
+pub async fn status(state: &AppState, user_id: i64) -> Result<BillingView, AppError> {
+    let settings = state
+        .db
+        .user_settings(user_id)
+        .await
+        .map_err(db_err("reading settings"))?
+        .ok_or(AppError::Unauthenticated)?;
+    let doc = SubscriptionDoc::of_settings(&settings);
+    let billing_on = state.settings.billing_enabled();
+    let start = month_start(Utc::now());
+    let totals = state
+        .db
+        .ledger_since(user_id, start)
+        .await
+        .map_err(db_err("summing usage"))?;
+    let sum = |f: fn(&crate::server::db::billing::LedgerTotals) -> i64| totals.iter().map(f).sum();
+    Ok(BillingView {
+        enabled: billing_on,
+        status: doc.effective_status(billing_on),
+        stripe_status: doc.stripe_status.clone(),
+        plan_id: doc.plan_id.clone(),
+        current_period_end: doc.current_period_end.clone(),
+        byok_allowed: doc.byok_allowed.unwrap_or(true),
+        platform_key: platform_key_serves(&state.settings, &settings),
+        usage: BillingUsage {
+            period_start: rfc3339(start),
+            input_tokens: sum(|t| t.input_tokens),
+            output_tokens: sum(|t| t.output_tokens),
+            platform_tokens: sum(|t| t.platform_tokens),
+        },
+    })
+}
+
+/// A Stripe Checkout page for the Pro plan; creates (once) and stores the customer first.
+#[tracing::instrument(skip_all, fields(user_id))]
+pub async fn checkout(state: &AppState, user_id: i64) -> Result<String, AppError> {
+    let billing = require(state)?;
+    let user = state
+        .db
+        .find_user(user_id)
+        .await
+        .map_err(db_err("loading a user"))?
+        .ok_or(AppError::Unauthenticated)?;
+    let doc = SubscriptionDoc::of_settings(&user.settings.0);
+    if doc
+        .stripe_status
+        .as_deref()
+        .is_some_and(|s| !matches!(s, "canceled" | "incomplete_expired"))
+        && doc.stripe_subscription_id.is_some()
+    {
+        return Err(AppError::AlreadySubscribed);
+    }
+    let customer = match doc.stripe_customer_id {
+        Some(customer) => customer,
+        None => {
+            // The same key for the same account: two first clicks make one customer.
+            let key = format!("customer-{user_id}-{}", user.created_at.timestamp());
+            let created = billing
+                .stripe
+                .create_customer(&user.email, user_id, &key)
+                .await
+                .map_err(stripe_error("creating a customer"))?;
+            if state
+                .db
+                .set_stripe_customer_if_absent(user_id, &created)
+                .await
+                .map_err(db_err("storing the Stripe customer"))?
+            {
+                tracing::info!(user_id, customer = %created, "Stripe customer created");
+                created
+            } else {
+                // Another request stored one first: use it.
+                state
+                    .db
+                    .subscription_of(user_id)
+                    .await
+                    .map_err(db_err("reading the subscription"))?
+                    .and_then(|s| s["stripe_customer_id"].as_str().map(String::from))
+                    .unwrap_or(created)
+            }
+        }
+    };
+    let public = &state.settings.public_url;
+    let success = format!("{public}/settings?billing=success");
+    let cancel = format!("{public}/settings?billing=canceled");
+    let session = billing
+        .stripe
+        .create_checkout_session(
+            &CheckoutRequest {
+                customer: &customer,
+                user_id,
+                price: &billing.settings.price_pro,
+                success_url: &success,
+                cancel_url: &cancel,
+            },
+            billing.settings.price_metered.as_deref(),
+        )
+        .await
+        .map_err(stripe_error("creating a Checkout Session"))?;
+    Ok(session.url)
+}
+
+/// Stripe's billing portal for this customer.
+#[tracing::instrument(skip_all, fields(user_id))]
+pub async fn portal(state: &AppState, user_id: i64) -> Result<String, AppError> {
+    let billing = require(state)?;
+    let doc = state
+        .db
+        .subscription_of(user_id)
+        .await
+        .map_err(db_err("reading the subscription"))?
+        .ok_or(AppError::Unauthenticated)?;
+    let customer = doc["stripe_customer_id"]
+        .as_str()
+        .ok_or(AppError::NoBillingAccount)?;
+    let return_url = format!("{}/settings", state.settings.public_url);
+    let session = billing
+        .stripe
+        .create_portal_session(customer, &return_url)
+        .await
+        .map_err(stripe_error("creating a portal session"))?;
+    Ok(session.url)
+}
+
+/// What a subscription, as Stripe has it, makes of `settings.subscription`. Fields Stripe
+/// does not know are left out (never written as null), so they stay as they were.
+pub fn subscription_patch(sub: &Subscription, price_pro: &str, current: &SubscriptionDoc) -> Value {
+    let mut patch = Map::new();
+    let pro = matches!(
+        sub.status.as_str(),
+        "active" | "trialing" | "past_due" | "unpaid" | "paused"
+    );
+    // An enterprise arrangement is the operator's; Stripe does not downgrade it.
+    if current.status.as_deref() != Some("enterprise") {
+        patch.insert("status".into(), json!(if pro { "pro" } else { "free" }));
+    }
+    patch.insert("stripe_customer_id".into(), json!(sub.customer));
+    patch.insert("stripe_subscription_id".into(), json!(sub.id));
+    patch.insert("stripe_status".into(), json!(sub.status));
+    patch.insert("byok_allowed".into(), json!(true));
+    let item = sub
+        .items
+        .data
+        .iter()
+        .find(|i| i.price.id == price_pro)
+        .or_else(|| sub.items.data.first());
+    if let Some(item) = item {
+        patch.insert("plan_id".into(), json!(item.price.id));
+        if let Some(end) = item
+            .current_period_end
+            .and_then(|s| Utc.timestamp_opt(s, 0).single())
+        {
+            patch.insert("current_period_end".into(), json!(rfc3339(end)));
+        }
+    }
+    Value::Object(patch)
+}
+
+/// Verifies and applies one webhook delivery. An event takes effect at most once, and
+/// never over a newer event's state; the subscription's state is fetched from Stripe
+/// rather than trusted from the (possibly old) payload.
+#[tracing::instrument(skip_all)]
+pub async fn handle_webhook(
+    state: &AppState,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<(), AppError> {
+    let billing = require(state)?;
+    if let Err(e) = webhook::verify(
+        signature,
+        body,
+        &billing.settings.webhook_secret,
+        Utc::now().timestamp(),
+    ) {
+        tracing::warn!(reason = %e, "refused a webhook");
+        return Err(AppError::InvalidSignature);
+    }
+    let event: Event = serde_json::from_slice(body).map_err(|e| {
+        tracing::error!(error = %e, "a signed webhook is not an event");
+        AppError::InvalidRequest("The body is not a Stripe event.".into())
+    })?;
+    if state
+        .db
+        .stripe_event_seen(&event.id)
+        .await
+        .map_err(db_err("looking up a webhook event"))?
+    {
+        tracing::info!(event = %event.id, "webhook event already handled");
+        return Ok(());
+    }
+    let change = change_for(state, billing, &event).await?;
+    let record = EventRecord {
+        id: &event.id,
+        kind: &event.kind,
+        created: event.created,
+        subscription_id: event.subscription_id(),
+    };
+    let outcome = state
+        .db
+        .apply_stripe_event(&record, change.as_ref().map(|(u, p)| (*u, p)))
+        .await
+        .map_err(db_err("applying a webhook event"))?;
+    tracing::info!(event = %event.id, kind = %event.kind, ?outcome, "webhook event");
+    Ok(())
+}
+
+/// The user and the subscription patch an event leads to, if any.
+async fn change_for(
+    state: &AppState,
+    billing: &Billing,
+    event: &Event,
+) -> Result<Option<(i64, Value)>, AppError> {
+    let user_id = match event.kind.as_str() {
+        "checkout.session.completed" => {
+            if event.data.object["mode"].as_str() != Some("subscription") {
+                return Ok(None);
+            }
+            match event
+                .client_reference_id()
+                .and_then(|id| id.parse::<i64>().ok())
+            {
+                Some(id) => Some(id),
+                None => match event.customer() {
+                    Some(c) => state
+                        .db
+                        .user_by_stripe_customer(c)
+                        .await
+                        .map_err(db_err("finding a customer"))?,
+                    None => None,
+                },
+            }
+        }
+        "customer.subscription.updated"
+        | "customer.subscription.deleted"
+        | "invoice.payment_failed" => match event.customer() {
+            Some(c) => state
+                .db
+                .user_by_stripe_customer(c)
+                .await
+                .map_err(db_err("finding a customer"))?,
+            None => None,
+        },
+        _ => return Ok(None),
+    };
+    let Some(user_id) = user_id else {
+        tracing::warn!(event = %event.id, kind = %event.kind, "webhook event for no known user");
+        return Ok(None);
+    };
+    let Some(settings) = state
+        .db
+        .user_settings(user_id)
+        .await
+        .map_err(db_err("reading settings"))?
+    else {
+        tracing::warn!(event = %event.id, "webhook event for a removed user");
+        return Ok(None);
+    };
+    let current = SubscriptionDoc::of_settings(&settings);
+    // A customer the account never had is not this account's business.
+    if let (Some(stored), Some(theirs)) = (current.stripe_customer_id.as_deref(), event.customer())
+    {
+        if stored != theirs {
+            tracing::warn!(event = %event.id, user_id, "webhook event names another customer");
+            return Ok(None);
+        }
+    }
+    let Some(subscription_id) = event.subscription_id() else {
+        return Ok(None);
+    };
+    let subscription = if event.kind == "customer.subscription.deleted" {
+        // Deletion is final: the payload is the last word, no need to ask.
+        match serde_json::from_value::<Subscription>(event.data.object.clone()) {
+            Ok(sub) => sub,
+            Err(_) => fetch(billing, subscription_id).await?,
+        }
+    } else {
+        fetch(billing, subscription_id).await?
+    };
+    Ok(Some((
+        user_id,
+        subscription_patch(&subscription, &billing.settings.price_pro, &current),
+    )))
+}
+
+/// The subscription as Stripe has it now. Unavailable: answer 503 so Stripe delivers the
+/// event again later.
+async fn fetch(billing: &Billing, id: &str) -> Result<Subscription, AppError> {
+    billing
+        .stripe
+        .retrieve_subscription(id)
+        .await
+        .map_err(stripe_error("retrieving a subscription"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stripe::{Item, Items, Price};
+
+    fn sub(status: &str) -> Subscription {
+        Subscription {
+            id: "sub_1".into(),
+            customer: "cus_1".into(),
+            status: status.into(),
+            items: Items {
+                data: vec![Item {
+                    price: Price {
+                        id: "price_pro".into(),
+                    },
+                    current_period_end: Some(1_767_225_600),
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn an_active_subscription_makes_pro_with_the_period_end_of_its_item() {
+        let patch = subscription_patch(&sub("active"), "price_pro", &SubscriptionDoc::default());
+        assert_eq!(patch["status"], "pro");
+        assert_eq!(patch["stripe_status"], "active");
+        assert_eq!(patch["plan_id"], "price_pro");
+        assert_eq!(patch["current_period_end"], "2026-01-01T00:00:00Z");
+        assert_eq!(patch["byok_allowed"], true);
+        assert!(patch.as_object().unwrap().values().all(|v| !v.is_null()));
+    }
+
+    #[test]
+    fn a_canceled_subscription_is_free_again() {
+        let patch = subscription_patch(&sub("canceled"), "price_pro", &SubscriptionDoc::default());
+        assert_eq!(patch["status"], "free");
+        assert_eq!(patch["stripe_status"], "canceled");
+    }
+
+    #[test]
+    fn the_platform_key_serves_only_pro_while_active_or_trialing() {
+        let doc = |status: &str, stripe: Option<&str>| SubscriptionDoc {
+            status: Some(status.into()),
+            stripe_status: stripe.map(String::from),
+            ..Default::default()
+        };
+        assert!(doc("pro", Some("active")).entitles_platform_key(true));
+        assert!(doc("pro", Some("trialing")).entitles_platform_key(true));
+        assert!(doc("enterprise", Some("active")).entitles_platform_key(true));
+        for stripe in ["past_due", "unpaid", "canceled", "incomplete", "paused"] {
+            assert!(
+                !doc("pro", Some(stripe)).entitles_platform_key(true),
+                "{stripe}"
+            );
+        }
+        assert!(!doc("free", Some("active")).entitles_platform_key(true));
+        assert!(!doc("pro", Some("active")).entitles_platform_key(false));
+    }
+
+    #[test]
+    fn a_beta_account_is_free_once_billing_is_on() {
+        let beta = SubscriptionDoc {
+            status: Some("beta".into()),
+            ..Default::default()
+        };
+        assert_eq!(beta.effective_status(false), "beta");
+        assert_eq!(beta.effective_status(true), "free");
+    }
+}

@@ -50,6 +50,8 @@ impl Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub verdict: Verdict,
+    /// Stripe's HTTP status, when it answered at all.
+    pub status: Option<u16>,
     pub detail: String,
 }
 
@@ -57,8 +59,15 @@ impl Failure {
     fn unavailable(detail: impl Into<String>) -> Self {
         Self {
             verdict: Verdict::Unavailable,
+            status: None,
             detail: detail.into(),
         }
+    }
+
+    /// Stripe refused this very request (a bad parameter, an unknown object), as opposed
+    /// to our credentials (401, 403), which an operator can fix, after which a retry works.
+    pub fn is_final(&self) -> bool {
+        self.verdict == Verdict::Refused && !matches!(self.status, Some(401 | 403))
     }
 }
 
@@ -187,12 +196,15 @@ impl StripeClient {
         form: &[(String, String)],
         idempotency_key: Option<&str>,
     ) -> Result<Value, Failure> {
-        let mut auth =
-            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.secret_key.expose_secret()))
-                .map_err(|_| Failure {
-                    verdict: Verdict::Refused,
-                    detail: "the Stripe secret key is not a valid header value".into(),
-                })?;
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!(
+            "Bearer {}",
+            self.secret_key.expose_secret()
+        ))
+        .map_err(|_| Failure {
+            verdict: Verdict::Refused,
+            status: None,
+            detail: "the Stripe secret key is not a valid header value".into(),
+        })?;
         auth.set_sensitive(true);
         let mut request = self
             .http
@@ -234,7 +246,11 @@ impl StripeClient {
             error["code"].as_str().unwrap_or("-"),
         );
         tracing::warn!(path, %detail, ?verdict, "Stripe did not accept a call");
-        Err(Failure { verdict, detail })
+        Err(Failure {
+            verdict,
+            status: Some(status.as_u16()),
+            detail,
+        })
     }
 
     fn parse<T: serde::de::DeserializeOwned>(body: Value, what: &str) -> Result<T, Failure> {
@@ -256,7 +272,10 @@ impl StripeClient {
         struct Customer {
             id: String,
         }
-        let form = pairs(&[("email", email), ("metadata[user_id]", &user_id.to_string())]);
+        let form = pairs(&[
+            ("email", email),
+            ("metadata[user_id]", &user_id.to_string()),
+        ]);
         let body = self
             .call(Method::POST, "/v1/customers", &form, Some(idempotency_key))
             .await?;
@@ -309,6 +328,7 @@ impl StripeClient {
         if !is_stripe_id(id) {
             return Err(Failure {
                 verdict: Verdict::Refused,
+                status: None,
                 detail: "not a Stripe id".into(),
             });
         }
