@@ -3,5 +3,6 @@ pub mod chat;
 pub mod header;
 pub mod markdown;
 pub mod password_field;
+pub mod plan;
 pub mod protected;
 pub mod usage;

@@ -5,6 +5,7 @@ use crate::{
     api::auth::UserView,
     components::{
         api_key_panel::{ApiKeyPanel, KeyActions},
+        plan::PlanCard,
         protected::Protected,
         usage::UsageCard,
     },
@@ -26,6 +27,7 @@ pub fn SettingsPage() -> impl IntoView {
                     </dl>
                 </section>
                 <ApiKeyPanel actions=key_actions/>
+                <PlanCard/>
                 <UsageCard/>
             </div>
         }/>
