@@ -391,7 +391,10 @@ fn billing_settings(
         ));
     }
     let price_metered = get("STRIPE_PRICE_METERED");
-    if price_metered.as_deref().is_some_and(|p| !p.starts_with("price_")) {
+    if price_metered
+        .as_deref()
+        .is_some_and(|p| !p.starts_with("price_"))
+    {
         return Err(ConfigError::new(
             "STRIPE_PRICE_METERED",
             "expected the metered price id (price_…)",
@@ -577,7 +580,11 @@ mod tests {
     ];
 
     fn with_stripe<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        STRIPE.iter().copied().chain(extra.iter().copied()).collect()
+        STRIPE
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect()
     }
 
     #[test]
@@ -600,13 +607,20 @@ mod tests {
     #[test]
     fn billing_on_requires_the_webhook_secret_and_the_price() {
         for missing in ["STRIPE_WEBHOOK_SECRET", "STRIPE_PRICE_PRO"] {
-            let vars: Vec<_> = STRIPE.iter().copied().filter(|(k, _)| *k != missing).collect();
+            let vars: Vec<_> = STRIPE
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
             assert_eq!(settings(&vars).unwrap_err().name, missing);
         }
         assert_eq!(
-            settings(&with_stripe(&[("STRIPE_SECRET_KEY", "pk_test_publishable")]))
-                .unwrap_err()
-                .name,
+            settings(&with_stripe(&[(
+                "STRIPE_SECRET_KEY",
+                "pk_test_publishable"
+            )]))
+            .unwrap_err()
+            .name,
             "STRIPE_SECRET_KEY"
         );
     }
@@ -619,11 +633,19 @@ mod tests {
             ("PUBLIC_URL", "https://apexaurum.example"),
         ];
         let remote = settings(&with_stripe(
-            &[prod.as_slice(), &[("STRIPE_BASE_URL", "http://stripe.example")]].concat(),
+            &[
+                prod.as_slice(),
+                &[("STRIPE_BASE_URL", "http://stripe.example")],
+            ]
+            .concat(),
         ))
         .unwrap_err();
         assert_eq!(remote.name, "STRIPE_BASE_URL");
-        for local in ["http://127.0.0.1:3397", "http://localhost:3397/", "http://[::1]:3397"] {
+        for local in [
+            "http://127.0.0.1:3397",
+            "http://localhost:3397/",
+            "http://[::1]:3397",
+        ] {
             let s = settings(&with_stripe(
                 &[prod.as_slice(), &[("STRIPE_BASE_URL", local)]].concat(),
             ))
@@ -631,7 +653,11 @@ mod tests {
             assert!(!s.billing.unwrap().base_url.ends_with('/'));
         }
         // Development may point at a stand-in anywhere.
-        assert!(settings(&with_stripe(&[("STRIPE_BASE_URL", "http://stripe.example")])).is_ok());
+        assert!(settings(&with_stripe(&[(
+            "STRIPE_BASE_URL",
+            "http://stripe.example"
+        )]))
+        .is_ok());
     }
 
     #[test]

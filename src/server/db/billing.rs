@@ -5,9 +5,9 @@
 //! like the key's writes, so they never lose another write's fields. A webhook's effect and
 //! its event id commit together: a repeated event finds its id and changes nothing.
 
+use super::{classify, Db, DbError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use super::{classify, Db, DbError};
 
 /// Who paid Anthropic for an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,11 +150,13 @@ const POSTGRES_SQL: BillingSql = BillingSql {
             RETURNING message_id, user_id, stripe_customer_id, value, occurred_at, attempts",
 };
 
-const INSERT_LEDGER: &str = "INSERT INTO usage_ledger (message_id, user_id, model, input_tokens, output_tokens, \
+const INSERT_LEDGER: &str =
+    "INSERT INTO usage_ledger (message_id, user_id, model, input_tokens, output_tokens, \
      cache_creation_input_tokens, cache_read_input_tokens, payer, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
-const INSERT_OUTBOX: &str = "INSERT INTO meter_outbox (message_id, user_id, stripe_customer_id, value, occurred_at, \
+const INSERT_OUTBOX: &str =
+    "INSERT INTO meter_outbox (message_id, user_id, stripe_customer_id, value, occurred_at, \
      next_attempt_at) VALUES ($1, $2, $3, $4, $5, $5)";
 
 impl Db {
@@ -279,8 +281,10 @@ impl Db {
                         + cache_creation_input_tokens + cache_read_input_tokens ELSE 0 END), 0) AS BIGINT) \
                         AS platform_tokens \
                    FROM usage_ledger WHERE user_id = $1 AND created_at >= $2 GROUP BY model ORDER BY model";
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, LedgerTotals>(sql)
-            .bind(user_id).bind(since).fetch_all(pool).await)?)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, LedgerTotals>(sql)
+            .bind(user_id).bind(since).fetch_all(pool).await)?,
+        )
     }
 
     /// Who paid for one answer, from the ledger.
