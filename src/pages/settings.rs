@@ -2,17 +2,18 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::auth::UserView,
+    auth::Auth,
     components::{
         api_key_panel::{ApiKeyPanel, KeyActions},
         protected::Protected,
         usage::UsageCard,
     },
+    types::user::UserView,
 };
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let key_actions = KeyActions::new();
+    let key_actions = KeyActions::new(expect_context::<Auth>());
     view! {
         <Title text="Settings"/>
         <Protected children=move |user: UserView| view! {
