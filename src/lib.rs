@@ -2,10 +2,12 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod components;
 pub mod error;
 pub mod pages;
 pub mod sse;
+pub mod types;
 pub mod util;
 
 #[cfg(feature = "ssr")]

@@ -8,8 +8,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    api::billing::{billing_status, BillingView, OpenBillingPortal, StartCheckout},
+    api::billing::{billing_status, OpenBillingPortal, StartCheckout},
     components::usage::group_digits,
+    types::billing::BillingView,
 };
 
 /// How many times the card checks for the webhook after Checkout (once a second).

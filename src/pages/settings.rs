@@ -2,18 +2,19 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::auth::UserView,
+    auth::Auth,
     components::{
         api_key_panel::{ApiKeyPanel, KeyActions},
         plan::PlanCard,
         protected::Protected,
         usage::UsageCard,
     },
+    types::user::UserView,
 };
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let key_actions = KeyActions::new();
+    let key_actions = KeyActions::new(expect_context::<Auth>());
     view! {
         <Title text="Settings"/>
         <Protected children=move |user: UserView| view! {

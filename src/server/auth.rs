@@ -8,42 +8,27 @@ use argon2::{
     Argon2,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Value};
 
 use super::{
     db::{DbError, UserRow},
     internal,
-    session::AuthSession,
     state::AppState,
+    user_settings::UserSettings,
 };
 use crate::{
-    api::auth::UserView,
     domain::{Email, Password},
     error::AppError,
+    types::user::UserView,
 };
-
-/// The `settings` document of a new account: the design's shape, no key yet.
-pub fn initial_settings() -> Value {
-    json!({
-        "api_keys": {},
-        "subscription": {
-            "status": "beta",
-            "stripe_customer_id": null,
-            "plan_id": null,
-            "current_period_end": null,
-            "byok_allowed": true
-        }
-    })
-}
 
 /// What the browser may know of a user.
 pub fn view_of(row: &UserRow) -> UserView {
-    let key = row.settings.0.pointer("/api_keys/anthropic");
+    let key = row.settings.0.anthropic_key();
     UserView {
         id: row.id,
         email: row.email.clone(),
-        has_api_key: key.is_some_and(|k| k.get("encrypted_key").is_some()),
-        key_valid: key.and_then(|k| k.get("valid")).and_then(Value::as_bool),
+        has_api_key: key.is_some(),
+        key_valid: key.and_then(|k| k.valid),
     }
 }
 
@@ -56,12 +41,12 @@ pub async fn register(
     let hash = hash_password(password.secret().clone()).await?;
     match state
         .db
-        .insert_user(email.as_str(), &hash, &initial_settings())
+        .insert_user(email.as_str(), &hash, &UserSettings::new_account())
         .await
     {
         Ok(row) => Ok(row),
         Err(DbError::UniqueViolation) => Err(AppError::EmailTaken),
-        Err(e) => Err(internal("creating a user", e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -73,11 +58,7 @@ pub async fn login(state: &AppState, email: &str, password: Password) -> Result<
     if !state.login_limiter.check(&email) {
         return Err(AppError::RateLimited);
     }
-    let row = state
-        .db
-        .find_user_by_email(&email)
-        .await
-        .map_err(|e| internal("finding a user", e))?;
+    let row = state.db.find_user_by_email(&email).await?;
     let stored = row.as_ref().map(|r| r.password_hash.clone());
     let matches = verify_password(password.secret().clone(), stored).await?;
     match row {
@@ -86,18 +67,8 @@ pub async fn login(state: &AppState, email: &str, password: Password) -> Result<
     }
 }
 
-/// The logged-in user, or `Unauthenticated` (also when the account no longer exists).
-pub async fn current(state: &AppState, session: &AuthSession) -> Result<UserRow, AppError> {
-    let id = session.require().await?;
-    find(state, id).await?.ok_or(AppError::Unauthenticated)
-}
-
 pub async fn find(state: &AppState, user_id: i64) -> Result<Option<UserRow>, AppError> {
-    state
-        .db
-        .find_user(user_id)
-        .await
-        .map_err(|e| internal("loading a user", e))
+    Ok(state.db.find_user(user_id).await?)
 }
 
 async fn hash_password(password: SecretString) -> Result<String, AppError> {
@@ -107,8 +78,7 @@ async fn hash_password(password: SecretString) -> Result<String, AppError> {
             .hash_password(password.expose_secret().as_bytes(), &salt)
             .map(|h| h.to_string())
     })
-    .await
-    .map_err(|e| internal("joining the hashing task", e))?
+    .await?
     .map_err(|e| internal("hashing a password", e))
 }
 
@@ -132,7 +102,7 @@ async fn verify_password(password: SecretString, stored: Option<String>) -> Resu
             .is_ok()
     })
     .await
-    .map_err(|e| internal("joining the verification task", e))
+    .map_err(AppError::from)
 }
 
 #[cfg(test)]

@@ -79,35 +79,47 @@ pub struct AuthSession(pub Session);
 
 impl AuthSession {
     pub async fn user_id(&self) -> Result<Option<i64>, AppError> {
-        self.0
-            .get::<i64>(USER_ID)
-            .await
-            .map_err(|e| super::internal("reading the session", e))
+        self.0.get::<i64>(USER_ID).await.map_err(AppError::from)
     }
 
     /// Starts a logged-in session under a new id, so a session id fixed before login is
     /// worthless after it.
     pub async fn log_in(&self, user_id: i64) -> Result<(), AppError> {
-        self.0
-            .cycle_id()
-            .await
-            .map_err(|e| super::internal("renewing the session id", e))?;
+        self.0.cycle_id().await?;
         self.0
             .insert(USER_ID, user_id)
             .await
-            .map_err(|e| super::internal("writing the session", e))
+            .map_err(AppError::from)
     }
 
     pub async fn log_out(&self) -> Result<(), AppError> {
-        self.0
-            .flush()
-            .await
-            .map_err(|e| super::internal("ending the session", e))
+        self.0.flush().await.map_err(AppError::from)
     }
 
     /// The logged-in user's id, or `Unauthenticated`.
     pub async fn require(&self) -> Result<i64, AppError> {
         self.user_id().await?.ok_or(AppError::Unauthenticated)
+    }
+}
+
+/// Who is asking, for a JSON route: the logged-in user's id, or `401 unauthenticated`
+/// before the handler runs. Server functions use [`crate::api`]'s `authenticated()`.
+pub struct CurrentUser(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, reason)| {
+                tracing::error!(reason, "no session layer in front of a JSON route");
+                AppError::Internal
+            })?;
+        AuthSession(session).require().await.map(Self)
     }
 }
 
@@ -155,7 +167,11 @@ pub async fn protect_pages(
         let next_page = request
             .uri()
             .query()
-            .and_then(|q| crate::util::query_param(q, "next"))
+            .and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(name, _)| name == "next")
+                    .map(|(_, value)| value.into_owned())
+            })
             .map(|n| crate::util::safe_next(Some(&n)).to_string())
             .unwrap_or_else(|| "/chat".into());
         return Redirect::to(&next_page).into_response();

@@ -3,10 +3,11 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    extract::State,
+    body::Body,
+    extract::{Request, State},
     http::StatusCode,
     middleware,
-    response::IntoResponse,
+    response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
 };
@@ -30,7 +31,10 @@ use super::{
     session::AppSessionStore,
     state::AppState,
 };
-use crate::app::{shell, App};
+use crate::{
+    app::{shell, App},
+    error::AppError,
+};
 
 /// Why the application could not start; each names what failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +63,9 @@ pub struct Application {
 }
 
 pub const SESSION_COOKIE: &str = "apexaurum_session";
+/// Where the server functions answer (`#[server(prefix = …)]` repeats it: the macro takes
+/// only a literal).
+pub const SERVER_FN_PREFIX: &str = "/api/fn";
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
@@ -194,7 +201,7 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         .route("/healthz", get(healthz))
         .nest("/api/v1", rest::router())
         .route(
-            "/api/fn/{*name}",
+            &format!("{SERVER_FN_PREFIX}/{{*name}}"),
             post({
                 let context = context.clone();
                 move |req| handle_server_fns_with_context(context.clone(), req)
@@ -207,12 +214,40 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
             AppState,
             _,
         >(context, shell))
+        .layer(middleware::from_fn(server_fn_status))
         .layer(middleware::from_fn(csrf::reject_foreign_origin))
         .layer(middleware::from_fn(super::session::protect_pages))
         .layer(sessions)
         .layer(axum::Extension(state.clone()))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Gives a failed server function its [`AppError`]'s HTTP status: server_fn answers every
+/// error with 500, and no server function should have to remember to fix that. A layer,
+/// because leptos_axum routes each server function on its own path. (A plain HTML form
+/// post is not an error response: it is redirected back to its form, the error in the URL.)
+async fn server_fn_status(request: Request, next: middleware::Next) -> Response {
+    use leptos::server_fn::error::{FromServerFnError as _, SERVER_FN_ERROR_HEADER};
+
+    if !request.uri().path().starts_with(SERVER_FN_PREFIX) {
+        return next.run(request).await;
+    }
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // An encoded `AppError` is a few hundred bytes.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return AppError::Internal.into_response();
+    };
+    let error = AppError::de(bytes.clone());
+    parts.status =
+        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

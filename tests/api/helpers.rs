@@ -389,13 +389,8 @@ impl TestApp {
 
     /// The user's whole settings document, straight from the database.
     pub async fn settings_of(&self, email: &str) -> Value {
-        self.db
-            .find_user_by_email(email)
-            .await
-            .unwrap()
-            .unwrap()
-            .settings
-            .0
+        let row = self.db.find_user_by_email(email).await.unwrap().unwrap();
+        serde_json::to_value(row.settings.0).unwrap()
     }
 
     /// A second, independent browser (own cookie jar) on the same app.

@@ -11,3 +11,4 @@ mod chat;
 mod health;
 mod metering;
 mod secrets;
+mod server_fns;

@@ -19,9 +19,11 @@ use crate::{
 /// Records `n` answers paid by `payer` for the user, as the chat does; returns their ids.
 async fn answers(db: &Db, email: &str, n: usize, payer: Payer) -> Vec<String> {
     let user = db.find_user_by_email(email).await.unwrap().unwrap();
-    let customer = user.settings.0["subscription"]["stripe_customer_id"]
-        .as_str()
-        .map(String::from);
+    let customer = user
+        .settings
+        .0
+        .subscription
+        .and_then(|s| s.stripe_customer_id);
     let mut ids = Vec::new();
     for i in 0..n {
         let id = uuid::Uuid::new_v4().to_string();

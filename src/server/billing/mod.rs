@@ -11,12 +11,11 @@ pub mod webhook;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 
 use self::{
-    stripe::{CheckoutRequest, StripeClient, Subscription, Verdict},
+    stripe::{CheckoutRequest, StripeClient, Subscription as StripeSubscription, Verdict},
     webhook::Event,
 };
 use super::{
@@ -24,10 +23,11 @@ use super::{
     db::{billing::EventRecord, DbError},
     internal,
     state::AppState,
+    user_settings::{Subscription as SubscriptionDoc, UserSettings},
 };
 use crate::{
-    api::billing::{BillingUsage, BillingView},
     error::AppError,
+    types::billing::{BillingUsage, BillingView},
 };
 
 /// Billing's share of the app state, present only when billing is on.
@@ -49,35 +49,16 @@ impl Billing {
     }
 }
 
-/// `settings.subscription` as stored (every field optional: old documents lack some).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(default)]
-pub struct SubscriptionDoc {
-    pub status: Option<String>,
-    pub stripe_customer_id: Option<String>,
-    pub plan_id: Option<String>,
-    pub current_period_end: Option<String>,
-    pub byok_allowed: Option<bool>,
-    pub stripe_subscription_id: Option<String>,
-    pub stripe_status: Option<String>,
-}
-
+/// What billing reads of `settings.subscription`; an account without one is on the
+/// default plan.
 impl SubscriptionDoc {
-    pub fn of_settings(settings: &Value) -> Self {
-        settings
-            .get("subscription")
-            .cloned()
-            .and_then(|s| serde_json::from_value(s).ok())
-            .unwrap_or_default()
-    }
-
     /// The plan a person has: `beta` while billing is off; with billing on, an account
     /// from the beta counts as `free`.
-    pub fn effective_status(&self, billing_on: bool) -> String {
+    pub fn effective_status(subscription: Option<&Self>, billing_on: bool) -> String {
         if !billing_on {
             return "beta".into();
         }
-        match self.status.as_deref() {
+        match subscription.map(|s| s.status.as_str()) {
             Some(s @ ("pro" | "enterprise" | "free")) => s.into(),
             _ => "free".into(),
         }
@@ -86,15 +67,27 @@ impl SubscriptionDoc {
     /// The contract's rule: `pro` or `enterprise`, and Stripe says `active` or `trialing`.
     pub fn entitles_platform_key(&self, billing_on: bool) -> bool {
         billing_on
-            && matches!(self.status.as_deref(), Some("pro" | "enterprise"))
+            && matches!(self.status.as_str(), "pro" | "enterprise")
             && matches!(self.stripe_status.as_deref(), Some("active" | "trialing"))
+    }
+
+    /// A subscription exists in Stripe that a second Checkout would double.
+    pub fn is_live(&self) -> bool {
+        self.stripe_subscription_id.is_some()
+            && self
+                .stripe_status
+                .as_deref()
+                .is_some_and(|s| !matches!(s, "canceled" | "incomplete_expired"))
     }
 }
 
-/// Whether chat without an own key runs on the platform key for this settings document.
-pub fn platform_key_serves(settings: &Settings, document: &Value) -> bool {
+/// Whether chat without an own key runs on the platform key for this user's settings.
+pub fn platform_key_serves(settings: &Settings, user: &UserSettings) -> bool {
     settings.platform_anthropic_key.is_some()
-        && SubscriptionDoc::of_settings(document).entitles_platform_key(settings.billing_enabled())
+        && user
+            .subscription
+            .as_ref()
+            .is_some_and(|s| s.entitles_platform_key(settings.billing_enabled()))
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -136,7 +129,7 @@ pub async fn status(state: &AppState, user_id: i64) -> Result<BillingView, AppEr
         .await
         .map_err(db_err("reading settings"))?
         .ok_or(AppError::Unauthenticated)?;
-    let doc = SubscriptionDoc::of_settings(&settings);
+    let doc = settings.subscription.as_ref();
     let billing_on = state.settings.billing_enabled();
     let start = month_start(Utc::now());
     let totals = state
@@ -147,11 +140,11 @@ pub async fn status(state: &AppState, user_id: i64) -> Result<BillingView, AppEr
     let sum = |f: fn(&crate::server::db::billing::LedgerTotals) -> i64| totals.iter().map(f).sum();
     Ok(BillingView {
         enabled: billing_on,
-        status: doc.effective_status(billing_on),
-        stripe_status: doc.stripe_status.clone(),
-        plan_id: doc.plan_id.clone(),
-        current_period_end: doc.current_period_end.clone(),
-        byok_allowed: doc.byok_allowed.unwrap_or(true),
+        status: SubscriptionDoc::effective_status(doc, billing_on),
+        stripe_status: doc.and_then(|d| d.stripe_status.clone()),
+        plan_id: doc.and_then(|d| d.plan_id.clone()),
+        current_period_end: doc.and_then(|d| d.current_period_end.clone()),
+        byok_allowed: doc.is_none_or(|d| d.byok_allowed),
         platform_key: platform_key_serves(&state.settings, &settings),
         usage: BillingUsage {
             period_start: rfc3339(start),
@@ -172,16 +165,11 @@ pub async fn checkout(state: &AppState, user_id: i64) -> Result<String, AppError
         .await
         .map_err(db_err("loading a user"))?
         .ok_or(AppError::Unauthenticated)?;
-    let doc = SubscriptionDoc::of_settings(&user.settings.0);
-    if doc
-        .stripe_status
-        .as_deref()
-        .is_some_and(|s| !matches!(s, "canceled" | "incomplete_expired"))
-        && doc.stripe_subscription_id.is_some()
-    {
+    let doc = user.settings.0.subscription.as_ref();
+    if doc.is_some_and(SubscriptionDoc::is_live) {
         return Err(AppError::AlreadySubscribed);
     }
-    let customer = match doc.stripe_customer_id {
+    let customer = match doc.and_then(|d| d.stripe_customer_id.clone()) {
         Some(customer) => customer,
         None => {
             // The same key for the same account: two first clicks make one customer.
@@ -203,10 +191,11 @@ pub async fn checkout(state: &AppState, user_id: i64) -> Result<String, AppError
                 // Another request stored one first: use it.
                 state
                     .db
-                    .subscription_of(user_id)
+                    .user_settings(user_id)
                     .await
                     .map_err(db_err("reading the subscription"))?
-                    .and_then(|s| s["stripe_customer_id"].as_str().map(String::from))
+                    .and_then(|s| s.subscription)
+                    .and_then(|s| s.stripe_customer_id)
                     .unwrap_or(created)
             }
         }
@@ -235,19 +224,20 @@ pub async fn checkout(state: &AppState, user_id: i64) -> Result<String, AppError
 #[tracing::instrument(skip_all, fields(user_id))]
 pub async fn portal(state: &AppState, user_id: i64) -> Result<String, AppError> {
     let billing = require(state)?;
-    let doc = state
+    let settings = state
         .db
-        .subscription_of(user_id)
+        .user_settings(user_id)
         .await
         .map_err(db_err("reading the subscription"))?
         .ok_or(AppError::Unauthenticated)?;
-    let customer = doc["stripe_customer_id"]
-        .as_str()
+    let customer = settings
+        .subscription
+        .and_then(|s| s.stripe_customer_id)
         .ok_or(AppError::NoBillingAccount)?;
     let return_url = format!("{}/settings", state.settings.public_url);
     let session = billing
         .stripe
-        .create_portal_session(customer, &return_url)
+        .create_portal_session(&customer, &return_url)
         .await
         .map_err(stripe_error("creating a portal session"))?;
     Ok(session.url)
@@ -255,14 +245,18 @@ pub async fn portal(state: &AppState, user_id: i64) -> Result<String, AppError> 
 
 /// What a subscription, as Stripe has it, makes of `settings.subscription`. Fields Stripe
 /// does not know are left out (never written as null), so they stay as they were.
-pub fn subscription_patch(sub: &Subscription, price_pro: &str, current: &SubscriptionDoc) -> Value {
+pub fn subscription_patch(
+    sub: &StripeSubscription,
+    price_pro: &str,
+    current: Option<&SubscriptionDoc>,
+) -> Value {
     let mut patch = Map::new();
     let pro = matches!(
         sub.status.as_str(),
         "active" | "trialing" | "past_due" | "unpaid" | "paused"
     );
     // An enterprise arrangement is the operator's; Stripe does not downgrade it.
-    if current.status.as_deref() != Some("enterprise") {
+    if current.is_none_or(|c| c.status != "enterprise") {
         patch.insert("status".into(), json!(if pro { "pro" } else { "free" }));
     }
     patch.insert("stripe_customer_id".into(), json!(sub.customer));
@@ -386,10 +380,12 @@ async fn change_for(
         tracing::warn!(event = %event.id, "webhook event for a removed user");
         return Ok(None);
     };
-    let current = SubscriptionDoc::of_settings(&settings);
+    let current = settings.subscription.as_ref();
     // A customer the account never had is not this account's business.
-    if let (Some(stored), Some(theirs)) = (current.stripe_customer_id.as_deref(), event.customer())
-    {
+    if let (Some(stored), Some(theirs)) = (
+        current.and_then(|c| c.stripe_customer_id.as_deref()),
+        event.customer(),
+    ) {
         if stored != theirs {
             tracing::warn!(event = %event.id, user_id, "webhook event names another customer");
             return Ok(None);
@@ -400,7 +396,7 @@ async fn change_for(
     };
     let subscription = if event.kind == "customer.subscription.deleted" {
         // Deletion is final: the payload is the last word, no need to ask.
-        match serde_json::from_value::<Subscription>(event.data.object.clone()) {
+        match serde_json::from_value::<StripeSubscription>(event.data.object.clone()) {
             Ok(sub) => sub,
             Err(_) => fetch(billing, subscription_id).await?,
         }
@@ -409,13 +405,13 @@ async fn change_for(
     };
     Ok(Some((
         user_id,
-        subscription_patch(&subscription, &billing.settings.price_pro, &current),
+        subscription_patch(&subscription, &billing.settings.price_pro, current),
     )))
 }
 
 /// The subscription as Stripe has it now. Unavailable: answer 503 so Stripe delivers the
 /// event again later.
-async fn fetch(billing: &Billing, id: &str) -> Result<Subscription, AppError> {
+async fn fetch(billing: &Billing, id: &str) -> Result<StripeSubscription, AppError> {
     billing
         .stripe
         .retrieve_subscription(id)
@@ -428,8 +424,8 @@ mod tests {
     use super::*;
     use stripe::{Item, Items, Price};
 
-    fn sub(status: &str) -> Subscription {
-        Subscription {
+    fn sub(status: &str) -> StripeSubscription {
+        StripeSubscription {
             id: "sub_1".into(),
             customer: "cus_1".into(),
             status: status.into(),
@@ -444,9 +440,16 @@ mod tests {
         }
     }
 
+    fn doc(status: &str, stripe: Option<&str>) -> SubscriptionDoc {
+        let mut d = UserSettings::new_account().subscription.unwrap();
+        d.status = status.into();
+        d.stripe_status = stripe.map(String::from);
+        d
+    }
+
     #[test]
     fn an_active_subscription_makes_pro_with_the_period_end_of_its_item() {
-        let patch = subscription_patch(&sub("active"), "price_pro", &SubscriptionDoc::default());
+        let patch = subscription_patch(&sub("active"), "price_pro", None);
         assert_eq!(patch["status"], "pro");
         assert_eq!(patch["stripe_status"], "active");
         assert_eq!(patch["plan_id"], "price_pro");
@@ -456,19 +459,17 @@ mod tests {
     }
 
     #[test]
-    fn a_canceled_subscription_is_free_again() {
-        let patch = subscription_patch(&sub("canceled"), "price_pro", &SubscriptionDoc::default());
+    fn a_canceled_subscription_is_free_again_but_enterprise_stays() {
+        let patch = subscription_patch(&sub("canceled"), "price_pro", None);
         assert_eq!(patch["status"], "free");
         assert_eq!(patch["stripe_status"], "canceled");
+        let enterprise = doc("enterprise", Some("active"));
+        let patch = subscription_patch(&sub("canceled"), "price_pro", Some(&enterprise));
+        assert!(patch.get("status").is_none());
     }
 
     #[test]
     fn the_platform_key_serves_only_pro_while_active_or_trialing() {
-        let doc = |status: &str, stripe: Option<&str>| SubscriptionDoc {
-            status: Some(status.into()),
-            stripe_status: stripe.map(String::from),
-            ..Default::default()
-        };
         assert!(doc("pro", Some("active")).entitles_platform_key(true));
         assert!(doc("pro", Some("trialing")).entitles_platform_key(true));
         assert!(doc("enterprise", Some("active")).entitles_platform_key(true));
@@ -484,11 +485,12 @@ mod tests {
 
     #[test]
     fn a_beta_account_is_free_once_billing_is_on() {
-        let beta = SubscriptionDoc {
-            status: Some("beta".into()),
-            ..Default::default()
-        };
-        assert_eq!(beta.effective_status(false), "beta");
-        assert_eq!(beta.effective_status(true), "free");
+        let beta = doc("beta", None);
+        assert_eq!(
+            SubscriptionDoc::effective_status(Some(&beta), false),
+            "beta"
+        );
+        assert_eq!(SubscriptionDoc::effective_status(Some(&beta), true), "free");
+        assert_eq!(SubscriptionDoc::effective_status(None, true), "free");
     }
 }

@@ -354,13 +354,4 @@ impl Db {
             failed: row.2,
         })
     }
-
-    /// The subscription block of a user's settings (an empty object when there is none).
-    pub async fn subscription_of(&self, user_id: i64) -> Result<Option<Value>, DbError> {
-        Ok(self.user_settings(user_id).await?.map(|s| {
-            s.get("subscription")
-                .cloned()
-                .unwrap_or_else(|| Value::Object(Default::default()))
-        }))
-    }
 }
