@@ -11,7 +11,9 @@ use tokio::sync::mpsc;
 
 use super::{
     anthropic::Verdict,
-    api_keys::{self, StoredKey},
+    api_keys,
+    billing::{chat_key, ChatKey},
+    db::billing::LedgerEntry,
     db::{ConversationRow, DbError, MessageRow, NewMessage},
     internal,
     state::AppState,
@@ -39,6 +41,8 @@ pub enum ChatEvent {
         message_id: String,
         input_tokens: i64,
         output_tokens: i64,
+        /// `byok` or `platform`: who paid Anthropic for this answer.
+        payer: &'static str,
     },
     Error {
         code: &'static str,
@@ -64,10 +68,12 @@ impl ChatEvent {
                 message_id,
                 input_tokens,
                 output_tokens,
+                payer,
             } => json!({
                 "conversation_id": conversation_id,
                 "message_id": message_id,
                 "usage": { "input_tokens": input_tokens, "output_tokens": output_tokens },
+                "payer": payer,
             }),
             Self::Error {
                 code,
@@ -181,7 +187,8 @@ pub async fn usage_this_month(state: &AppState, user_id: i64) -> Result<Vec<Usag
         .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
         .single()
         .unwrap_or(now);
-    let rows = state.db.usage_since(user_id, start).await?;
+    // From the ledger, which outlives conversations: deleting one changes no month's usage.
+    let rows = state.db.ledger_since(user_id, start).await?;
     Ok(rows
         .into_iter()
         .map(|r| UsageRow {
@@ -195,16 +202,23 @@ pub async fn usage_this_month(state: &AppState, user_id: i64) -> Result<Vec<Usag
 
 /// The models the user's key can use (the Agents' defaults when Anthropic cannot say).
 pub async fn available_models(state: &AppState, user_id: i64) -> Result<Vec<String>, AppError> {
-    let key = api_keys::usable_key(state, user_id).await?;
-    match state.anthropic.list_models(&key.secret).await {
+    let key = chat_key(state, user_id).await?;
+    match state.anthropic.list_models(key.secret()).await {
         Ok(models) if !models.is_empty() => Ok(models),
         Ok(_) | Err(Verdict::Unavailable) | Err(Verdict::Accepted) => {
             Ok(state.agents.default_models())
         }
-        Err(Verdict::Refused) => {
-            api_keys::mark_refused(state, user_id, &key).await;
-            Err(AppError::ApiKeyInvalid)
-        }
+        Err(Verdict::Refused) => match &key {
+            ChatKey::Own(own) => {
+                api_keys::mark_refused(state, user_id, own).await;
+                Err(AppError::ApiKeyInvalid)
+            }
+            // The platform's key is the operator's problem; the user's models are the defaults.
+            ChatKey::Platform { .. } => {
+                tracing::error!("Anthropic refused the platform key listing models");
+                Ok(state.agents.default_models())
+            }
+        },
     }
 }
 
@@ -216,7 +230,7 @@ struct Prepared {
     history: Vec<Value>,
 }
 
-/// Checks the request with the key already found by [`api_keys::usable_key`] (the caller
+/// Checks the request with the key already found by [`chat_key`] (the caller
 /// checks the key before anything else, even before parsing the body); stores the user's
 /// message; calls Anthropic. Errors before the first byte are returned as HTTP errors;
 /// after it, as `error` events.
@@ -224,7 +238,7 @@ struct Prepared {
 pub async fn start(
     state: AppState,
     user_id: i64,
-    key: StoredKey,
+    key: ChatKey,
     request: ChatRequest,
 ) -> Result<mpsc::Receiver<ChatEvent>, AppError> {
     let prepared = prepare(&state, user_id, &request).await?;
@@ -240,7 +254,7 @@ pub async fn start(
         state.settings.anthropic_timeout,
         state
             .anthropic
-            .request(reqwest::Method::POST, "/v1/messages", &key.secret)
+            .request(reqwest::Method::POST, "/v1/messages", key.secret())
             .json(&body)
             .send(),
     )
@@ -263,14 +277,24 @@ pub async fn start(
     let status = response.status();
     match Verdict::of_status(status) {
         Verdict::Accepted => {}
-        Verdict::Refused => {
-            tracing::info!(
-                status = status.as_u16(),
-                "Anthropic refused the stored key during chat"
-            );
-            api_keys::mark_refused(&state, user_id, &key).await;
-            return Err(AppError::ApiKeyInvalid);
-        }
+        Verdict::Refused => match &key {
+            ChatKey::Own(own) => {
+                tracing::info!(
+                    status = status.as_u16(),
+                    "Anthropic refused the stored key during chat"
+                );
+                api_keys::mark_refused(&state, user_id, own).await;
+                return Err(AppError::ApiKeyInvalid);
+            }
+            // Never the user's fault, and never marks the user's key.
+            ChatKey::Platform { .. } => {
+                tracing::error!(
+                    status = status.as_u16(),
+                    "Anthropic refused the platform key during chat"
+                );
+                return Err(AppError::AnthropicUnavailable);
+            }
+        },
         Verdict::Unavailable if status.is_client_error() && status.as_u16() != 429 => {
             tracing::info!(status = status.as_u16(), "Anthropic refused a chat request");
             return Err(AppError::InvalidRequest(
@@ -282,11 +306,14 @@ pub async fn start(
             return Err(AppError::AnthropicUnavailable);
         }
     }
-    api_keys::mark_used(&state, user_id, &key).await;
+    if let ChatKey::Own(own) = &key {
+        api_keys::mark_used(&state, user_id, own).await;
+    }
 
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(relay(
         state,
+        user_id,
         key,
         prepared.conversation_id,
         prepared.model,
@@ -444,7 +471,8 @@ enum Outcome {
 /// so cancels the call.
 async fn relay(
     state: AppState,
-    key: StoredKey,
+    user_id: i64,
+    key: ChatKey,
     conversation_id: String,
     model: String,
     response: reqwest::Response,
@@ -454,6 +482,7 @@ async fn relay(
     let mut parser = SseParser::default();
     let mut answer = String::new();
     let (mut input_tokens, mut output_tokens) = (0i64, 0i64);
+    let (mut cache_creation, mut cache_read) = (0i64, 0i64);
 
     let outcome = 'stream: loop {
         let chunk = tokio::select! {
@@ -476,6 +505,13 @@ async fn relay(
                         .pointer("/message/usage/output_tokens")
                         .and_then(Value::as_i64)
                         .unwrap_or(0);
+                    let usage = |field: &str| {
+                        data.pointer(&format!("/message/usage/{field}"))
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0)
+                    };
+                    cache_creation = usage("cache_creation_input_tokens");
+                    cache_read = usage("cache_read_input_tokens");
                 }
                 "content_block_delta" => {
                     if let Some(text) = data.pointer("/delta/text").and_then(Value::as_str) {
@@ -510,20 +546,39 @@ async fn relay(
     let complete = matches!(outcome, Outcome::Complete);
     let message_id = uuid::Uuid::new_v4().to_string();
     if complete || !answer.is_empty() {
+        // The answer, its ledger row and (platform key) its meter report commit together.
         let stored = state
             .db
-            .insert_message(&NewMessage {
-                id: &message_id,
-                conversation_id: &conversation_id,
-                role: "assistant",
-                content: &answer,
-                model: Some(&model),
-                incomplete: !complete,
-                input_tokens: Some(input_tokens),
-                output_tokens: Some(output_tokens),
-                client_message_id: None,
-            })
+            .insert_answer(
+                &NewMessage {
+                    id: &message_id,
+                    conversation_id: &conversation_id,
+                    role: "assistant",
+                    content: &answer,
+                    model: Some(&model),
+                    incomplete: !complete,
+                    input_tokens: Some(input_tokens),
+                    output_tokens: Some(output_tokens),
+                    client_message_id: None,
+                },
+                &LedgerEntry {
+                    message_id: &message_id,
+                    user_id,
+                    model: &model,
+                    input_tokens,
+                    output_tokens,
+                    cache_creation_input_tokens: cache_creation,
+                    cache_read_input_tokens: cache_read,
+                    payer: key.payer(),
+                },
+                key.customer(),
+            )
             .await;
+        if stored.is_ok() && key.customer().is_some() {
+            if let Some(billing) = &state.billing {
+                billing.meter_wake.notify_one();
+            }
+        }
         if let Err(e) = stored {
             let _ = tx
                 .send(ChatEvent::Error {
@@ -542,6 +597,7 @@ async fn relay(
             message_id,
             input_tokens,
             output_tokens,
+            payer: key.payer().as_str(),
         },
         Outcome::Cancelled => {
             tracing::info!(
@@ -560,7 +616,7 @@ async fn relay(
         }
         Outcome::UpstreamError(kind) => {
             tracing::warn!(kind, "Anthropic sent an error mid-stream");
-            let _ = &key; // the key stays valid: a mid-stream error is about load, not the key
+            // The key stays valid: a mid-stream error is about load, not the key
             ChatEvent::Error {
                 code: "anthropic_unavailable",
                 message: "Anthropic is overloaded right now and stopped answering. What arrived is kept; please try again in a moment.".into(),
@@ -625,6 +681,7 @@ mod tests {
             message_id: "m".into(),
             input_tokens: 3,
             output_tokens: 4,
+            payer: "platform",
         };
         assert_eq!(done.name(), "done");
         assert_eq!(

@@ -325,6 +325,9 @@ pub struct UsageTotals {
     pub answers: i64,
 }
 
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, conversation_id, role, content, model, incomplete, \
+     input_tokens, output_tokens, client_message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
 const CONVERSATION_COLUMNS: &str = "id, title, agent, model, created_at, updated_at";
 const MESSAGE_COLUMNS: &str =
     "id, role, content, model, incomplete, input_tokens, output_tokens, created_at";
@@ -398,9 +401,7 @@ impl Db {
     }
 
     pub async fn insert_message(&self, m: &NewMessage<'_>) -> Result<(), DbError> {
-        let sql = "INSERT INTO messages (id, conversation_id, role, content, model, incomplete, input_tokens, \
-                   output_tokens, client_message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_pool!(self, pool => sqlx::query(INSERT_MESSAGE)
             .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model).bind(m.incomplete)
             .bind(m.input_tokens).bind(m.output_tokens).bind(m.client_message_id).bind(Utc::now())
             .execute(pool).await.map(|_| ()))

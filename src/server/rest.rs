@@ -165,7 +165,7 @@ async fn chat(
 
     use axum::response::sse::{Event, KeepAlive, Sse};
 
-    let key = api_keys::usable_key(&state, user_id).await?;
+    let key = billing::chat_key(&state, user_id).await?;
     let request: ChatRequest = serde_json::from_slice(&body)
         .map_err(|_| AppError::InvalidRequest("Send JSON like {\"message\": \"Hello\"}.".into()))?;
     let events = chat_service::start(state, user_id, key, request).await?;

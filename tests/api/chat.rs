@@ -8,10 +8,10 @@ use crate::{
 };
 
 /// A finished chat: its HTTP status, headers and every event (name, data).
-struct Chat {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    events: Vec<(String, Value)>,
+pub struct Chat {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub events: Vec<(String, Value)>,
 }
 
 impl Chat {
@@ -22,7 +22,7 @@ impl Chat {
             .map(|(_, d)| d["text"].as_str().unwrap())
             .collect()
     }
-    fn last(&self) -> &(String, Value) {
+    pub fn last(&self) -> &(String, Value) {
         self.events.last().expect("at least one event")
     }
     fn conversation_id(&self) -> String {
@@ -61,7 +61,7 @@ async fn chat_with(client: &reqwest::Client, app: &TestApp, body: Value) -> Chat
     }
 }
 
-async fn chat(app: &TestApp, body: Value) -> Chat {
+pub async fn chat(app: &TestApp, body: Value) -> Chat {
     chat_with(&app.client, app, body).await
 }
 

@@ -10,5 +10,6 @@ mod billing;
 mod chat;
 mod health;
 mod metering;
+mod platform;
 mod secrets;
 mod server_fns;

@@ -18,9 +18,15 @@ use self::{
     stripe::{CheckoutRequest, StripeClient, Subscription as StripeSubscription, Verdict},
     webhook::Event,
 };
+use secrecy::SecretString;
+
 use super::{
+    api_keys::{self, StoredKey},
     config::{BillingSettings, Settings},
-    db::{billing::EventRecord, DbError},
+    db::{
+        billing::{EventRecord, Payer},
+        DbError,
+    },
     internal,
     state::AppState,
     user_settings::{Subscription as SubscriptionDoc, UserSettings},
@@ -88,6 +94,70 @@ pub fn platform_key_serves(settings: &Settings, user: &UserSettings) -> bool {
             .subscription
             .as_ref()
             .is_some_and(|s| s.entitles_platform_key(settings.billing_enabled()))
+}
+
+/// The key a chat runs on, and so who pays Anthropic for the answer.
+pub enum ChatKey {
+    /// The user's own key (BYOK): Anthropic bills the user; never metered.
+    Own(StoredKey),
+    /// The platform's key, for a Pro subscriber without a key of their own: metered to
+    /// this Stripe customer.
+    Platform {
+        secret: SecretString,
+        customer: Option<String>,
+    },
+}
+
+impl ChatKey {
+    pub fn secret(&self) -> &SecretString {
+        match self {
+            Self::Own(key) => &key.secret,
+            Self::Platform { secret, .. } => secret,
+        }
+    }
+
+    pub fn payer(&self) -> Payer {
+        match self {
+            Self::Own(_) => Payer::Byok,
+            Self::Platform { .. } => Payer::Platform,
+        }
+    }
+
+    pub fn customer(&self) -> Option<&str> {
+        match self {
+            Self::Own(_) => None,
+            Self::Platform { customer, .. } => customer.as_deref(),
+        }
+    }
+}
+
+/// Which key pays: the user's own key when one is stored, else the platform key while the
+/// billing object says so, else 403 `api_key_required`. A stored key Anthropic refused, or
+/// one no secret decrypts, is the user's to fix: the platform key does not stand in.
+pub async fn chat_key(state: &AppState, user_id: i64) -> Result<ChatKey, AppError> {
+    match api_keys::usable_key(state, user_id).await {
+        Ok(key) => Ok(ChatKey::Own(key)),
+        Err(AppError::ApiKeyRequired) => {
+            let (Some(secret), Some(settings)) = (
+                state.settings.platform_anthropic_key.as_ref(),
+                state
+                    .db
+                    .user_settings(user_id)
+                    .await
+                    .map_err(db_err("reading settings"))?,
+            ) else {
+                return Err(AppError::ApiKeyRequired);
+            };
+            if !platform_key_serves(&state.settings, &settings) {
+                return Err(AppError::ApiKeyRequired);
+            }
+            Ok(ChatKey::Platform {
+                secret: secret.clone(),
+                customer: settings.subscription.and_then(|s| s.stripe_customer_id),
+            })
+        }
+        Err(other) => Err(other),
+    }
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {

@@ -5,7 +5,7 @@
 //! like the key's writes, so they never lose another write's fields. A webhook's effect and
 //! its event id commit together: a repeated event finds its id and changes nothing.
 
-use super::{classify, Db, DbError};
+use super::{classify, Db, DbError, NewMessage, INSERT_MESSAGE};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -249,6 +249,41 @@ impl Db {
         let now = Utc::now();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            sqlx::query(INSERT_LEDGER)
+                .bind(entry.message_id).bind(entry.user_id).bind(entry.model)
+                .bind(entry.input_tokens).bind(entry.output_tokens)
+                .bind(entry.cache_creation_input_tokens).bind(entry.cache_read_input_tokens)
+                .bind(entry.payer.as_str()).bind(now)
+                .execute(&mut *tx).await.map_err(classify)?;
+            if let (Payer::Platform, Some(customer)) = (entry.payer, stripe_customer_id) {
+                sqlx::query(INSERT_OUTBOX)
+                    .bind(entry.message_id).bind(entry.user_id).bind(customer)
+                    .bind(entry.billed_tokens()).bind(now)
+                    .execute(&mut *tx).await.map_err(classify)?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Stores an answer, its ledger row and (when the platform paid) its meter report in
+    /// one transaction: an answer is never billed without being stored, nor stored without
+    /// being counted.
+    pub async fn insert_answer(
+        &self,
+        message: &NewMessage<'_>,
+        entry: &LedgerEntry<'_>,
+        stripe_customer_id: Option<&str>,
+    ) -> Result<(), DbError> {
+        let now = Utc::now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let m = message;
+            sqlx::query(INSERT_MESSAGE)
+                .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model)
+                .bind(m.incomplete).bind(m.input_tokens).bind(m.output_tokens)
+                .bind(m.client_message_id).bind(now)
+                .execute(&mut *tx).await.map_err(classify)?;
             sqlx::query(INSERT_LEDGER)
                 .bind(entry.message_id).bind(entry.user_id).bind(entry.model)
                 .bind(entry.input_tokens).bind(entry.output_tokens)
