@@ -1,12 +1,12 @@
 //! The full key never leaves the process in plaintext: not in a response, a log line (at
 //! trace level), an error message, nor the database files.
 
-use apexaurum::server::anthropic_stub::Fault;
+use apexaurum::{server::anthropic_stub::Fault, stubs::stripe::Fault as StripeFault};
 use serde_json::json;
 
 use crate::{
     api_keys::{CANARY, OTHER, REFUSED},
-    helpers::{captured_logs, spawn_app, Backend, TestApp},
+    helpers::{captured_logs, spawn_app, spawn_app_with, Backend, Options, TestApp},
 };
 
 /// The distinctive middle of each canary, which no hint or mask contains.
@@ -176,7 +176,135 @@ async fn the_log_safety_net_masks_a_key_that_reaches_a_log_line(backend: Backend
     assert!(logs.contains("a careless line with sk-ant-[masked] in it"));
 }
 
+/// The Stripe secret key, the webhook secret and the platform's Anthropic key.
+const BILLING_MARKERS: [&str; 3] = ["CANARY3stripe3", "CANARY4webhook4", "CANARY5platform5"];
+
+async fn billing_paths(app: &TestApp) -> Vec<String> {
+    let mut seen = Vec::new();
+    let (_, sub) = crate::billing::pro_user(app).await;
+    seen.push(body_of(app.get("/api/v1/billing/status").await).await);
+    seen.push(body_of(app.post_json("/api/v1/billing/checkout", &json!({})).await).await);
+    seen.push(body_of(app.post_json("/api/v1/billing/portal", &json!({})).await).await);
+    seen.push(body_of(app.post_json("/api/fn/billing_status", &json!({})).await).await);
+    seen.push(
+        body_of(
+            app.client
+                .post(app.url("/api/fn/open_billing_portal"))
+                .header("accept", "text/html")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+    );
+    // Chat on the platform key, then with Anthropic refusing it and Stripe failing.
+    seen.push(
+        body_of(
+            app.post_json("/api/v1/chat", &json!({"message": "Hi"}))
+                .await,
+        )
+        .await,
+    );
+    app.stripe.state.set_fault_for(StripeFault::Status(401), 3);
+    seen.push(body_of(app.post_json("/api/v1/billing/portal", &json!({})).await).await);
+    app.stub.state.revoke(crate::helpers::PLATFORM_KEY);
+    seen.push(
+        body_of(
+            app.post_json("/api/v1/chat", &json!({"message": "Hi"}))
+                .await,
+        )
+        .await,
+    );
+    seen.push(body_of(app.post_json("/api/fn/models", &json!({})).await).await);
+    app.stripe.state.set_subscription_status(&sub, "past_due");
+    let object = app.stripe.state.subscription(&sub).unwrap().to_json();
+    app.stripe
+        .state
+        .send("customer.subscription.updated", object)
+        .await;
+    seen.push(
+        body_of(
+            app.post_json("/api/v1/chat", &json!({"message": "Hi"}))
+                .await,
+        )
+        .await,
+    );
+    seen.push(body_of(app.get("/settings").await).await);
+    seen.push(body_of(app.get("/chat").await).await);
+    seen
+}
+
+async fn billing_secrets_appear_in_no_response_log_or_database_file(backend: Backend) {
+    let app = spawn_app_with(backend, Options::billing()).await;
+    let responses = billing_paths(&app).await;
+    for (i, body) in responses.iter().enumerate() {
+        for marker in BILLING_MARKERS {
+            assert!(
+                !body.contains(marker),
+                "response {i} contains a secret: {body}"
+            );
+        }
+    }
+    // They did reach where they belong.
+    assert!(app.stripe.state.requests().iter().any(|r| r
+        .authorization
+        .as_deref()
+        .is_some_and(|a| a.contains("CANARY3stripe3"))));
+    assert!(app.stub.state.requests().iter().any(|r| r
+        .api_key
+        .as_deref()
+        .is_some_and(|k| k.contains("CANARY5platform5"))));
+
+    let logs = captured_logs();
+    for marker in BILLING_MARKERS {
+        assert!(!logs.contains(marker), "the logs contain {marker}");
+    }
+    match &app.db_file {
+        Some(file) => {
+            for path in [
+                file.clone(),
+                file.with_extension("db-wal"),
+                file.with_extension("db-shm"),
+            ] {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    let text = String::from_utf8_lossy(&bytes);
+                    for marker in BILLING_MARKERS {
+                        assert!(
+                            !text.contains(marker),
+                            "{} contains {marker}",
+                            path.display()
+                        );
+                    }
+                }
+            }
+        }
+        None => {
+            let apexaurum::server::db::Db::Postgres(pool) = &app.db else {
+                unreachable!()
+            };
+            let dump: Vec<(String,)> = sqlx::query_as(
+                "SELECT settings::text FROM users \
+                 UNION ALL SELECT encode(data, 'escape') FROM tower_sessions.session \
+                 UNION ALL SELECT row_to_json(t)::text FROM stripe_events t \
+                 UNION ALL SELECT row_to_json(t)::text FROM meter_outbox t \
+                 UNION ALL SELECT row_to_json(t)::text FROM usage_ledger t \
+                 UNION ALL SELECT row_to_json(t)::text FROM messages t",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            assert!(!dump.is_empty());
+            for (row,) in dump {
+                for marker in BILLING_MARKERS {
+                    assert!(!row.contains(marker), "the database contains {marker}");
+                }
+            }
+        }
+    }
+}
+
 crate::db_tests!(
+    billing_secrets_appear_in_no_response_log_or_database_file,
     a_canary_key_appears_in_no_response_log_or_database_file,
     the_log_safety_net_masks_a_key_that_reaches_a_log_line,
 );
