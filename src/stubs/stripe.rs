@@ -224,9 +224,7 @@ impl StripeStubState {
 
     /// Signs and sends `event` to the app's webhook; the app's status, if it answered.
     pub async fn deliver(&self, event: &Value) -> Option<u16> {
-        let Some((url, secret)) = self.lock().webhook.clone() else {
-            return None;
-        };
+        let (url, secret) = self.lock().webhook.clone()?;
         let body = event.to_string();
         let header = signature_header(
             &SecretString::from(secret),

@@ -37,7 +37,7 @@ fn mac(secret: &SecretString, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
