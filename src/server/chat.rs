@@ -124,6 +124,7 @@ fn message_view(row: MessageRow) -> MessageView {
         input_tokens: row.input_tokens,
         output_tokens: row.output_tokens,
         created_at: rfc3339(row.created_at),
+        payer: row.payer,
     }
 }
 
@@ -641,6 +642,7 @@ mod tests {
             input_tokens: None,
             output_tokens: None,
             created_at: Utc::now(),
+            payer: None,
         }
     }
 

@@ -302,6 +302,8 @@ pub struct MessageRow {
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub created_at: DateTime<Utc>,
+    /// `byok` or `platform`, from the ledger (none for answers stored before it).
+    pub payer: Option<String>,
 }
 
 /// A message to store.
@@ -329,8 +331,8 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages (id, conversation_id, role, c
      input_tokens, output_tokens, client_message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 const CONVERSATION_COLUMNS: &str = "id, title, agent, model, created_at, updated_at";
-const MESSAGE_COLUMNS: &str =
-    "id, role, content, model, incomplete, input_tokens, output_tokens, created_at";
+const MESSAGE_COLUMNS: &str = "m.id, m.role, m.content, m.model, m.incomplete, m.input_tokens, \
+     m.output_tokens, m.created_at, l.payer";
 
 impl Db {
     pub async fn create_conversation(
@@ -422,7 +424,11 @@ impl Db {
     }
 
     pub async fn messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>, DbError> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY created_at, id");
+        // Who paid for each answer comes from the ledger.
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN usage_ledger l ON l.message_id = m.id \
+             WHERE m.conversation_id = $1 ORDER BY m.created_at, m.id"
+        );
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, MessageRow>(&sql).bind(conversation_id).fetch_all(pool).await)?,
         )

@@ -35,6 +35,9 @@ pub struct MessageView {
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub created_at: String,
+    /// Who paid Anthropic for an answer: `byok` (the user's key) or `platform` (Pro).
+    #[serde(default)]
+    pub payer: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

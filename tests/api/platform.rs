@@ -47,6 +47,17 @@ async fn pro_without_a_key_chats_on_the_platform_key_metered_once(backend: Backe
         app.db.payer_of(message_id).await.unwrap().as_deref(),
         Some("platform")
     );
+    // The conversation says so too (the page shows it under the answer).
+    let conversation = done["conversation_id"].as_str().unwrap();
+    let stored: Value = app
+        .get(&format!("/api/v1/conversations/{conversation}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let messages = stored["messages"].as_array().unwrap();
+    assert_eq!(messages.last().unwrap()["payer"], "platform");
+    assert!(messages[0]["payer"].is_null(), "a question has no payer");
 
     until_no_report_pending(&app).await;
     let events = app.stripe.state.meter_events();
@@ -72,6 +83,14 @@ async fn pro_with_an_own_key_chats_on_it_and_is_never_metered(backend: Backend) 
     let answer = chat(&app, json!({ "message": "Hello" })).await;
     assert_eq!(answer.last().0, "done");
     assert_eq!(answer.last().1["payer"], "byok");
+    let conversation = answer.last().1["conversation_id"].as_str().unwrap();
+    let stored: Value = app
+        .get(&format!("/api/v1/conversations/{conversation}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["messages"][1]["payer"], "byok");
     assert_eq!(upstream_keys(&app), [CANARY]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(

@@ -262,11 +262,15 @@ fn StoredMessage(message: MessageView, agent: String) -> impl IntoView {
         return view! { <UserMessage text=message.content/> }.into_any();
     }
     let incomplete = message.incomplete;
+    let on_platform = message.payer.as_deref() == Some("platform");
     view! {
         <article class="message message-answer" class:incomplete=incomplete>
             <h2 class="message-author">{agent}</h2>
             <Markdown text=message.content/>
             {incomplete.then(|| view! { <IncompleteMark/> })}
+            {on_platform.then(|| view! {
+                <p class="payer-note">"Answered on ApexAurum's key (Pro)"</p>
+            })}
         </article>
     }
     .into_any()
