@@ -15,7 +15,9 @@ pub async fn session_user() -> Result<Option<UserView>, AppError> {
     let Some(id) = super::session().await?.user_id().await? else {
         return Ok(None);
     };
-    Ok(auth::find(&state, id).await?.map(|row| auth::view_of(&row)))
+    Ok(auth::find(&state, id)
+        .await?
+        .map(|row| auth::view_of(&row, &state.settings)))
 }
 
 #[server(prefix = "/api/fn", endpoint = "login")]

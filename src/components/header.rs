@@ -21,7 +21,7 @@ pub fn Header() -> impl IntoView {
                                 <A href="/chat">"Chat"</A>
                                 <A href="/settings">
                                     "Settings"
-                                    {(!user.has_api_key || user.key_valid == Some(false)).then(|| view! {
+                                    {((!user.has_api_key && !user.platform_key) || user.key_valid == Some(false)).then(|| view! {
                                         <span class="nav-hint" title="Add your Anthropic API key">
                                             <span aria-hidden="true">" •"</span>
                                             <span class="visually-hidden">" (API key needed)"</span>

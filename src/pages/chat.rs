@@ -20,7 +20,7 @@ pub fn ChatPage() -> impl IntoView {
     view! {
         <Title text="Chat"/>
         <Protected children=|user: UserView| {
-            if !user.has_api_key {
+            if !user.has_api_key && !user.platform_key {
                 view! { <KeyRequired/> }.into_any()
             } else if user.key_valid == Some(false) {
                 view! { <KeyRejected/> }.into_any()

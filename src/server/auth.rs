@@ -10,6 +10,7 @@ use argon2::{
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
+    config::Settings,
     db::{DbError, UserRow},
     internal,
     state::AppState,
@@ -22,13 +23,14 @@ use crate::{
 };
 
 /// What the browser may know of a user.
-pub fn view_of(row: &UserRow) -> UserView {
+pub fn view_of(row: &UserRow, settings: &Settings) -> UserView {
     let key = row.settings.0.anthropic_key();
     UserView {
         id: row.id,
         email: row.email.clone(),
         has_api_key: key.is_some(),
         key_valid: key.and_then(|k| k.valid),
+        platform_key: super::billing::platform_key_serves(settings, &row.settings.0),
     }
 }
 

@@ -72,7 +72,7 @@ async fn register(
     let password = Password::parse(body.password)?;
     let user = auth::register(&state, email, password).await?;
     AuthSession(session).log_in(user.id).await?;
-    let view = auth::view_of(&user);
+    let view = auth::view_of(&user, &state.settings);
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "id": view.id, "email": view.email })),
@@ -104,7 +104,7 @@ async fn me(
     let user = auth::find(&state, user_id)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    let view = auth::view_of(&user);
+    let view = auth::view_of(&user, &state.settings);
     Ok(Json(
         serde_json::json!({ "id": view.id, "email": view.email, "has_api_key": view.has_api_key }),
     )

@@ -10,4 +10,7 @@ pub struct UserView {
     pub has_api_key: bool,
     /// `Some(false)` once Anthropic has refused the stored key.
     pub key_valid: Option<bool>,
+    /// Without a key of their own, chat runs on the platform key (Pro, paid up).
+    #[serde(default)]
+    pub platform_key: bool,
 }

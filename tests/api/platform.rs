@@ -36,6 +36,9 @@ fn upstream_keys(app: &TestApp) -> Vec<String> {
 async fn pro_without_a_key_chats_on_the_platform_key_metered_once(backend: Backend) {
     let app = spawn_app_with(backend, Options::billing()).await;
     let (email, _) = pro_user(&app).await;
+    // The page opens on the chat, not on the key gate.
+    let page = app.get("/chat").await.text().await.unwrap();
+    assert!(!page.contains("API Key Required"));
     let answer = chat(&app, json!({ "message": "Hello there" })).await;
     assert_eq!(answer.status, 200);
     let (name, done) = answer.last();
@@ -103,6 +106,8 @@ async fn pro_with_an_own_key_chats_on_it_and_is_never_metered(backend: Backend) 
 async fn free_and_unpaid_accounts_without_a_key_are_asked_for_one(backend: Backend) {
     let app = spawn_app_with(backend.clone(), Options::billing()).await;
     app.signed_in_user().await;
+    let page = app.get("/chat").await.text().await.unwrap();
+    assert!(page.contains("API Key Required"));
     assert_error(
         app.post_json("/api/v1/chat", &json!({ "message": "Hi" }))
             .await,
