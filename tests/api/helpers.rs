@@ -112,6 +112,8 @@ pub struct Options {
     pub previous: Option<String>,
     /// Instead of this test's stand-in.
     pub anthropic_base_url: Option<String>,
+    /// The built site's folder (`LEPTOS_SITE_ROOT`), instead of `target/site`.
+    pub site_root: Option<String>,
 }
 
 impl Default for Options {
@@ -121,6 +123,7 @@ impl Default for Options {
             secret: TEST_SECRET.into(),
             previous: None,
             anthropic_base_url: None,
+            site_root: None,
         }
     }
 }
@@ -195,6 +198,7 @@ pub fn settings_for(
         ("JWT_SECRET", Some(options.secret.clone())),
         ("JWT_SECRET_PREVIOUS", options.previous.clone()),
         ("ANTHROPIC_BASE_URL", Some(anthropic.to_string())),
+        ("LEPTOS_SITE_ROOT", options.site_root.clone()),
     ];
     Settings::from_lookup(file, |name| {
         vars.iter()
