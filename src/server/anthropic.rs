@@ -134,7 +134,8 @@ impl AnthropicClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::anthropic_stub::{self, Fault};
+    #[cfg(feature = "stub")]
+    use crate::stubs::anthropic::{self as anthropic_stub, Fault};
 
     const KEY: &str = "sk-ant-api03-canary-client-0123456789abcdefghijklmnop";
 
@@ -142,6 +143,7 @@ mod tests {
         AnthropicClient::new(base, Duration::from_millis(500), Duration::from_millis(700))
     }
 
+    #[cfg(feature = "stub")]
     #[tokio::test]
     async fn classifies_every_kind_of_answer() {
         let stub = anthropic_stub::spawn().await;
@@ -180,6 +182,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "stub")]
     #[tokio::test]
     async fn lists_the_models_a_key_can_use() {
         let stub = anthropic_stub::spawn().await;

@@ -3,7 +3,6 @@
 
 pub mod agents;
 pub mod anthropic;
-pub mod anthropic_stub;
 pub mod api_keys;
 pub mod auth;
 pub mod chat;

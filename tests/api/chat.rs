@@ -1,4 +1,4 @@
-use apexaurum::{server::anthropic_stub::Fault, sse::SseParser};
+use apexaurum::{sse::SseParser, stubs::anthropic::Fault};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 
