@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
-use futures::StreamExt as _;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{
-    anthropic::Verdict,
+    anthropic::{
+        protocol::{self, BlockDelta, Content, MessagesRequest, Role, StreamEvent, Usage},
+        EventStream, Verdict,
+    },
     api_keys::{self, StoredKey},
     db::{ConversationRow, DbError, MessageRow, NewMessage},
     internal,
@@ -18,7 +20,6 @@ use super::{
 };
 use crate::{
     error::AppError,
-    sse::SseParser,
     types::chat::{
         conversation_title, ChatRequest, ConversationSummary, ConversationView, MessageView,
         UsageRow,
@@ -213,7 +214,7 @@ struct Prepared {
     conversation_id: String,
     model: String,
     system: String,
-    history: Vec<Value>,
+    history: Vec<protocol::Message>,
 }
 
 /// Checks the request with the key already found by [`api_keys::usable_key`] (the caller
@@ -229,20 +230,17 @@ pub async fn start(
 ) -> Result<mpsc::Receiver<ChatEvent>, AppError> {
     let prepared = prepare(&state, user_id, &request).await?;
 
-    let body = json!({
-        "model": prepared.model,
-        "max_tokens": state.settings.max_tokens,
-        "system": prepared.system,
-        "messages": prepared.history,
-        "stream": true,
-    });
+    let body = MessagesRequest {
+        model: prepared.model.clone(),
+        max_tokens: state.settings.max_tokens,
+        system: Some(Content::Text(prepared.system)),
+        messages: prepared.history,
+        stream: true,
+        thinking: None,
+    };
     let sent = tokio::time::timeout(
         state.settings.anthropic_timeout,
-        state
-            .anthropic
-            .request(reqwest::Method::POST, "/v1/messages", &key.secret)
-            .json(&body)
-            .send(),
+        state.anthropic.messages(&key.secret, &body).send(),
     )
     .await;
     let response = match sent {
@@ -404,7 +402,7 @@ async fn prepare(
 
 /// The conversation as Anthropic wants it: alternating roles, starting with the user,
 /// empty cut-off answers left out.
-fn history(rows: &[MessageRow]) -> Vec<Value> {
+fn history(rows: &[MessageRow]) -> Vec<protocol::Message> {
     let mut turns: Vec<(String, String)> = Vec::new();
     for row in rows.iter().filter(|r| !r.content.trim().is_empty()) {
         if turns.is_empty() && row.role != "user" {
@@ -425,7 +423,14 @@ fn history(rows: &[MessageRow]) -> Vec<Value> {
     }
     turns
         .into_iter()
-        .map(|(role, content)| json!({ "role": role, "content": content.trim_end() }))
+        .map(|(role, content)| protocol::Message {
+            role: if role == "user" {
+                Role::User
+            } else {
+                Role::Assistant
+            },
+            content: Content::Text(content.trim_end().to_string()),
+        })
         .collect()
 }
 
@@ -450,64 +455,47 @@ async fn relay(
     response: reqwest::Response,
     tx: mpsc::Sender<ChatEvent>,
 ) {
-    let mut body = response.bytes_stream();
-    let mut parser = SseParser::default();
+    let mut events = EventStream::new(response);
     let mut answer = String::new();
-    let (mut input_tokens, mut output_tokens) = (0i64, 0i64);
+    let mut usage = Usage::default();
 
-    let outcome = 'stream: loop {
-        let chunk = tokio::select! {
+    let outcome = loop {
+        let next = tokio::select! {
             _ = tx.closed() => break Outcome::Cancelled,
-            chunk = tokio::time::timeout(IDLE_TIMEOUT, body.next()) => chunk,
+            next = tokio::time::timeout(IDLE_TIMEOUT, events.next()) => next,
         };
-        let bytes = match chunk {
-            Ok(Some(Ok(bytes))) => bytes,
-            Ok(Some(Err(_))) | Ok(None) | Err(_) => break Outcome::Dropped,
+        let event = match next {
+            Ok(Ok(Some(event))) => event,
+            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => break Outcome::Dropped,
         };
-        for event in parser.push(&bytes) {
-            let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-            match event.event.as_str() {
-                "message_start" => {
-                    input_tokens = data
-                        .pointer("/message/usage/input_tokens")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0);
-                    output_tokens = data
-                        .pointer("/message/usage/output_tokens")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0);
+        match event {
+            StreamEvent::MessageStart { message } => usage.update(&message.usage),
+            StreamEvent::ContentBlockDelta {
+                delta: BlockDelta::TextDelta { text },
+                ..
+            } => {
+                answer.push_str(&text);
+                if tx.send(ChatEvent::Delta(text)).await.is_err() {
+                    break Outcome::Cancelled;
                 }
-                "content_block_delta" => {
-                    if let Some(text) = data.pointer("/delta/text").and_then(Value::as_str) {
-                        answer.push_str(text);
-                        if tx.send(ChatEvent::Delta(text.to_string())).await.is_err() {
-                            break 'stream Outcome::Cancelled;
-                        }
-                    }
-                }
-                "message_delta" => {
-                    if let Some(n) = data.pointer("/usage/output_tokens").and_then(Value::as_i64) {
-                        output_tokens = n;
-                    }
-                    if let Some(n) = data.pointer("/usage/input_tokens").and_then(Value::as_i64) {
-                        input_tokens = n;
-                    }
-                }
-                "message_stop" => break 'stream Outcome::Complete,
-                "error" => {
-                    let kind = data
-                        .pointer("/error/type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("api_error");
-                    break 'stream Outcome::UpstreamError(kind.to_string());
-                }
-                _ => {} // ping, content_block_start/stop, and anything new
             }
+            // Cumulative totals, the cache counts among them.
+            StreamEvent::MessageDelta { usage: later, .. } => usage.update(&later),
+            StreamEvent::MessageStop => break Outcome::Complete,
+            StreamEvent::Error { error } => break Outcome::UpstreamError(error.kind),
+            // ping, block starts and stops, thinking and tool deltas, and anything new
+            StreamEvent::ContentBlockStart { .. }
+            | StreamEvent::ContentBlockDelta { .. }
+            | StreamEvent::ContentBlockStop { .. }
+            | StreamEvent::Ping
+            | StreamEvent::Unknown => {}
         }
     };
-    drop(body); // ends the upstream request now, if it is still open
+    drop(events); // ends the upstream request now, if it is still open
 
     let complete = matches!(outcome, Outcome::Complete);
+    let tokens = |count: Option<u64>| count.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    let (input_tokens, output_tokens) = (tokens(usage.input_tokens), tokens(usage.output_tokens));
     let message_id = uuid::Uuid::new_v4().to_string();
     if complete || !answer.is_empty() {
         let stored = state
@@ -601,12 +589,12 @@ mod tests {
         ];
         let h = history(&rows);
         assert_eq!(
-            h,
-            vec![
-                json!({"role": "user", "content": "a\n\nb"}),
-                json!({"role": "assistant", "content": "c"}),
-                json!({"role": "user", "content": "d"}),
-            ]
+            serde_json::to_value(h).unwrap(),
+            json!([
+                {"role": "user", "content": "a\n\nb"},
+                {"role": "assistant", "content": "c"},
+                {"role": "user", "content": "d"},
+            ])
         );
     }
 
