@@ -194,7 +194,10 @@ impl Usage {
             &mut self.cache_creation_input_tokens,
             later.cache_creation_input_tokens,
         );
-        keep(&mut self.cache_read_input_tokens, later.cache_read_input_tokens);
+        keep(
+            &mut self.cache_read_input_tokens,
+            later.cache_read_input_tokens,
+        );
     }
 }
 
@@ -258,10 +261,18 @@ impl StreamEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BlockDelta {
-    TextDelta { text: String },
-    ThinkingDelta { thinking: String },
-    SignatureDelta { signature: String },
-    InputJsonDelta { partial_json: String },
+    TextDelta {
+        text: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    SignatureDelta {
+        signature: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
     #[serde(other)]
     Unknown,
 }
@@ -403,7 +414,10 @@ data: {"type": "message_stop"}
         .unwrap();
         assert!(matches!(
             block,
-            StreamEvent::ContentBlockStart { content_block: ResponseBlock::Unknown, .. }
+            StreamEvent::ContentBlockStart {
+                content_block: ResponseBlock::Unknown,
+                ..
+            }
         ));
     }
 
