@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod conversations;
 pub mod crypto;
 pub mod csrf;
 pub mod db;
