@@ -357,8 +357,8 @@ async fn relay(
     let complete = matches!(outcome, Outcome::Complete);
     let tokens = |count: Option<u64>| count.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX));
     let (input_tokens, output_tokens) = (tokens(usage.input_tokens), tokens(usage.output_tokens));
-    let mut message_id = String::new();
-    if complete || !answer.is_empty() {
+    // Nothing to keep when the stream ended before its first word.
+    let message_id = if complete || !answer.is_empty() {
         let stored = conversations::store_answer(
             &state,
             &Answer {
@@ -372,7 +372,7 @@ async fn relay(
         )
         .await;
         match stored {
-            Ok(id) => message_id = id,
+            Ok(id) => id,
             Err(e) => {
                 let _ = tx
                     .send(ChatEvent::Error {
@@ -384,7 +384,9 @@ async fn relay(
                 return;
             }
         }
-    }
+    } else {
+        String::new() // not Complete, so no `done` event will carry it
+    };
 
     let event = match outcome {
         Outcome::Complete => ChatEvent::Done {
