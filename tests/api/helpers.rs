@@ -4,12 +4,14 @@ use std::{
     sync::{Arc, LazyLock, Mutex},
 };
 
-use apexaurum::server::{
-    anthropic_stub::{self, StubHandle},
-    config::{AppEnv, RuntimeFile, Settings},
-    db::Db,
-    startup::Application,
-    telemetry,
+use apexaurum::{
+    server::{
+        config::{AppEnv, RuntimeFile, Settings},
+        db::Db,
+        startup::Application,
+        telemetry,
+    },
+    stubs::anthropic::{self as anthropic_stub, StubHandle},
 };
 use reqwest::{header, Response};
 use serde_json::{json, Value};
