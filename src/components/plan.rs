@@ -81,11 +81,30 @@ fn plan_name(status: &str) -> &'static str {
     }
 }
 
-/// `2026-12-25T10:00:00Z` → `25 December 2026`.
+/// `2026-12-25T10:00:00Z` → `25 December 2026` (the browser carries no date library).
 fn day_of(rfc3339: &str) -> Option<String> {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .ok()
-        .map(|t| t.format("%-d %B %Y").to_string())
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let date = rfc3339.get(..10)?;
+    let mut parts = date.split('-');
+    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
+    let year: u32 = year.parse().ok()?;
+    let month: usize = month.parse().ok()?;
+    let day: u32 = day.parse().ok()?;
+    let name = MONTHS.get(month.checked_sub(1)?)?;
+    (year >= 1970 && (1..=31).contains(&day)).then(|| format!("{day} {name} {year}"))
 }
 
 #[component]

@@ -1,4 +1,7 @@
-//! Stand-ins for the outside services, for tests and local development only: compiled
-//! with the `stub` feature, never into the release binary.
+//! Test support, not product: local stand-ins for the outside services, so tests,
+//! Playwright and `bash .ci/serve --stub` run without the real ones. Compiled only with
+//! the `stub` feature, which release builds leave off (`.ci/test` checks that the release
+//! server carries none of it).
 
+pub mod anthropic;
 pub mod stripe;

@@ -6,12 +6,12 @@ use std::{
 
 use apexaurum::{
     server::{
-        anthropic_stub::{self, StubHandle},
         config::{AppEnv, RuntimeFile, Settings},
         db::Db,
         startup::Application,
         telemetry,
     },
+    stubs::anthropic::{self as anthropic_stub, StubHandle},
     stubs::stripe::{self as stripe_stub, StripeStubHandle},
 };
 use reqwest::{header, Response};
@@ -124,6 +124,8 @@ pub struct Options {
     pub stripe_base_url: Option<String>,
     /// `PLATFORM_ANTHROPIC_KEY`.
     pub platform_key: Option<String>,
+    /// The built site's folder (`LEPTOS_SITE_ROOT`), instead of `target/site`.
+    pub site_root: Option<String>,
 }
 
 /// The test Stripe secret key: a canary that must never surface.
@@ -141,6 +143,7 @@ impl Default for Options {
             secret: TEST_SECRET.into(),
             previous: None,
             anthropic_base_url: None,
+            site_root: None,
             billing: false,
             stripe_base_url: None,
             platform_key: None,
@@ -253,6 +256,7 @@ pub fn settings_for(
         ("JWT_SECRET", Some(options.secret.clone())),
         ("JWT_SECRET_PREVIOUS", options.previous.clone()),
         ("ANTHROPIC_BASE_URL", Some(anthropic.to_string())),
+        ("LEPTOS_SITE_ROOT", options.site_root.clone()),
         ("STRIPE_SECRET_KEY", billing(STRIPE_SECRET)),
         ("STRIPE_WEBHOOK_SECRET", billing(WEBHOOK_SECRET)),
         ("STRIPE_PRICE_PRO", billing(PRICE_PRO)),

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod api_keys;
+mod assets;
 mod auth;
 mod billing;
 mod chat;
