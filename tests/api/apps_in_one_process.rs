@@ -30,6 +30,7 @@ fn keep_starting_apps(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
                 &Options::default(),
                 &database_url,
                 "http://127.0.0.1:9",
+                "http://127.0.0.1:9",
                 data_dir.path().into(),
             );
             runtime
