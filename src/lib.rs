@@ -5,6 +5,7 @@ pub mod app;
 pub mod components;
 pub mod error;
 pub mod pages;
+pub mod secret_text;
 pub mod sse;
 pub mod util;
 

@@ -18,6 +18,7 @@ async fn main() {
         Err(e) => fail(2, &e.to_string()),
     };
     telemetry::init(settings.env, std::io::stderr);
+    telemetry::install_panic_hook();
 
     match std::env::args().nth(1).as_deref() {
         None | Some("serve") => serve(settings).await,

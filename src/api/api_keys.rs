@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
+use crate::{error::AppError, secret_text::SecretText};
 #[cfg(feature = "ssr")]
 use crate::{domain::ApiKey, server::api_keys};
 
@@ -23,13 +23,13 @@ pub async fn api_key_status() -> Result<KeyStatus, AppError> {
 }
 
 #[server(prefix = "/api/fn", endpoint = "save_api_key")]
-pub async fn save_api_key(api_key: String) -> Result<KeyStatus, AppError> {
+pub async fn save_api_key(api_key: SecretText) -> Result<KeyStatus, AppError> {
     super::with_status(
         async move {
-            let key = ApiKey::parse(api_key.into())?;
+            let key = ApiKey::parse(api_key.into_secret())?;
             let (state, session) = super::context().await?;
             let user_id = session.require().await?;
-            api_keys::save(&state, user_id, key).await
+            api_keys::save(&state, super::client_addr(), user_id, key).await
         }
         .await,
     )
@@ -49,7 +49,7 @@ pub async fn test_api_key() -> Result<KeyStatus, AppError> {
         async move {
             let (state, session) = super::context().await?;
             let user_id = session.require().await?;
-            api_keys::test(&state, user_id).await
+            api_keys::test(&state, super::client_addr(), user_id).await
         }
         .await,
     )

@@ -13,7 +13,7 @@ mod ssr {
 
     use crate::{
         error::AppError,
-        server::{session::AuthSession, state::AppState},
+        server::{client::ClientAddr, session::AuthSession, state::AppState},
     };
 
     /// The app state and the caller's session, for a server function.
@@ -37,6 +37,14 @@ mod ssr {
         Ok((state, AuthSession(session)))
     }
 
+    /// The caller's address (see `server::client`); unspecified if the middleware did not
+    /// run, which only a test calling a server function directly would see.
+    pub fn client_addr() -> ClientAddr {
+        use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<ClientAddr>().copied())
+            .unwrap_or(ClientAddr(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)))
+    }
+
     /// Gives a failed server function its error's HTTP status (a 401 is not a 500), except
     /// for a plain HTML form post, which must stay a redirect back to the form.
     pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
@@ -54,6 +62,9 @@ mod ssr {
                     http::StatusCode::from_u16(e.status()),
                 ) {
                     response.set_status(status);
+                    if let Some(secs) = e.retry_after() {
+                        response.insert_header(http::header::RETRY_AFTER, secs.into());
+                    }
                 }
             }
         }
@@ -61,4 +72,4 @@ mod ssr {
     }
 }
 #[cfg(feature = "ssr")]
-pub(crate) use ssr::{context, with_status};
+pub(crate) use ssr::{client_addr, context, with_status};

@@ -9,3 +9,4 @@ mod auth;
 mod chat;
 mod health;
 mod secrets;
+mod security;
