@@ -8,9 +8,9 @@ use leptos_router::{
 };
 
 use crate::{
-    api::auth::{session_user, Logout, UserView},
+    api::auth::{session_user, Logout},
+    auth::Auth,
     components::header::Header,
-    error::AppError,
     pages::{
         chat::ChatPage, login::LoginPage, not_found::NotFound, register::RegisterPage,
         settings::SettingsPage,
@@ -34,42 +34,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
-    }
-}
-
-/// Who is logged in, and the actions that change it; provided to every page.
-#[derive(Clone, Copy)]
-pub struct Auth {
-    pub user: Resource<Result<Option<UserView>, AppError>>,
-    pub logout: ServerAction<Logout>,
-    /// Bumped by anything that changes who is logged in or what they look like (login,
-    /// registration, a saved key).
-    pub refresh: RwSignal<u32>,
-}
-
-impl Auth {
-    /// Reloads the session user.
-    pub fn reload(&self) {
-        self.refresh.update(|n| *n += 1);
-    }
-
-    /// Reloads the session user whenever `action` succeeds.
-    pub fn reload_after<S>(&self, action: ServerAction<S>)
-    where
-        S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
-        S::Output: Send + Sync + 'static,
-    {
-        let auth = *self;
-        Effect::new(move |_| {
-            if action.value().with(|v| matches!(v, Some(Ok(_)))) {
-                auth.reload();
-            }
-        });
-    }
-
-    /// The user once loaded; `None` while loading or when anonymous.
-    pub fn current(&self) -> Option<UserView> {
-        self.user.get().and_then(|r| r.ok()).flatten()
     }
 }
 

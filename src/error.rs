@@ -177,6 +177,19 @@ mod ssr {
             response
         }
     }
+
+    /// A JSON body the route cannot read answers in the contract's shape.
+    impl From<axum::extract::rejection::JsonRejection> for AppError {
+        fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+            use axum::extract::rejection::JsonRejection;
+            Self::InvalidRequest(match rejection {
+                JsonRejection::MissingJsonContentType(_) => {
+                    "Send JSON with Content-Type: application/json.".into()
+                }
+                _ => "The request body is not the expected JSON.".into(),
+            })
+        }
+    }
 }
 
 #[cfg(test)]

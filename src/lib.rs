@@ -2,11 +2,13 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod components;
 pub mod error;
 pub mod pages;
 pub mod secret_text;
 pub mod sse;
+pub mod types;
 pub mod util;
 
 #[cfg(feature = "ssr")]

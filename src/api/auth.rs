@@ -1,29 +1,18 @@
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::{error::AppError, secret_text::SecretText};
 #[cfg(feature = "ssr")]
 use crate::{
     domain::{Email, Password},
     server::auth,
     util::safe_next,
 };
-
-/// What the browser knows of the logged-in user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserView {
-    pub id: i64,
-    pub email: String,
-    pub has_api_key: bool,
-    /// `Some(false)` once Anthropic has refused the stored key.
-    pub key_valid: Option<bool>,
-}
+use crate::{error::AppError, secret_text::SecretText, types::user::UserView};
 
 /// The logged-in user, if any.
 #[server(prefix = "/api/fn", endpoint = "session_user")]
 pub async fn session_user() -> Result<Option<UserView>, AppError> {
-    let (state, session) = super::context().await?;
-    let Some(id) = session.user_id().await? else {
+    let state = super::state()?;
+    let Some(id) = super::session().await?.user_id().await? else {
         return Ok(None);
     };
     Ok(auth::find(&state, id).await?.map(|row| auth::view_of(&row)))
@@ -35,17 +24,12 @@ pub async fn login(
     password: SecretText,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    super::with_status(
-        async move {
-            let password = Password::unchecked(password.into_secret());
-            let (state, session) = super::context().await?;
-            let user = auth::login(&state, super::client_addr(), &email, password).await?;
-            session.log_in(user.id, user.session_generation).await?;
-            leptos_axum::redirect(safe_next(next.as_deref()));
-            Ok(())
-        }
-        .await,
-    )
+    let password = Password::unchecked(password.into_secret());
+    let (state, session) = (super::state()?, super::session().await?);
+    let user = auth::login(&state, super::client_addr(), &email, password).await?;
+    session.log_in(user.id, user.session_generation).await?;
+    leptos_axum::redirect(safe_next(next.as_deref()));
+    Ok(())
 }
 
 #[server(prefix = "/api/fn", endpoint = "register")]
@@ -54,24 +38,18 @@ pub async fn register(
     password: SecretText,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    super::with_status(
-        async move {
-            let password = Password::parse(password.into_secret())?;
-            let email = Email::parse(&email)?;
-            let (state, session) = super::context().await?;
-            let user = auth::register(&state, super::client_addr(), email, password).await?;
-            session.log_in(user.id, user.session_generation).await?;
-            leptos_axum::redirect(safe_next(next.as_deref()));
-            Ok(())
-        }
-        .await,
-    )
+    let password = Password::parse(password.into_secret())?;
+    let email = Email::parse(&email)?;
+    let (state, session) = (super::state()?, super::session().await?);
+    let user = auth::register(&state, super::client_addr(), email, password).await?;
+    session.log_in(user.id, user.session_generation).await?;
+    leptos_axum::redirect(safe_next(next.as_deref()));
+    Ok(())
 }
 
 #[server(prefix = "/api/fn", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    let (_, session) = super::context().await?;
-    session.log_out().await?;
+    super::session().await?.log_out().await?;
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -83,30 +61,20 @@ pub async fn change_password(
     current_password: SecretText,
     new_password: SecretText,
 ) -> Result<(), AppError> {
-    super::with_status(
-        async move {
-            let current = Password::unchecked(current_password.into_secret());
-            let new = Password::parse(new_password.into_secret())?;
-            let (state, session) = super::context().await?;
-            let user_id = session.require().await?;
-            let generation =
-                auth::change_password(&state, super::client_addr(), user_id, current, new).await?;
-            session.adopt_generation(generation).await
-        }
-        .await,
-    )
+    let current = Password::unchecked(current_password.into_secret());
+    let new = Password::parse(new_password.into_secret())?;
+    let (state, session) = (super::state()?, super::session().await?);
+    let user_id = session.require().await?;
+    let generation =
+        auth::change_password(&state, super::client_addr(), user_id, current, new).await?;
+    session.adopt_generation(generation).await
 }
 
 /// Ends every session of this account except the one asking.
 #[server(prefix = "/api/fn", endpoint = "log_out_other_sessions")]
 pub async fn log_out_other_sessions() -> Result<(), AppError> {
-    super::with_status(
-        async move {
-            let (state, session) = super::context().await?;
-            let user_id = session.require().await?;
-            let generation = auth::end_other_sessions(&state, user_id).await?;
-            session.adopt_generation(generation).await
-        }
-        .await,
-    )
+    let (state, session) = (super::state()?, super::session().await?);
+    let user_id = session.require().await?;
+    let generation = auth::end_other_sessions(&state, user_id).await?;
+    session.adopt_generation(generation).await
 }

@@ -6,10 +6,11 @@ use leptos::{html, prelude::*};
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    api::api_keys::{api_key_status, KeyStatus, RemoveApiKey, SaveApiKey, TestApiKey},
-    app::Auth,
+    api::api_keys::{api_key_status, RemoveApiKey, SaveApiKey, TestApiKey},
+    auth::Auth,
     components::password_field::PasswordField,
     error::AppError,
+    types::keys::KeyStatus,
     util::relative_time,
 };
 
@@ -23,15 +24,9 @@ pub struct KeyActions {
     pub test: ServerAction<TestApiKey>,
 }
 
-impl Default for KeyActions {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl KeyActions {
-    pub fn new() -> Self {
-        let auth = expect_context::<Auth>();
+    /// The actions, each reloading the session user (`auth`) when it succeeds.
+    pub fn new(auth: Auth) -> Self {
         let actions = Self {
             save: ServerAction::new(),
             remove: ServerAction::new(),

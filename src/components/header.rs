@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::app::Auth;
+use crate::auth::Auth;
 
 /// Product name, navigation and the signed-in email.
 #[component]

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::{components::Redirect, hooks::use_location};
 
-use crate::{api::auth::UserView, app::Auth};
+use crate::{auth::Auth, types::user::UserView};
 
 /// Renders `children` with the logged-in user; anyone else goes to `/login` and back.
 /// (Full page loads are gated on the server before rendering; this covers client-side

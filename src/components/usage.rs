@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::chat::{usage_this_month, UsageRow};
+use crate::{api::chat::usage_this_month, types::chat::UsageRow};
 
 #[component]
 pub fn UsageCard() -> impl IntoView {

@@ -2,20 +2,21 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::auth::UserView,
     components::{
         chat::{
-            gate::{KeyRejected, KeyRequired},
+            gate::{KeyRejected, KeyRequired, PanelFocus},
             ChatView,
         },
         protected::Protected,
     },
+    types::user::UserView,
 };
 
 /// `/chat`: the key gate is decided on the server from the session user, so nobody sees
 /// the chat flash before a key panel (or the other way round).
 #[component]
 pub fn ChatPage() -> impl IntoView {
+    PanelFocus::provide();
     view! {
         <Title text="Chat"/>
         <Protected children=|user: UserView| {

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    api::auth::Login, app::Auth, components::password_field::PasswordField, util::encode_query,
+    api::auth::Login, auth::Auth, components::password_field::PasswordField, util::encode_query,
 };
 
 #[component]

@@ -2,18 +2,19 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::auth::UserView,
+    auth::Auth,
     components::{
         api_key_panel::{ApiKeyPanel, KeyActions},
         protected::Protected,
         sessions_panel::{SessionActions, SessionsPanel},
         usage::UsageCard,
     },
+    types::user::UserView,
 };
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let key_actions = KeyActions::new();
+    let key_actions = KeyActions::new(expect_context::<Auth>());
     let session_actions = SessionActions::new();
     view! {
         <Title text="Settings"/>

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::api::chat::AgentView;
+use crate::types::chat::AgentView;
 
 const BUILT_IN: &str = include_str!("../agents.toml");
 

@@ -5,7 +5,6 @@
 
 use chrono::{SecondsFormat, Utc};
 use secrecy::SecretString;
-use serde_json::{json, Value};
 
 use super::{
     anthropic::Verdict,
@@ -15,42 +14,24 @@ use super::{
     db::Db,
     internal,
     state::AppState,
+    user_settings::{KeyEntry, UserSettings},
 };
-use crate::{api::api_keys::KeyStatus, domain::ApiKey, error::AppError};
+use crate::{domain::ApiKey, error::AppError, types::keys::KeyStatus};
 
 pub fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// The browser's view of a settings document.
-pub fn status_of(settings: &Value) -> KeyStatus {
-    let Some(entry) = settings
-        .pointer("/api_keys/anthropic")
-        .filter(|e| e.get("encrypted_key").is_some())
-    else {
-        return KeyStatus::default();
-    };
-    let text = |field: &str| entry.get(field).and_then(Value::as_str).map(String::from);
-    KeyStatus {
-        configured: true,
-        valid: entry.get("valid").and_then(Value::as_bool),
-        key_hint: text("key_hint"),
-        added_at: text("added_at"),
-        last_used: text("last_used"),
-    }
-}
-
-async fn settings_of(state: &AppState, user_id: i64) -> Result<Value, AppError> {
+async fn settings_of(state: &AppState, user_id: i64) -> Result<UserSettings, AppError> {
     state
         .db
         .user_settings(user_id)
-        .await
-        .map_err(|e| internal("reading settings", e))?
+        .await?
         .ok_or(AppError::Unauthenticated)
 }
 
 pub async fn status(state: &AppState, user_id: i64) -> Result<KeyStatus, AppError> {
-    Ok(status_of(&settings_of(state, user_id).await?))
+    Ok(settings_of(state, user_id).await?.key_status())
 }
 
 /// Checks the key with Anthropic and, only if it is accepted, stores it encrypted. On any
@@ -68,28 +49,21 @@ pub async fn save(
         Verdict::Refused => return Err(AppError::KeyRejected),
         Verdict::Unavailable => return Err(AppError::AnthropicUnavailable),
     }
-    let entry = json!({
-        "encrypted_key": state.cipher.encrypt(key.secret()),
-        "key_hint": key.hint(),
-        "added_at": now_rfc3339(),
-        "last_used": null,
-        "valid": true,
-    });
-    state
-        .db
-        .set_anthropic_key(user_id, &entry)
-        .await
-        .map_err(|e| internal("storing a key", e))?;
+    let entry = KeyEntry {
+        encrypted_key: state.cipher.encrypt(key.secret()),
+        key_hint: Some(key.hint()),
+        added_at: Some(now_rfc3339()),
+        last_used: None,
+        valid: Some(true),
+        other: Default::default(),
+    };
+    state.db.set_anthropic_key(user_id, &entry).await?;
     tracing::info!(user_id, hint = %key.hint(), "API key saved");
     status(state, user_id).await
 }
 
 pub async fn remove(state: &AppState, user_id: i64) -> Result<(), AppError> {
-    state
-        .db
-        .remove_anthropic_key(user_id)
-        .await
-        .map_err(|e| internal("removing a key", e))?;
+    state.db.remove_anthropic_key(user_id).await?;
     tracing::info!(user_id, "API key removed");
     Ok(())
 }
@@ -105,12 +79,9 @@ pub struct StoredKey {
 async fn decrypt_stored(
     state: &AppState,
     user_id: i64,
-    settings: &Value,
+    settings: &UserSettings,
 ) -> Result<Option<StoredKey>, AppError> {
-    let Some(token) = settings
-        .pointer("/api_keys/anthropic/encrypted_key")
-        .and_then(Value::as_str)
-    else {
+    let Some(token) = settings.anthropic_key().map(|k| k.encrypted_key.as_str()) else {
         return Ok(None);
     };
     match state.cipher.decrypt(token) {
@@ -120,11 +91,7 @@ async fn decrypt_stored(
         })),
         Ok((secret, Decrypted::Previous)) => {
             let fresh = state.cipher.encrypt(&secret);
-            let swapped = state
-                .db
-                .replace_key_token(user_id, token, &fresh)
-                .await
-                .map_err(|e| internal("re-encrypting a key", e))?;
+            let swapped = state.db.replace_key_token(user_id, token, &fresh).await?;
             let token = if swapped { fresh } else { token.to_string() };
             Ok(Some(StoredKey { secret, token }))
         }
@@ -198,8 +165,7 @@ pub async fn test(state: &AppState, client: ClientAddr, user_id: i64) -> Result<
     state
         .db
         .set_key_valid(user_id, &stored.token, valid)
-        .await
-        .map_err(|e| internal("recording a key check", e))?;
+        .await?;
     status(state, user_id).await
 }
 
@@ -207,7 +173,7 @@ pub async fn test(state: &AppState, client: ClientAddr, user_id: i64) -> Result<
 /// has refused it, `key_unreadable` when no secret can decrypt it.
 pub async fn usable_key(state: &AppState, user_id: i64) -> Result<StoredKey, AppError> {
     let settings = settings_of(state, user_id).await?;
-    if settings.pointer("/api_keys/anthropic/valid") == Some(&Value::Bool(false)) {
+    if settings.anthropic_key().and_then(|k| k.valid) == Some(false) {
         return Err(AppError::ApiKeyInvalid);
     }
     decrypt_stored(state, user_id, &settings)

@@ -15,44 +15,29 @@ use argon2::{
     Argon2,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Value};
 
 use super::{
     client::ClientAddr,
     db::{DbError, UserRow},
     internal,
     rate_limit::Limit,
-    session::AuthSession,
     state::AppState,
+    user_settings::UserSettings,
 };
 use crate::{
-    api::auth::UserView,
     domain::{Email, Password},
     error::AppError,
+    types::user::UserView,
 };
-
-/// The `settings` document of a new account: the design's shape, no key yet.
-pub fn initial_settings() -> Value {
-    json!({
-        "api_keys": {},
-        "subscription": {
-            "status": "beta",
-            "stripe_customer_id": null,
-            "plan_id": null,
-            "current_period_end": null,
-            "byok_allowed": true
-        }
-    })
-}
 
 /// What the browser may know of a user.
 pub fn view_of(row: &UserRow) -> UserView {
-    let key = row.settings.0.pointer("/api_keys/anthropic");
+    let key = row.settings.0.anthropic_key();
     UserView {
         id: row.id,
         email: row.email.clone(),
-        has_api_key: key.is_some_and(|k| k.get("encrypted_key").is_some()),
-        key_valid: key.and_then(|k| k.get("valid")).and_then(Value::as_bool),
+        has_api_key: key.is_some(),
+        key_valid: key.and_then(|k| k.valid),
     }
 }
 
@@ -71,12 +56,12 @@ pub async fn register(
     let hash = hash_password(state, password.secret().clone()).await?;
     match state
         .db
-        .insert_user(email.as_str(), &hash, &initial_settings())
+        .insert_user(email.as_str(), &hash, &UserSettings::new_account())
         .await
     {
         Ok(row) => Ok(row),
         Err(DbError::UniqueViolation) => Err(AppError::EmailTaken),
-        Err(e) => Err(internal("creating a user", e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -136,11 +121,7 @@ pub async fn login(
     let email = email.trim().to_lowercase();
     let limits = LoginLimits::new(state, client, &email);
     limits.check(state).await?;
-    let row = state
-        .db
-        .find_user_by_email(&email)
-        .await
-        .map_err(|e| internal("finding a user", e))?;
+    let row = state.db.find_user_by_email(&email).await?;
     let stored = row.as_ref().map(|r| r.password_hash.clone());
     let matches = verify_password(state, password.secret().clone(), stored).await?;
     match row {
@@ -184,8 +165,7 @@ pub async fn change_password(
     let generation = state
         .db
         .set_password_hash(user_id, &hash)
-        .await
-        .map_err(|e| internal("storing a new password", e))?
+        .await?
         .ok_or(AppError::Unauthenticated)?;
     tracing::info!(user_id, "password changed; other sessions ended");
     Ok(generation)
@@ -196,25 +176,14 @@ pub async fn end_other_sessions(state: &AppState, user_id: i64) -> Result<i64, A
     let generation = state
         .db
         .bump_session_generation(user_id)
-        .await
-        .map_err(|e| internal("ending other sessions", e))?
+        .await?
         .ok_or(AppError::Unauthenticated)?;
     tracing::info!(user_id, "other sessions ended");
     Ok(generation)
 }
 
-/// The logged-in user, or `Unauthenticated` (also when the account no longer exists).
-pub async fn current(state: &AppState, session: &AuthSession) -> Result<UserRow, AppError> {
-    let id = session.require().await?;
-    find(state, id).await?.ok_or(AppError::Unauthenticated)
-}
-
 pub async fn find(state: &AppState, user_id: i64) -> Result<Option<UserRow>, AppError> {
-    state
-        .db
-        .find_user(user_id)
-        .await
-        .map_err(|e| internal("loading a user", e))
+    Ok(state.db.find_user(user_id).await?)
 }
 
 async fn hash_password(state: &AppState, password: SecretString) -> Result<String, AppError> {

@@ -17,12 +17,12 @@ use super::{
     state::AppState,
 };
 use crate::{
-    api::chat::{
+    error::AppError,
+    sse::SseParser,
+    types::chat::{
         conversation_title, ChatRequest, ConversationSummary, ConversationView, MessageView,
         UsageRow,
     },
-    error::AppError,
-    sse::SseParser,
 };
 
 /// Longest message a person may send, in characters.
@@ -121,16 +121,8 @@ fn message_view(row: MessageRow) -> MessageView {
     }
 }
 
-fn db_err(context: &'static str) -> impl Fn(DbError) -> AppError {
-    move |e| internal(context, e)
-}
-
 pub async fn list(state: &AppState, user_id: i64) -> Result<Vec<ConversationSummary>, AppError> {
-    let rows = state
-        .db
-        .list_conversations(user_id)
-        .await
-        .map_err(db_err("listing conversations"))?;
+    let rows = state.db.list_conversations(user_id).await?;
     Ok(rows.into_iter().map(summary).collect())
 }
 
@@ -138,19 +130,14 @@ async fn owned(state: &AppState, user_id: i64, id: &str) -> Result<ConversationR
     state
         .db
         .find_conversation(id, user_id)
-        .await
-        .map_err(db_err("loading a conversation"))?
+        .await?
         // Someone else's conversation and a missing one look the same: ids cannot be probed.
         .ok_or(AppError::ConversationNotFound)
 }
 
 pub async fn get(state: &AppState, user_id: i64, id: &str) -> Result<ConversationView, AppError> {
     let conversation = owned(state, user_id, id).await?;
-    let messages = state
-        .db
-        .messages(id)
-        .await
-        .map_err(db_err("loading messages"))?;
+    let messages = state.db.messages(id).await?;
     Ok(ConversationView {
         summary: summary(conversation),
         messages: messages.into_iter().map(message_view).collect(),
@@ -174,24 +161,14 @@ pub async fn rename(
     title: &str,
 ) -> Result<ConversationSummary, AppError> {
     let title = clean_title(title)?;
-    if !state
-        .db
-        .rename_conversation(id, user_id, &title)
-        .await
-        .map_err(db_err("renaming a conversation"))?
-    {
+    if !state.db.rename_conversation(id, user_id, &title).await? {
         return Err(AppError::ConversationNotFound);
     }
     Ok(summary(owned(state, user_id, id).await?))
 }
 
 pub async fn delete(state: &AppState, user_id: i64, id: &str) -> Result<(), AppError> {
-    if state
-        .db
-        .delete_conversation(id, user_id)
-        .await
-        .map_err(db_err("deleting a conversation"))?
-    {
+    if state.db.delete_conversation(id, user_id).await? {
         Ok(())
     } else {
         Err(AppError::ConversationNotFound)
@@ -204,11 +181,7 @@ pub async fn usage_this_month(state: &AppState, user_id: i64) -> Result<Vec<Usag
         .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
         .single()
         .unwrap_or(now);
-    let rows = state
-        .db
-        .usage_since(user_id, start)
-        .await
-        .map_err(db_err("summing usage"))?;
+    let rows = state.db.usage_since(user_id, start).await?;
     Ok(rows
         .into_iter()
         .map(|r| UsageRow {
@@ -374,8 +347,7 @@ async fn prepare(
                     &agent.id,
                     &model,
                 )
-                .await
-                .map_err(db_err("creating a conversation"))?
+                .await?
         }
     };
     let model = request
@@ -385,17 +357,12 @@ async fn prepare(
     state
         .db
         .touch_conversation(&conversation.id, &model)
-        .await
-        .map_err(db_err("updating a conversation"))?;
+        .await?;
 
     // Store the user's message before calling Anthropic; a retry with the same client id
     // finds it instead of storing it again.
     let existing = match client_message_id {
-        Some(cid) => state
-            .db
-            .find_client_message(&conversation.id, cid)
-            .await
-            .map_err(db_err("finding a message"))?,
+        Some(cid) => state.db.find_client_message(&conversation.id, cid).await?,
         None => None,
     };
     if existing.is_none() {
@@ -416,7 +383,7 @@ async fn prepare(
             .await;
         match stored {
             Ok(()) | Err(DbError::UniqueViolation) => {} // a concurrent retry stored it
-            Err(e) => return Err(internal("storing a message", e)),
+            Err(e) => return Err(e.into()),
         }
     }
 
@@ -426,11 +393,7 @@ async fn prepare(
         .unwrap_or_else(|| state.agents.default_agent())
         .system
         .clone();
-    let rows = state
-        .db
-        .messages(&conversation.id)
-        .await
-        .map_err(db_err("loading history"))?;
+    let rows = state.db.messages(&conversation.id).await?;
     Ok(Prepared {
         conversation_id: conversation.id,
         model,

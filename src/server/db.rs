@@ -6,8 +6,8 @@
 
 use std::{str::FromStr, time::Duration};
 
+use super::user_settings::{KeyEntry, UserSettings};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::{
     postgres::{PgPool, PgPoolOptions},
     sqlite::{
@@ -53,7 +53,7 @@ pub struct UserRow {
     pub id: i64,
     pub email: String,
     pub password_hash: String,
-    pub settings: Json<Value>,
+    pub settings: Json<UserSettings>,
     pub created_at: DateTime<Utc>,
     /// Sessions issued under an older generation are over.
     pub session_generation: i64,
@@ -139,7 +139,7 @@ impl Db {
         &self,
         email: &str,
         password_hash: &str,
-        settings: &Value,
+        settings: &UserSettings,
     ) -> Result<UserRow, DbError> {
         let now = Utc::now();
         let sql = format!(
@@ -171,8 +171,8 @@ impl Db {
     }
 
     /// The whole settings document of one user.
-    pub async fn user_settings(&self, id: i64) -> Result<Option<Value>, DbError> {
-        let row: Option<(Json<Value>,)> = on_pool!(self, pool =>
+    pub async fn user_settings(&self, id: i64) -> Result<Option<UserSettings>, DbError> {
+        let row: Option<(Json<UserSettings>,)> = on_pool!(self, pool =>
             sqlx::query_as("SELECT settings FROM users WHERE id = $1").bind(id).fetch_optional(pool).await)?;
         Ok(row.map(|(Json(v),)| v))
     }
@@ -296,9 +296,10 @@ impl Db {
     }
 
     /// Writes `settings.api_keys.anthropic` whole, leaving every other field untouched.
-    pub async fn set_anthropic_key(&self, user_id: i64, entry: &Value) -> Result<(), DbError> {
+    pub async fn set_anthropic_key(&self, user_id: i64, entry: &KeyEntry) -> Result<(), DbError> {
         let sql = self.key_sql().set_entry;
-        let entry = entry.to_string();
+        let entry = serde_json::to_string(entry)
+            .map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e.into())))?;
         on_pool!(self, pool => sqlx::query(sql).bind(entry).bind(Utc::now()).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
@@ -349,15 +350,15 @@ impl Db {
 
     /// Every user with a stored key, and its token.
     pub async fn stored_key_tokens(&self) -> Result<Vec<(i64, String)>, DbError> {
-        let rows: Vec<(i64, Json<Value>)> = on_pool!(self, pool =>
+        let rows: Vec<(i64, Json<UserSettings>)> = on_pool!(self, pool =>
             sqlx::query_as("SELECT id, settings FROM users ORDER BY id").fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, Json(settings))| {
                 settings
-                    .pointer("/api_keys/anthropic/encrypted_key")
-                    .and_then(Value::as_str)
-                    .map(|t| (id, t.to_string()))
+                    .api_keys
+                    .anthropic
+                    .map(|entry| (id, entry.encrypted_key))
             })
             .collect())
     }

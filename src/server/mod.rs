@@ -19,12 +19,19 @@ pub mod session;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod user_settings;
 
 use crate::error::AppError;
 
 /// Logs an internal failure once, with its cause chain, and turns it into the generic
-/// error a person sees.
+/// error a person sees. `?` does the same through the `From` impls below, naming the line
+/// it happened on instead of `context`.
 pub fn internal(context: &str, err: impl std::error::Error) -> AppError {
+    tracing::error!(error = %cause_chain(&err), "{context}");
+    AppError::Internal
+}
+
+fn cause_chain(err: &dyn std::error::Error) -> String {
     let mut chain = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -32,6 +39,26 @@ pub fn internal(context: &str, err: impl std::error::Error) -> AppError {
         chain.push_str(&cause.to_string());
         source = cause.source();
     }
-    tracing::error!(error = %chain, "{context}");
-    AppError::Internal
+    chain
 }
+
+/// `?` on a failure that is never the person's fault: logged once, where it happened, and
+/// answered as [`AppError::Internal`] (the raw text never reaches the browser).
+macro_rules! internal_from {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for AppError {
+            #[track_caller]
+            fn from(err: $error) -> Self {
+                let at = std::panic::Location::caller();
+                tracing::error!(error = %cause_chain(&err), at = %at, "internal error");
+                AppError::Internal
+            }
+        }
+    )*};
+}
+internal_from!(
+    db::DbError,
+    sqlx::Error,
+    tower_sessions::session::Error,
+    tokio::task::JoinError,
+);

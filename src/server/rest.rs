@@ -2,7 +2,7 @@
 //! pages' server functions call.
 
 use axum::{
-    extract::{rejection::JsonRejection, FromRequest, State},
+    extract::{FromRequest, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -13,16 +13,18 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{
-    api_keys, auth, chat as chat_service, client::ClientAddr, session::AuthSession,
+    api_keys, auth, chat as chat_service,
+    client::ClientAddr,
+    session::{AuthSession, CurrentUser},
     state::AppState,
 };
 use crate::{
-    api::{
-        api_keys::KeyStatus,
-        chat::{AgentView, ChatRequest, ConversationSummary, ConversationView},
-    },
     domain::{ApiKey, Email, Password},
     error::AppError,
+    types::{
+        chat::{AgentView, ChatRequest, ConversationSummary, ConversationView},
+        keys::KeyStatus,
+    },
 };
 
 pub fn router() -> Router<AppState> {
@@ -47,27 +49,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `Json` whose rejection (bad JSON, wrong content type) answers in the contract's shape.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
 pub struct ApiJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = AppError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(AppError::InvalidRequest(match rejection {
-                JsonRejection::MissingJsonContentType(_) => {
-                    "Send JSON with Content-Type: application/json.".into()
-                }
-                _ => "The request body is not the expected JSON.".into(),
-            })),
-        }
-    }
-}
 
 #[derive(Deserialize)]
 pub struct Credentials {
@@ -116,8 +100,13 @@ async fn logout(session: Session) -> Result<StatusCode, AppError> {
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
-    let user = auth::current(&state, &AuthSession(session)).await?;
+async fn me(
+    State(state): State<AppState>,
+    CurrentUser(user_id): CurrentUser,
+) -> Result<Response, AppError> {
+    let user = auth::find(&state, user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let view = auth::view_of(&user);
     Ok(Json(
         serde_json::json!({ "id": view.id, "email": view.email, "has_api_key": view.has_api_key }),
@@ -133,45 +122,40 @@ pub struct KeyBody {
 async fn save_key(
     State(state): State<AppState>,
     Extension(client): Extension<ClientAddr>,
-    session: Session,
+    CurrentUser(user_id): CurrentUser,
     ApiJson(body): ApiJson<KeyBody>,
 ) -> Result<Json<KeyStatus>, AppError> {
-    let user_id = AuthSession(session).require().await?;
     let key = ApiKey::parse(body.api_key)?;
     Ok(Json(api_keys::save(&state, client, user_id, key).await?))
 }
 
 async fn remove_key(
     State(state): State<AppState>,
-    session: Session,
+    CurrentUser(user_id): CurrentUser,
 ) -> Result<StatusCode, AppError> {
-    let user_id = AuthSession(session).require().await?;
     api_keys::remove(&state, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn key_status(
     State(state): State<AppState>,
-    session: Session,
+    CurrentUser(user_id): CurrentUser,
 ) -> Result<Json<KeyStatus>, AppError> {
-    let user_id = AuthSession(session).require().await?;
     Ok(Json(api_keys::status(&state, user_id).await?))
 }
 
 async fn test_key(
     State(state): State<AppState>,
     Extension(client): Extension<ClientAddr>,
-    session: Session,
+    CurrentUser(user_id): CurrentUser,
 ) -> Result<Json<KeyStatus>, AppError> {
-    let user_id = AuthSession(session).require().await?;
     Ok(Json(api_keys::test(&state, client, user_id).await?))
 }
 
 async fn agents(
     State(state): State<AppState>,
-    session: Session,
+    _: CurrentUser,
 ) -> Result<Json<Vec<AgentView>>, AppError> {
-    AuthSession(session).require().await?;
     Ok(Json(state.agents.views()))
 }
 
@@ -179,14 +163,13 @@ async fn agents(
 /// The key is checked before anything else, the body after it.
 async fn chat(
     State(state): State<AppState>,
-    session: Session,
+    CurrentUser(user_id): CurrentUser,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     use std::{convert::Infallible, time::Duration};
 
     use axum::response::sse::{Event, KeepAlive, Sse};
 
-    let user_id = AuthSession(session).require().await?;
     let key = api_keys::usable_key(&state, user_id).await?;
     let request: ChatRequest = serde_json::from_slice(&body)
         .map_err(|_| AppError::InvalidRequest("Send JSON like {\"message\": \"Hello\"}.".into()))?;
@@ -219,18 +202,16 @@ async fn chat(
 
 async fn conversations(
     State(state): State<AppState>,
-    session: Session,
+    CurrentUser(user_id): CurrentUser,
 ) -> Result<Json<Vec<ConversationSummary>>, AppError> {
-    let user_id = AuthSession(session).require().await?;
     Ok(Json(chat_service::list(&state, user_id).await?))
 }
 
 async fn conversation(
     State(state): State<AppState>,
-    session: Session,
+    CurrentUser(user_id): CurrentUser,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<ConversationView>, AppError> {
-    let user_id = AuthSession(session).require().await?;
     Ok(Json(chat_service::get(&state, user_id, &id).await?))
 }
 
@@ -241,11 +222,10 @@ pub struct Rename {
 
 async fn rename_conversation(
     State(state): State<AppState>,
-    session: Session,
+    CurrentUser(user_id): CurrentUser,
     axum::extract::Path(id): axum::extract::Path<String>,
     ApiJson(body): ApiJson<Rename>,
 ) -> Result<Json<ConversationSummary>, AppError> {
-    let user_id = AuthSession(session).require().await?;
     Ok(Json(
         chat_service::rename(&state, user_id, &id, &body.title).await?,
     ))
@@ -253,10 +233,9 @@ async fn rename_conversation(
 
 async fn delete_conversation(
     State(state): State<AppState>,
-    session: Session,
+    CurrentUser(user_id): CurrentUser,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<StatusCode, AppError> {
-    let user_id = AuthSession(session).require().await?;
     chat_service::delete(&state, user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

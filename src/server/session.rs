@@ -83,46 +83,31 @@ pub struct AuthSession(pub Session);
 
 impl AuthSession {
     pub async fn user_id(&self) -> Result<Option<i64>, AppError> {
-        self.0
-            .get::<i64>(USER_ID)
-            .await
-            .map_err(|e| super::internal("reading the session", e))
+        self.0.get::<i64>(USER_ID).await.map_err(AppError::from)
     }
 
     /// Starts a logged-in session under a new id, so a session id fixed before login is
     /// worthless after it. `generation` is the user's current session generation.
     pub async fn log_in(&self, user_id: i64, generation: i64) -> Result<(), AppError> {
-        self.0
-            .cycle_id()
-            .await
-            .map_err(|e| super::internal("renewing the session id", e))?;
-        let write = |e| super::internal("writing the session", e);
-        self.0.insert(USER_ID, user_id).await.map_err(write)?;
-        self.0.insert(GENERATION, generation).await.map_err(write)?;
+        self.0.cycle_id().await?;
+        self.0.insert(USER_ID, user_id).await?;
+        self.0.insert(GENERATION, generation).await?;
         self.0
             .insert(LOGGED_IN_AT, chrono::Utc::now().timestamp())
-            .await
-            .map_err(write)
+            .await?;
+        Ok(())
     }
 
     /// Keeps this session alive across a generation bump it asked for itself (a password
     /// change, "Log out other sessions"), under a new id.
     pub async fn adopt_generation(&self, generation: i64) -> Result<(), AppError> {
-        self.0
-            .cycle_id()
-            .await
-            .map_err(|e| super::internal("renewing the session id", e))?;
-        self.0
-            .insert(GENERATION, generation)
-            .await
-            .map_err(|e| super::internal("writing the session", e))
+        self.0.cycle_id().await?;
+        self.0.insert(GENERATION, generation).await?;
+        Ok(())
     }
 
     pub async fn log_out(&self) -> Result<(), AppError> {
-        self.0
-            .flush()
-            .await
-            .map_err(|e| super::internal("ending the session", e))
+        self.0.flush().await.map_err(AppError::from)
     }
 
     /// The logged-in user's id, or `Unauthenticated`.
@@ -168,27 +153,40 @@ pub async fn enforce_lifetime(
 }
 
 async fn end_if_over(state: &super::state::AppState, session: &Session) -> Result<(), AppError> {
-    let read = |e| super::internal("reading the session", e);
-    let Some(user_id) = session.get::<i64>(USER_ID).await.map_err(read)? else {
+    let Some(user_id) = session.get::<i64>(USER_ID).await? else {
         return Ok(());
     };
-    let generation = session.get::<i64>(GENERATION).await.map_err(read)?;
-    let logged_in_at = session.get::<i64>(LOGGED_IN_AT).await.map_err(read)?;
-    let current = state
-        .db
-        .session_generation(user_id)
-        .await
-        .map_err(|e| super::internal("reading a session generation", e))?;
+    let generation = session.get::<i64>(GENERATION).await?;
+    let logged_in_at = session.get::<i64>(LOGGED_IN_AT).await?;
+    let current = state.db.session_generation(user_id).await?;
     let max_age = state.settings.session_max_days.saturating_mul(86_400);
     let now = chrono::Utc::now().timestamp();
     if !still_valid(generation, logged_in_at, current, now, max_age) {
         tracing::info!(user_id, "a session that is over was ended");
-        session
-            .flush()
-            .await
-            .map_err(|e| super::internal("ending the session", e))?;
+        session.flush().await?;
     }
     Ok(())
+}
+
+/// Who is asking, for a JSON route: the logged-in user's id, or `401 unauthenticated`
+/// before the handler runs. Server functions use [`crate::api`]'s `authenticated()`.
+pub struct CurrentUser(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, reason)| {
+                tracing::error!(reason, "no session layer in front of a JSON route");
+                AppError::Internal
+            })?;
+        AuthSession(session).require().await.map(Self)
+    }
 }
 
 /// Pages only people who are logged in may see.
@@ -235,7 +233,11 @@ pub async fn protect_pages(
         let next_page = request
             .uri()
             .query()
-            .and_then(|q| crate::util::query_param(q, "next"))
+            .and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(name, _)| name == "next")
+                    .map(|(_, value)| value.into_owned())
+            })
             .map(|n| crate::util::safe_next(Some(&n)).to_string())
             .unwrap_or_else(|| "/chat".into());
         return Redirect::to(&next_page).into_response();

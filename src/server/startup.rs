@@ -3,10 +3,11 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    extract::State,
+    body::Body,
+    extract::{Request, State},
     http::StatusCode,
     middleware,
-    response::IntoResponse,
+    response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
 };
@@ -31,7 +32,10 @@ use super::{
     session::AppSessionStore,
     state::AppState,
 };
-use crate::app::{shell, App};
+use crate::{
+    app::{shell, App},
+    error::AppError,
+};
 
 /// Why the application could not start; each names what failed.
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +233,7 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
             "/api/fn/{*name}",
             post({
                 let context = context.clone();
-                move |req| handle_server_fns_with_context(context.clone(), req)
+                move |req| server_fn(context.clone(), req)
             }),
         )
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
@@ -255,6 +259,37 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Runs a server function and gives a failure its [`AppError`]'s HTTP status: server_fn
+/// answers every error with 500, and no server function should have to remember to fix
+/// that. (A plain HTML form post is not an error response: it is redirected back to its
+/// form, with the error in the URL.)
+async fn server_fn(context: impl Fn() + Clone + Send + 'static, req: Request) -> Response {
+    use leptos::server_fn::error::{FromServerFnError as _, SERVER_FN_ERROR_HEADER};
+
+    let response = handle_server_fns_with_context(context, req)
+        .await
+        .into_response();
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // An encoded `AppError` is a few hundred bytes.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return AppError::Internal.into_response();
+    };
+    let error = AppError::de(bytes.clone());
+    parts.status =
+        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(secs) = error.retry_after() {
+        parts
+            .headers
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,4 +1,6 @@
-use apexaurum::server::{anthropic_stub::Fault, api_keys::rotate_all, crypto::KeyCipher};
+use apexaurum::server::{
+    anthropic_stub::Fault, api_keys::rotate_all, crypto::KeyCipher, user_settings::KeyEntry,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
@@ -280,7 +282,7 @@ async fn concurrent_saves_removals_and_uses_never_corrupt_the_entry(backend: Bac
     let mut tasks = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let db = app.db.clone();
-        let entry = json!({ "encrypted_key": token(key), "key_hint": format!("hint-{i}"), "added_at": "2026-01-01T00:00:00Z", "last_used": null, "valid": true });
+        let entry: KeyEntry = serde_json::from_value(json!({ "encrypted_key": token(key), "key_hint": format!("hint-{i}"), "added_at": "2026-01-01T00:00:00Z", "last_used": null, "valid": true })).unwrap();
         tasks.push(tokio::spawn(async move {
             db.set_anthropic_key(user_id, &entry).await.unwrap();
         }));
@@ -325,7 +327,7 @@ async fn concurrent_saves_removals_and_uses_never_corrupt_the_entry(backend: Bac
 
     // A use recorded after a removal never resurrects the key.
     let stored = token(CANARY);
-    app.db.set_anthropic_key(user_id, &json!({ "encrypted_key": stored, "key_hint": "h", "added_at": "x", "last_used": null, "valid": true })).await.unwrap();
+    app.db.set_anthropic_key(user_id, &serde_json::from_value(json!({ "encrypted_key": stored, "key_hint": "h", "added_at": "x", "last_used": null, "valid": true })).unwrap()).await.unwrap();
     app.db.remove_anthropic_key(user_id).await.unwrap();
     assert!(!app
         .db
@@ -462,11 +464,15 @@ async fn the_rotation_command_rewrites_old_keys_and_counts_unreadable_ones(backe
     for (i, secret) in [&old, &old, &lost, &new].into_iter().enumerate() {
         let row = app
             .db
-            .insert_user(&format!("r{i}@example.org"), "x", &json!({"api_keys": {}}))
+            .insert_user(
+                &format!("r{i}@example.org"),
+                "x",
+                &serde_json::from_value(json!({"api_keys": {}})).unwrap(),
+            )
             .await
             .unwrap();
         let token = KeyCipher::new(secret, &[]).encrypt(&SecretString::from(CANARY.to_string()));
-        app.db.set_anthropic_key(row.id, &json!({ "encrypted_key": token, "key_hint": "h", "added_at": "x", "last_used": null, "valid": true })).await.unwrap();
+        app.db.set_anthropic_key(row.id, &serde_json::from_value(json!({ "encrypted_key": token, "key_hint": "h", "added_at": "x", "last_used": null, "valid": true })).unwrap()).await.unwrap();
         ids.push(row.id);
     }
     let cipher = KeyCipher::new(&new, std::slice::from_ref(&old));

@@ -24,9 +24,10 @@ async fn new_accounts_get_the_design_settings_document(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = app.signed_in_user().await;
     let row = app.db.find_user_by_email(&email).await.unwrap().unwrap();
-    assert_eq!(row.settings.0["subscription"]["status"], "beta");
-    assert_eq!(row.settings.0["subscription"]["byok_allowed"], true);
-    assert!(row.settings.0["subscription"]["stripe_customer_id"].is_null());
+    let settings = app.settings_of(&email).await;
+    assert_eq!(settings["subscription"]["status"], "beta");
+    assert_eq!(settings["subscription"]["byok_allowed"], true);
+    assert!(settings["subscription"]["stripe_customer_id"].is_null());
     assert!(row.password_hash.starts_with("$argon2id$"));
 }
 

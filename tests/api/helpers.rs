@@ -334,13 +334,8 @@ impl TestApp {
 
     /// The user's whole settings document, straight from the database.
     pub async fn settings_of(&self, email: &str) -> Value {
-        self.db
-            .find_user_by_email(email)
-            .await
-            .unwrap()
-            .unwrap()
-            .settings
-            .0
+        let row = self.db.find_user_by_email(email).await.unwrap().unwrap();
+        serde_json::to_value(row.settings.0).unwrap()
     }
 
     /// A new browser (own cookie jar) that appears to come from `addr`: the app trusts the

@@ -1,17 +1,30 @@
 //! The panels shown instead of the chat when the account has no usable key.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use leptos::{html, prelude::*};
 
-/// Set in the browser once the key is refused in front of the person. The account is
-/// then reloaded and the page's gate draws the panel afresh: that panel, like any drawn
-/// later in this visit, takes the focus. (A fresh page never sets it.)
-static PANEL_TAKES_FOCUS: AtomicBool = AtomicBool::new(false);
+/// Whether a rejected-key panel takes the keyboard focus when it appears: from the moment
+/// the key is refused in front of the person (a fresh page never does). The chat page
+/// provides it, so it outlives the chat view: once the account is reloaded, the page's gate
+/// draws the panel afresh in the chat's place.
+#[derive(Clone, Copy)]
+pub struct PanelFocus(StoredValue<bool>);
 
-/// From now on, a rejected-key panel takes the keyboard focus when it appears.
-pub fn focus_rejection_panels() {
-    PANEL_TAKES_FOCUS.store(true, Ordering::Relaxed);
+impl PanelFocus {
+    /// Provides a fresh one to the page being built.
+    pub fn provide() {
+        provide_context(Self(StoredValue::new(false)));
+    }
+
+    /// From now on, rejected-key panels take the focus.
+    pub fn arm() {
+        if let Some(Self(armed)) = use_context::<Self>() {
+            armed.set_value(true);
+        }
+    }
+
+    fn armed() -> bool {
+        use_context::<Self>().is_some_and(|Self(armed)| armed.get_value())
+    }
 }
 
 /// The design's "API Key Required" panel.
@@ -35,9 +48,10 @@ pub fn KeyRequired() -> impl IntoView {
 #[component]
 pub fn KeyRejected() -> impl IntoView {
     let heading = NodeRef::<html::H1>::new();
+    let take_focus = PanelFocus::armed();
     Effect::new(move |_| {
         if let Some(h) = heading.get() {
-            if PANEL_TAKES_FOCUS.load(Ordering::Relaxed) {
+            if take_focus {
                 let _ = h.focus();
             }
         }

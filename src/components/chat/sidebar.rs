@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::state::{focus_message, ChatState};
-use crate::{api::chat::ConversationSummary, util::relative_time};
+use crate::{types::chat::ConversationSummary, util::relative_time};
 
 #[component]
 pub fn Sidebar() -> impl IntoView {

@@ -12,11 +12,12 @@ use leptos_router::{hooks::use_query_map, NavigateOptions};
 use super::stream::{new_client_message_id, SendFailure, StreamEvent};
 use crate::{
     api::chat::{
-        available_models, get_conversation, list_agents, list_conversations, AgentView,
-        ChatRequest, ConversationSummary, ConversationView, DeleteConversation, RenameConversation,
+        available_models, get_conversation, list_agents, list_conversations, DeleteConversation,
+        RenameConversation,
     },
-    app::Auth,
+    auth::Auth,
     error::AppError,
+    types::chat::{AgentView, ChatRequest, ConversationSummary, ConversationView},
 };
 
 /// Why the chat gave way to a key panel.
@@ -230,7 +231,7 @@ impl ChatState {
     /// (which the server has marked) is read again.
     pub fn key_rejected(&self) {
         if self.key_problem.get_untracked() != Some(KeyProblem::Rejected) {
-            super::gate::focus_rejection_panels();
+            super::gate::PanelFocus::arm();
             self.key_problem.set(Some(KeyProblem::Rejected));
             self.auth.reload();
         }
@@ -501,7 +502,7 @@ impl ChatState {
     where
         N: Fn(&str, NavigateOptions),
     {
-        let title = crate::api::chat::conversation_title(message);
+        let title = crate::types::chat::conversation_title(message);
         if let Ok(list) = list_conversations().await {
             if let Some(newest) = list.into_iter().next().filter(|c| c.title == title) {
                 if self.current.try_get_untracked() == Some(None) {

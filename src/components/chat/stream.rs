@@ -134,7 +134,7 @@ mod browser {
     };
 
     use super::{http_failure, SendFailure, SseParser, StreamEvent};
-    use crate::api::chat::ChatRequest;
+    use crate::types::chat::ChatRequest;
 
     /// Sends `request` and hands each batch of events to `on_events` as it arrives.
     /// Returns once the stream has ended with `done` or `error` (both given to

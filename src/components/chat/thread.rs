@@ -6,9 +6,9 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::state::{AnswerStatus, ChatState, LiveAnswer, LiveItem};
 use crate::{
-    api::chat::{AgentView, MessageView},
     components::markdown::Markdown,
     error::AppError,
+    types::chat::{AgentView, MessageView},
 };
 
 #[component]
