@@ -147,6 +147,12 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
                 Self::InvalidRequest("Some fields were missing or malformed.".into())
             }
+            // On the server this can only be the request body (not UTF-8, cut off); in the
+            // browser it is an answer that could not be read, a transport failure.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(_) => {
+                Self::InvalidRequest("The request body could not be read.".into())
+            }
             _ => Self::Transport,
         }
     }

@@ -8,7 +8,7 @@ use axum::{
     extract::Request,
     http::{header, HeaderValue},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse as _, Response},
 };
 
 /// The nonce of one request, shared by its CSP header and its inline scripts.
@@ -83,6 +83,61 @@ pub async fn secure(policy: HeaderPolicy, mut request: Request, next: Next) -> R
         );
     }
     response
+}
+
+/// Largest request body accepted, for every route: the longest chat message, JSON-escaped,
+/// fits many times over; server functions read their whole body before parsing it.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How much of an oversized body is read (and thrown away) before answering 413: a client
+/// that is still sending when the server answers and closes sees a reset instead of the
+/// answer. Beyond this, or after [`DRAIN_TIME`], the connection is simply closed.
+const MAX_DRAIN_BYTES: usize = 32 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Middleware: refuses a body over [`MAX_BODY_BYTES`] with 413 in the contract's shape, and
+/// caps a body sent without a length, so no route or server function reads more.
+pub async fn limit_body(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        let drain = async {
+            use futures::StreamExt as _;
+            let mut stream = request.into_body().into_data_stream();
+            let mut read = 0usize;
+            while let Some(Ok(chunk)) = stream.next().await {
+                read += chunk.len();
+                if read > MAX_DRAIN_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    let response = next
+        .run(Request::from_parts(parts, axum::body::Body::new(limited)))
+        .await;
+    // axum's extractors answer a body that ran over with their own bare 413.
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large();
+    }
+    response
+}
+
+fn too_large() -> Response {
+    let body = serde_json::json!({
+        "error": {
+            "code": "invalid_request",
+            "message": format!("The request is too large (at most {} KiB).", MAX_BODY_BYTES / 1024),
+        }
+    });
+    (axum::http::StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
 }
 
 /// For the Leptos context: the request's nonce as Leptos' own, so the hydration scripts

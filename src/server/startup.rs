@@ -233,7 +233,7 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
             "/api/fn/{*name}",
             post({
                 let context = context.clone();
-                move |req| server_fn(context.clone(), req)
+                move |req| handle_server_fns_with_context(context.clone(), req)
             }),
         )
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
@@ -243,6 +243,9 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
             AppState,
             _,
         >(context, shell))
+        // A layer, not a handler: `leptos_routes` registers every server function's own
+        // route, which wins over the wildcard above.
+        .layer(middleware::from_fn(server_fn_status))
         .layer(middleware::from_fn(csrf::reject_foreign_origin))
         .layer(middleware::from_fn(super::session::protect_pages))
         .layer(middleware::from_fn_with_state(
@@ -254,6 +257,7 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         .layer(middleware::from_fn(move |req, next| {
             client::identify(trusted.clone(), req, next)
         }))
+        .layer(middleware::from_fn(headers::limit_body))
         .layer(middleware::from_fn(move |req, next| {
             headers::secure(policy, req, next)
         }))
@@ -265,12 +269,10 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
 /// answers every error with 500, and no server function should have to remember to fix
 /// that. (A plain HTML form post is not an error response: it is redirected back to its
 /// form, with the error in the URL.)
-async fn server_fn(context: impl Fn() + Clone + Send + 'static, req: Request) -> Response {
+async fn server_fn_status(req: Request, next: middleware::Next) -> Response {
     use leptos::server_fn::error::{FromServerFnError as _, SERVER_FN_ERROR_HEADER};
 
-    let response = handle_server_fns_with_context(context, req)
-        .await
-        .into_response();
+    let response = next.run(req).await;
     if response.status() != StatusCode::INTERNAL_SERVER_ERROR
         || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
     {

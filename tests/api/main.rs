@@ -8,5 +8,6 @@ mod api_keys;
 mod auth;
 mod chat;
 mod health;
+mod malformed;
 mod secrets;
 mod security;
