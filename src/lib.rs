@@ -5,6 +5,8 @@ pub mod app;
 pub mod auth;
 pub mod components;
 pub mod error;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod pages;
 pub mod secret_text;
 pub mod sse;

@@ -139,6 +139,30 @@ mod tests {
         assert_eq!(safe_next(None), "/chat");
     }
 
+    /// Whatever comes in, `next` is a same-site path a browser cannot take elsewhere.
+    #[test]
+    fn fuzz_next_only_ever_yields_a_same_site_path() {
+        const FRAGMENTS: [&str; 16] = [
+            "/", "//", "\\", "%", "%2f", "%2F", "%5c", "%09", "%0a", "%2e", ".", "..", "?", "#",
+            "chat", "evil.example",
+        ];
+        crate::fuzz::run("next", |g| {
+            let input = g.text(&FRAGMENTS, 12);
+            let next = safe_next(Some(&input));
+            if next != "/chat" {
+                assert_eq!(next, input);
+            }
+            let path = next.split(['?', '#']).next().unwrap();
+            assert!(next.starts_with('/') && !path.contains("//"), "{input:?}");
+            assert!(!next.contains('\\') && next.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+            assert!(http::HeaderValue::from_str(next).is_ok());
+            let lower = next.to_ascii_lowercase();
+            for encoded in ["%2f", "%5c", "%2e", "%09", "%0a", "%0d", "%00"] {
+                assert!(!lower.contains(encoded), "{input:?}");
+            }
+        });
+    }
+
     #[test]
     fn every_accepted_next_is_a_valid_location_header() {
         for next in ["/settings?tab=keys", "/chat#x", "/a-b_c~d"] {
