@@ -549,6 +549,19 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_runtime_file_matches_the_built_in_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("Leptos.toml");
+        let file = RuntimeFile::load(&path).unwrap();
+        let defaults = RuntimeFile::default();
+        assert_eq!(file.session_max_days, defaults.session_max_days);
+        assert_eq!(
+            file.login_failures_per_address_per_hour,
+            defaults.login_failures_per_address_per_hour
+        );
+        assert_eq!(file.password_hash_queue, defaults.password_hash_queue);
+    }
+
+    #[test]
     fn trusted_proxies_are_a_list_of_addresses_or_networks() {
         let s = settings(&[("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]).unwrap();
         assert_eq!(s.trusted_proxies.len(), 2);
