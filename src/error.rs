@@ -228,7 +228,10 @@ mod tests {
         let e = AppError::rate_limited(Duration::from_millis(1500));
         assert_eq!(e.retry_after(), Some(2));
         assert_eq!(e.status(), 429);
-        assert_eq!(AppError::rate_limited(Duration::ZERO).retry_after(), Some(1));
+        assert_eq!(
+            AppError::rate_limited(Duration::ZERO).retry_after(),
+            Some(1)
+        );
         assert!(AppError::rate_limited(Duration::from_secs(45))
             .to_string()
             .contains("45 seconds"));

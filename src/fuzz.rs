@@ -45,16 +45,32 @@ impl Gen {
     /// (lossily decoded) bytes.
     pub fn text(&mut self, fragments: &[&str], parts: usize) -> String {
         const ODD: [&str; 12] = [
-            "\0", "\t", "\n", "\r", " ", "\u{7f}", "\u{85}", "\u{a0}", "\u{200b}", "\u{ff0f}",
-            "\u{1f600}", "\u{fffd}",
+            "\0",
+            "\t",
+            "\n",
+            "\r",
+            " ",
+            "\u{7f}",
+            "\u{85}",
+            "\u{a0}",
+            "\u{200b}",
+            "\u{ff0f}",
+            "\u{1f600}",
+            "\u{fffd}",
         ];
         let mut out = String::new();
         for _ in 0..self.below(parts + 1) {
             match self.below(10) {
-                0 => out.push_str(*self.pick(&ODD)),
+                0 => {
+                    let odd: &str = self.pick(&ODD[..]);
+                    out.push_str(odd)
+                }
                 1 => out.push_str(&String::from_utf8_lossy(&self.bytes(6))),
                 2 => out.push(char::from(b' ' + self.below(95) as u8)),
-                _ => out.push_str(*self.pick(fragments)),
+                _ => {
+                    let fragment: &str = self.pick(fragments);
+                    out.push_str(fragment)
+                }
             }
         }
         out
@@ -78,9 +94,8 @@ pub fn run(target: &str, mut case: impl FnMut(&mut Gen)) {
     for i in 0..count {
         let seed = base.unwrap_or(i as u64);
         let mut generator = Gen::new(seed ^ 0x5eed_0000_0000_0000);
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            case(&mut generator)
-        }));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&mut generator)));
         if let Err(panic) = outcome {
             eprintln!("fuzz target {target} failed; replay with FUZZ_SEED={seed}");
             std::panic::resume_unwind(panic);

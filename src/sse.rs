@@ -104,8 +104,20 @@ mod tests {
     #[test]
     fn fuzz_sse_parser_is_split_invariant() {
         const FRAGMENTS: [&str; 14] = [
-            "event: ", "data: ", "data:", "event:", ": ", "\n", "\r\n", "\n\n", "\r", "id: 1",
-            "retry: 5", "{\"type\":\"ping\"}", "h\u{e9}llo", "content_block_delta",
+            "event: ",
+            "data: ",
+            "data:",
+            "event:",
+            ": ",
+            "\n",
+            "\r\n",
+            "\n\n",
+            "\r",
+            "id: 1",
+            "retry: 5",
+            "{\"type\":\"ping\"}",
+            "h\u{e9}llo",
+            "content_block_delta",
         ];
         crate::fuzz::run("sse", |g| {
             let mut bytes = g.text(&FRAGMENTS, 40).into_bytes();

@@ -135,7 +135,10 @@ mod tests {
         for bad in hostile {
             assert_eq!(safe_next(Some(bad)), "/chat", "{bad:?}");
         }
-        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(MAX_NEXT_LEN)))), "/chat");
+        assert_eq!(
+            safe_next(Some(&format!("/{}", "a".repeat(MAX_NEXT_LEN)))),
+            "/chat"
+        );
         assert_eq!(safe_next(None), "/chat");
     }
 
@@ -143,8 +146,22 @@ mod tests {
     #[test]
     fn fuzz_next_only_ever_yields_a_same_site_path() {
         const FRAGMENTS: [&str; 16] = [
-            "/", "//", "\\", "%", "%2f", "%2F", "%5c", "%09", "%0a", "%2e", ".", "..", "?", "#",
-            "chat", "evil.example",
+            "/",
+            "//",
+            "\\",
+            "%",
+            "%2f",
+            "%2F",
+            "%5c",
+            "%09",
+            "%0a",
+            "%2e",
+            ".",
+            "..",
+            "?",
+            "#",
+            "chat",
+            "evil.example",
         ];
         crate::fuzz::run("next", |g| {
             let input = g.text(&FRAGMENTS, 12);

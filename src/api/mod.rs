@@ -38,7 +38,9 @@ mod ssr {
     pub fn client_addr() -> ClientAddr {
         use_context::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<ClientAddr>().copied())
-            .unwrap_or(ClientAddr(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)))
+            .unwrap_or(ClientAddr(std::net::IpAddr::V4(
+                std::net::Ipv4Addr::UNSPECIFIED,
+            )))
     }
 
     /// Who is asking: the app state and the logged-in user's id, or `Unauthenticated`.

@@ -51,9 +51,10 @@ pub fn SessionsPanel(actions: SessionActions) -> impl IntoView {
 
     // The latest action's outcome.
     let message = move || -> Option<Result<&'static str, AppError>> {
-        let changed = change_password.value().get().map(|r| {
-            r.map(|()| "Password changed. Every other session has been logged out.")
-        });
+        let changed = change_password
+            .value()
+            .get()
+            .map(|r| r.map(|()| "Password changed. Every other session has been logged out."));
         let ended = log_out_others
             .value()
             .get()

@@ -102,7 +102,15 @@ mod tests {
     #[test]
     fn fuzz_api_key_parse() {
         const FRAGMENTS: [&str; 10] = [
-            "sk-ant-", "sk-ant-api03-", "sk-ant-admin", "a", "Z", "0", "-", "_", "aaaaaaaaaaaaaaaaaaaa",
+            "sk-ant-",
+            "sk-ant-api03-",
+            "sk-ant-admin",
+            "a",
+            "Z",
+            "0",
+            "-",
+            "_",
+            "aaaaaaaaaaaaaaaaaaaa",
             "\u{e9}",
         ];
         crate::fuzz::run("api_key", |g| {

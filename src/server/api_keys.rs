@@ -9,10 +9,10 @@ use secrecy::SecretString;
 use super::{
     anthropic::Verdict,
     client::ClientAddr,
-    rate_limit::Limit,
     crypto::{Decrypted, KeyCipher},
     db::Db,
     internal,
+    rate_limit::Limit,
     state::AppState,
     user_settings::{KeyEntry, UserSettings},
 };
@@ -151,7 +151,11 @@ fn report_unreadable(state: &AppState, user_id: i64, token: &str) {
 
 /// Checks the stored key with Anthropic again and records the answer.
 #[tracing::instrument(skip_all, fields(user_id, client = %client))]
-pub async fn test(state: &AppState, client: ClientAddr, user_id: i64) -> Result<KeyStatus, AppError> {
+pub async fn test(
+    state: &AppState,
+    client: ClientAddr,
+    user_id: i64,
+) -> Result<KeyStatus, AppError> {
     let settings = settings_of(state, user_id).await?;
     let stored = decrypt_stored(state, user_id, &settings)
         .await?

@@ -147,7 +147,9 @@ pub async fn change_password(
     current: Password,
     new: Password,
 ) -> Result<i64, AppError> {
-    let user = find(state, user_id).await?.ok_or(AppError::Unauthenticated)?;
+    let user = find(state, user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let limits = LoginLimits::new(state, client, &user.email.to_lowercase());
     limits.check(state).await?;
     let matches = verify_password(

@@ -67,7 +67,9 @@ impl TrustedProxy {
         let addr = canonical(addr);
         match (self.network, addr) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
@@ -116,11 +118,7 @@ pub fn resolve(peer: IpAddr, forwarded_for: &[&str], trusted: &[TrustedProxy]) -
 }
 
 /// Middleware: puts the request's [`ClientAddr`] in its extensions.
-pub async fn identify(
-    trusted: Arc<[TrustedProxy]>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn identify(trusted: Arc<[TrustedProxy]>, mut request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -145,21 +143,32 @@ mod tests {
     }
 
     fn proxies(list: &[&str]) -> Vec<TrustedProxy> {
-        list.iter().map(|p| TrustedProxy::parse(p).unwrap()).collect()
+        list.iter()
+            .map(|p| TrustedProxy::parse(p).unwrap())
+            .collect()
     }
 
     #[test]
     fn the_header_is_ignored_unless_the_peer_is_a_trusted_proxy() {
         let none = proxies(&[]);
-        assert_eq!(resolve(ip("203.0.113.9"), &["1.2.3.4"], &none).0, ip("203.0.113.9"));
+        assert_eq!(
+            resolve(ip("203.0.113.9"), &["1.2.3.4"], &none).0,
+            ip("203.0.113.9")
+        );
         let other = proxies(&["10.0.0.1"]);
-        assert_eq!(resolve(ip("203.0.113.9"), &["1.2.3.4"], &other).0, ip("203.0.113.9"));
+        assert_eq!(
+            resolve(ip("203.0.113.9"), &["1.2.3.4"], &other).0,
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
     fn a_trusted_proxy_names_the_client_and_spoofed_hops_further_left_are_ignored() {
         let trusted = proxies(&["10.0.0.0/8"]);
-        assert_eq!(resolve(ip("10.0.0.1"), &["198.51.100.7"], &trusted).0, ip("198.51.100.7"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &["198.51.100.7"], &trusted).0,
+            ip("198.51.100.7")
+        );
         // The client wrote "1.1.1.1" itself; the proxy appended the real address.
         assert_eq!(
             resolve(ip("10.0.0.1"), &["1.1.1.1, 198.51.100.7"], &trusted).0,
@@ -167,7 +176,12 @@ mod tests {
         );
         // Two trusted proxies in a row.
         assert_eq!(
-            resolve(ip("10.0.0.1"), &["1.1.1.1, 198.51.100.7, 10.2.3.4"], &trusted).0,
+            resolve(
+                ip("10.0.0.1"),
+                &["1.1.1.1, 198.51.100.7, 10.2.3.4"],
+                &trusted
+            )
+            .0,
             ip("198.51.100.7")
         );
         // Several header lines read as one list.
@@ -180,7 +194,10 @@ mod tests {
     #[test]
     fn garbage_in_the_header_stops_at_the_last_good_hop() {
         let trusted = proxies(&["127.0.0.1"]);
-        assert_eq!(resolve(ip("127.0.0.1"), &["nonsense"], &trusted).0, ip("127.0.0.1"));
+        assert_eq!(
+            resolve(ip("127.0.0.1"), &["nonsense"], &trusted).0,
+            ip("127.0.0.1")
+        );
         assert_eq!(resolve(ip("127.0.0.1"), &[], &trusted).0, ip("127.0.0.1"));
         assert_eq!(
             resolve(ip("::ffff:127.0.0.1"), &["192.0.2.1"], &trusted).0,
@@ -199,10 +216,18 @@ mod tests {
 
     #[test]
     fn proxy_settings_parse_addresses_and_networks() {
-        assert!(TrustedProxy::parse("10.0.0.0/8").unwrap().contains(ip("10.9.8.7")));
-        assert!(!TrustedProxy::parse("10.0.0.0/8").unwrap().contains(ip("11.0.0.1")));
-        assert!(TrustedProxy::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
-        assert!(TrustedProxy::parse("fd00::/8").unwrap().contains(ip("fd12::1")));
+        assert!(TrustedProxy::parse("10.0.0.0/8")
+            .unwrap()
+            .contains(ip("10.9.8.7")));
+        assert!(!TrustedProxy::parse("10.0.0.0/8")
+            .unwrap()
+            .contains(ip("11.0.0.1")));
+        assert!(TrustedProxy::parse("0.0.0.0/0")
+            .unwrap()
+            .contains(ip("8.8.8.8")));
+        assert!(TrustedProxy::parse("fd00::/8")
+            .unwrap()
+            .contains(ip("fd12::1")));
         assert!(TrustedProxy::parse("10.0.0.0/33").is_none());
         assert!(TrustedProxy::parse("nope").is_none());
     }

@@ -506,7 +506,11 @@ mod tests {
             "http://user@evil.example",
             "ftp://localhost",
         ] {
-            assert_eq!(prod(remote).unwrap_err().name, "ANTHROPIC_BASE_URL", "{remote}");
+            assert_eq!(
+                prod(remote).unwrap_err().name,
+                "ANTHROPIC_BASE_URL",
+                "{remote}"
+            );
         }
         for fine in [
             "https://api.anthropic.com",
@@ -525,11 +529,17 @@ mod tests {
         let err = settings(&[
             ("APP_ENV", "production"),
             ("JWT_SECRET", "0123456789abcdef0123456789abcdef-prod"),
-            ("JWT_SECRET_PREVIOUS", "0123456789abcdef0123456789abcdef-old,short"),
+            (
+                "JWT_SECRET_PREVIOUS",
+                "0123456789abcdef0123456789abcdef-old,short",
+            ),
         ])
         .unwrap_err();
         assert_eq!(err.name, "JWT_SECRET_PREVIOUS");
-        assert!(!err.to_string().contains("short"), "the secret is not echoed");
+        assert!(
+            !err.to_string().contains("short"),
+            "the secret is not echoed"
+        );
     }
 
     #[test]
@@ -544,7 +554,11 @@ mod tests {
             };
             let err = Settings::from_lookup(file, |_| None).unwrap_err();
             assert_eq!(err.name, "JWT_SECRET");
-            assert_eq!(std::fs::read(&path).unwrap(), contents, "the file is untouched");
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                contents,
+                "the file is untouched"
+            );
         }
     }
 
@@ -566,7 +580,9 @@ mod tests {
         let s = settings(&[("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]).unwrap();
         assert_eq!(s.trusted_proxies.len(), 2);
         assert_eq!(
-            settings(&[("TRUSTED_PROXIES", "10.0.0.0/99")]).unwrap_err().name,
+            settings(&[("TRUSTED_PROXIES", "10.0.0.0/99")])
+                .unwrap_err()
+                .name,
             "TRUSTED_PROXIES"
         );
     }

@@ -231,7 +231,11 @@ impl Db {
     }
 
     /// The hits of `key`'s current window and the milliseconds until it ends, if one is open.
-    pub async fn peek_rate_limit(&self, key: &str, now: i64) -> Result<Option<(u32, i64)>, DbError> {
+    pub async fn peek_rate_limit(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<(u32, i64)>, DbError> {
         let row: Option<(i64, i64)> = on_pool!(self, pool => sqlx::query_as(
             "SELECT hits, reset_at FROM rate_limits WHERE key = $1 AND reset_at > $2")
             .bind(key).bind(now).fetch_optional(pool).await)?;

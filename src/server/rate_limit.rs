@@ -185,8 +185,7 @@ impl MemoryCounters {
             windows.retain(|_, w| w.ends > now);
             if windows.len() >= self.capacity {
                 // Still full of live windows: drop the one closest to its end.
-                if let Some(oldest) = windows.iter().min_by_key(|(_, w)| w.ends).map(|(k, _)| *k)
-                {
+                if let Some(oldest) = windows.iter().min_by_key(|(_, w)| w.ends).map(|(k, _)| *k) {
                     windows.remove(&oldest);
                 }
             }

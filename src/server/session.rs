@@ -254,13 +254,37 @@ mod tests {
     #[test]
     fn a_session_ends_with_a_new_generation_or_its_absolute_lifetime() {
         let now = 1_000 * DAY;
-        assert!(still_valid(Some(3), Some(now - DAY), Some(3), now, 30 * DAY));
-        assert!(!still_valid(Some(2), Some(now - DAY), Some(3), now, 30 * DAY));
-        assert!(!still_valid(Some(3), Some(now - 30 * DAY), Some(3), now, 30 * DAY));
+        assert!(still_valid(
+            Some(3),
+            Some(now - DAY),
+            Some(3),
+            now,
+            30 * DAY
+        ));
+        assert!(!still_valid(
+            Some(2),
+            Some(now - DAY),
+            Some(3),
+            now,
+            30 * DAY
+        ));
+        assert!(!still_valid(
+            Some(3),
+            Some(now - 30 * DAY),
+            Some(3),
+            now,
+            30 * DAY
+        ));
         // The account is gone, or the session predates generations.
         assert!(!still_valid(Some(3), Some(now), None, now, 30 * DAY));
         assert!(!still_valid(None, None, Some(0), now, 30 * DAY));
         // A login time in the future is not trusted.
-        assert!(!still_valid(Some(3), Some(now + DAY), Some(3), now, 30 * DAY));
+        assert!(!still_valid(
+            Some(3),
+            Some(now + DAY),
+            Some(3),
+            now,
+            30 * DAY
+        ));
     }
 }

@@ -161,8 +161,18 @@ mod tests {
     /// A random JSON value built from the document's own field names.
     fn random_value(g: &mut crate::fuzz::Gen, depth: usize) -> Value {
         const KEYS: [&str; 12] = [
-            "api_keys", "anthropic", "encrypted_key", "key_hint", "added_at", "last_used",
-            "valid", "subscription", "status", "byok_allowed", "stripe_customer_id", "x",
+            "api_keys",
+            "anthropic",
+            "encrypted_key",
+            "key_hint",
+            "added_at",
+            "last_used",
+            "valid",
+            "subscription",
+            "status",
+            "byok_allowed",
+            "stripe_customer_id",
+            "x",
         ];
         match g.below(if depth == 0 { 5 } else { 7 }) {
             0 => Value::Null,
@@ -170,7 +180,11 @@ mod tests {
             2 => json!(g.next_u64() as i64),
             3 => json!(f64::from(g.below(1000) as u32) / 7.0),
             4 => Value::String(g.text(&KEYS, 4)),
-            5 => Value::Array((0..g.below(4)).map(|_| random_value(g, depth - 1)).collect()),
+            5 => Value::Array(
+                (0..g.below(4))
+                    .map(|_| random_value(g, depth - 1))
+                    .collect(),
+            ),
             _ => Value::Object(
                 (0..g.below(5))
                     .map(|_| (g.pick(&KEYS).to_string(), random_value(g, depth - 1)))
@@ -191,7 +205,20 @@ mod tests {
                     serde_json::from_value(serde_json::to_value(&settings).unwrap()).unwrap();
                 assert_eq!(again, settings);
             }
-            let text = g.text(&["{", "}", "[", "]", "\"api_keys\"", ":", ",", "null", "1e999"], 20);
+            let text = g.text(
+                &[
+                    "{",
+                    "}",
+                    "[",
+                    "]",
+                    "\"api_keys\"",
+                    ":",
+                    ",",
+                    "null",
+                    "1e999",
+                ],
+                20,
+            );
             let _ = serde_json::from_str::<UserSettings>(&text);
         });
     }

@@ -519,11 +519,19 @@ async fn a_key_no_secret_can_read_asks_the_user_to_enter_it_again(backend: Backe
     let status = other.key_status().await;
     assert_eq!(status["configured"], true);
     assert_eq!(status["valid"], true);
-    assert_eq!(first.post_json("/api/v1/user/api-key/test", &json!({})).await.status(), 200);
+    assert_eq!(
+        first
+            .post_json("/api/v1/user/api-key/test", &json!({}))
+            .await
+            .status(),
+        200
+    );
     assert_eq!(first.key_status().await["valid"], true);
     // The log names the instance that could not read it, once however often it tries.
     assert_error(
-        other.post_json("/api/v1/user/api-key/test", &json!({})).await,
+        other
+            .post_json("/api/v1/user/api-key/test", &json!({}))
+            .await,
         422,
         "key_unreadable",
     )

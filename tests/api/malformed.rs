@@ -13,7 +13,10 @@ const JSON_ROUTES: [(&str, &str); 6] = [
     ("POST", "/api/v1/user/api-key"),
     ("POST", "/api/v1/user/api-key/test"),
     ("POST", "/api/v1/chat"),
-    ("PATCH", "/api/v1/conversations/00000000-0000-4000-8000-000000000000"),
+    (
+        "PATCH",
+        "/api/v1/conversations/00000000-0000-4000-8000-000000000000",
+    ),
 ];
 
 /// Broken bodies, each with the content type it claims.
@@ -26,7 +29,11 @@ fn broken_bodies() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     vec![
         ("empty JSON", json, Vec::new()),
         ("not JSON", json, b"{{{ this is not json".to_vec()),
-        ("truncated JSON", json, br#"{"email": "a@example.org", "password": "#.to_vec()),
+        (
+            "truncated JSON",
+            json,
+            br#"{"email": "a@example.org", "password": "#.to_vec(),
+        ),
         (
             "wrong types",
             json,
@@ -48,12 +55,32 @@ fn broken_bodies() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             format!(r#"{{"email": "{huge}", "password": "{huge}", "message": "{huge}"}}"#)
                 .into_bytes(),
         ),
-        ("a broken form", form, b"email=%&password=%zz&&==&next=%".to_vec()),
-        ("invalid UTF-8 in a form", form, b"email=%ff%fe&password=%c3%28&api_key=\xff".to_vec()),
+        (
+            "a broken form",
+            form,
+            b"email=%&password=%zz&&==&next=%".to_vec(),
+        ),
+        (
+            "invalid UTF-8 in a form",
+            form,
+            b"email=%ff%fe&password=%c3%28&api_key=\xff".to_vec(),
+        ),
         ("deeply nested form", form, deep_form.into_bytes()),
-        ("megabytes of form", form, format!("email={huge}&password={huge}").into_bytes()),
-        ("JSON sent as a form", form, br#"{"email": "a@example.org"}"#.to_vec()),
-        ("a form sent as JSON", json, b"email=a%40example.org&password=x".to_vec()),
+        (
+            "megabytes of form",
+            form,
+            format!("email={huge}&password={huge}").into_bytes(),
+        ),
+        (
+            "JSON sent as a form",
+            form,
+            br#"{"email": "a@example.org"}"#.to_vec(),
+        ),
+        (
+            "a form sent as JSON",
+            json,
+            b"email=a%40example.org&password=x".to_vec(),
+        ),
         ("no content type", "", b"\x00\x01\x02garbage".to_vec()),
     ]
 }
@@ -67,7 +94,11 @@ async fn assert_refused_politely(
     body: &(&'static str, &'static str, Vec<u8>),
 ) {
     let status = send(app, client, method, path, body).await;
-    assert!(status.is_client_error(), "{method} {path} with {}: {status}", body.0);
+    assert!(
+        status.is_client_error(),
+        "{method} {path} with {}: {status}",
+        body.0
+    );
 }
 
 /// Sends `body`; the answer must arrive whole and must not be a 5xx. Returns its status.
@@ -79,7 +110,10 @@ async fn send(
     (what, content_type, body): &(&'static str, &'static str, Vec<u8>),
 ) -> reqwest::StatusCode {
     let mut request = client
-        .request(Method::from_bytes(method.as_bytes()).unwrap(), app.url(path))
+        .request(
+            Method::from_bytes(method.as_bytes()).unwrap(),
+            app.url(path),
+        )
         .body(body.clone());
     if !content_type.is_empty() {
         request = request.header(header::CONTENT_TYPE, *content_type);
@@ -113,7 +147,10 @@ async fn every_route_refuses_broken_bodies_with_a_4xx(backend: Backend) {
         .map(|(path, _)| path.to_string())
         .collect();
     fns.sort();
-    assert!(fns.len() >= 15, "the server functions are registered: {fns:?}");
+    assert!(
+        fns.len() >= 15,
+        "the server functions are registered: {fns:?}"
+    );
 
     for body in &bodies {
         for (method, path) in JSON_ROUTES {
@@ -172,7 +209,11 @@ async fn an_endless_chunked_body_is_cut_off_with_a_4xx(backend: Backend) {
         // The server may answer before the client has finished sending; either way it
         // must not be a 5xx.
         if let Ok(response) = response {
-            assert!(response.status().is_client_error(), "{path}: {}", response.status());
+            assert!(
+                response.status().is_client_error(),
+                "{path}: {}",
+                response.status()
+            );
         }
     }
     assert_eq!(app.get("/healthz").await.status(), 200);

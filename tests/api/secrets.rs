@@ -227,7 +227,10 @@ async fn a_panic_carrying_a_key_is_logged_masked(backend: Backend) {
         .join();
     assert!(panicked.is_err());
     let logs = captured_logs();
-    assert!(!logs.contains("CANARY5panic5"), "the panic's key reached the log");
+    assert!(
+        !logs.contains("CANARY5panic5"),
+        "the panic's key reached the log"
+    );
     assert!(logs.contains("panicked: failed while holding sk-ant-[masked]"));
 }
 
@@ -240,7 +243,12 @@ fn server_function_arguments_print_without_their_secrets() {
         auth::{ChangePassword, Login, Register},
     };
     let printed = [
-        format!("{:?}", SaveApiKey { api_key: CANARY.to_string().into() }),
+        format!(
+            "{:?}",
+            SaveApiKey {
+                api_key: CANARY.to_string().into()
+            }
+        ),
         format!(
             "{:#?}",
             Login {

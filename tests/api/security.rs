@@ -78,7 +78,11 @@ async fn the_login_function_survives_a_hostile_next_after_a_correct_password(bac
         let response = browser
             .post(app.url("/api/fn/login"))
             .header("accept", "text/html")
-            .form(&[("email", email.as_str()), ("password", PASSWORD), ("next", next)])
+            .form(&[
+                ("email", email.as_str()),
+                ("password", PASSWORD),
+                ("next", next),
+            ])
             .send()
             .await
             .expect("the connection is not dropped");
@@ -102,7 +106,10 @@ async fn a_stranger_failing_on_an_account_does_not_lock_out_its_owner(backend: B
     assert_rate_limited(login_from(&app, &stranger, &email, PASSWORD).await).await;
     // ...while the owner, elsewhere, logs in.
     let owner = app.from("203.0.113.10");
-    assert_eq!(login_from(&app, &owner, &email, PASSWORD).await.status(), 200);
+    assert_eq!(
+        login_from(&app, &owner, &email, PASSWORD).await.status(),
+        200
+    );
 }
 
 async fn spraying_one_password_over_many_accounts_is_slowed_per_address(backend: Backend) {
@@ -121,7 +128,10 @@ async fn spraying_one_password_over_many_accounts_is_slowed_per_address(backend:
     }
     let retry_after =
         assert_rate_limited(login_from(&app, &sprayer, "u9@example.org", "Winter2026").await).await;
-    assert!(retry_after > 60, "the address waits out its hour: {retry_after}");
+    assert!(
+        retry_after > 60,
+        "the address waits out its hour: {retry_after}"
+    );
     // Someone at another address is unaffected.
     let other = app.from("198.51.100.8");
     assert_error(
@@ -149,7 +159,9 @@ async fn registrations_are_limited_per_address(backend: Backend) {
     assert_rate_limited(register_from(&app, &farm, "bot3@example.org").await).await;
     let person = app.from("198.51.100.21");
     assert_eq!(
-        register_from(&app, &person, "person@example.org").await.status(),
+        register_from(&app, &person, "person@example.org")
+            .await
+            .status(),
         201
     );
 }
@@ -171,7 +183,9 @@ async fn a_forwarded_address_from_an_untrusted_peer_is_ignored(backend: Backend)
     for i in 0..2 {
         let client = app.from(&format!("198.51.100.{i}"));
         assert_eq!(
-            register_from(&app, &client, &format!("s{i}@example.org")).await.status(),
+            register_from(&app, &client, &format!("s{i}@example.org"))
+                .await
+                .status(),
             201
         );
     }
@@ -249,7 +263,12 @@ async fn a_flood_of_registrations_gets_429s_with_retry_after_and_never_a_5xx(bac
     assert!(limited >= 1, "beyond the queue, requests were refused");
     // Once the flood has passed, registering works again.
     let late = app.from("10.9.9.9");
-    assert_eq!(register_from(&app, &late, "late@example.org").await.status(), 201);
+    assert_eq!(
+        register_from(&app, &late, "late@example.org")
+            .await
+            .status(),
+        201
+    );
 }
 
 /// Two instances on one PostgreSQL database count failures together.
@@ -261,9 +280,12 @@ async fn limits_are_shared_by_instances_on_one_postgresql_database() {
     };
     crate::helpers::within_limit(async {
         let first = spawn_app(backend).await;
-        let second =
-            spawn_app_on(&first.database_url, tempfile::tempdir().unwrap(), Options::default())
-                .await;
+        let second = spawn_app_on(
+            &first.database_url,
+            tempfile::tempdir().unwrap(),
+            Options::default(),
+        )
+        .await;
         let email = first.signed_in_user().await;
         let attacker_on_first = first.from("198.51.100.50");
         let attacker_on_second = second.from("198.51.100.50");
@@ -285,9 +307,12 @@ async fn limits_are_shared_by_instances_on_one_postgresql_database() {
         assert_rate_limited(login_from(&first, &attacker_on_first, &email, "x").await).await;
         // A restart forgets nothing.
         drop(second);
-        let third =
-            spawn_app_on(&first.database_url, tempfile::tempdir().unwrap(), Options::default())
-                .await;
+        let third = spawn_app_on(
+            &first.database_url,
+            tempfile::tempdir().unwrap(),
+            Options::default(),
+        )
+        .await;
         let attacker_on_third = third.from("198.51.100.50");
         assert_rate_limited(login_from(&third, &attacker_on_third, &email, "x").await).await;
     })
@@ -298,7 +323,13 @@ async fn limits_are_shared_by_instances_on_one_postgresql_database() {
 
 async fn every_response_carries_the_security_headers(backend: Backend) {
     let app = spawn_app(backend).await;
-    for path in ["/login", "/api/v1/auth/me", "/healthz", "/no-such-page", "/favicon.svg"] {
+    for path in [
+        "/login",
+        "/api/v1/auth/me",
+        "/healthz",
+        "/no-such-page",
+        "/favicon.svg",
+    ] {
         let response = app.get(path).await;
         let h = response.headers();
         let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
@@ -308,7 +339,10 @@ async fn every_response_carries_the_security_headers(backend: Backend) {
         assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
         assert!(h.contains_key(header::REFERRER_POLICY), "{path}");
         assert!(h.contains_key("permissions-policy"), "{path}");
-        assert!(!h.contains_key(header::STRICT_TRANSPORT_SECURITY), "{path}: no HSTS in development");
+        assert!(
+            !h.contains_key(header::STRICT_TRANSPORT_SECURITY),
+            "{path}: no HSTS in development"
+        );
     }
 }
 
@@ -364,13 +398,21 @@ async fn production_adds_hsts_and_a_host_prefixed_cookie(backend: Backend) {
         .contains_key(header::STRICT_TRANSPORT_SECURITY));
     let cookie = set_cookie(&response).unwrap();
     assert!(cookie.starts_with("__Host-apexaurum_session="), "{cookie}");
-    assert!(cookie.contains("Secure") && cookie.contains("Path=/"), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Domain"), "{cookie}");
 }
 
 // ---- sessions --------------------------------------------------------------------------------
 
-async fn change_password(app: &TestApp, client: &reqwest::Client, current: &str, new: &str) -> Response {
+async fn change_password(
+    app: &TestApp,
+    client: &reqwest::Client,
+    current: &str,
+    new: &str,
+) -> Response {
     client
         .post(app.url("/api/fn/change_password"))
         .form(&[("current_password", current), ("new_password", new)])
@@ -390,7 +432,10 @@ async fn changing_the_password_ends_every_other_session(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = app.signed_in_user().await;
     let laptop = app.other_client();
-    assert_eq!(login_from(&app, &laptop, &email, PASSWORD).await.status(), 200);
+    assert_eq!(
+        login_from(&app, &laptop, &email, PASSWORD).await.status(),
+        200
+    );
 
     let wrong = change_password(&app, &app.client, "not my password", "a new password").await;
     assert_fn_error(wrong, 422, "wrong_password").await;
@@ -405,17 +450,35 @@ async fn changing_the_password_ends_every_other_session(backend: Backend) {
     assert_error(on_laptop, 401, "unauthenticated").await;
     // Only the new password works now.
     let fresh = app.other_client();
-    assert_error(login_from(&app, &fresh, &email, PASSWORD).await, 401, "invalid_credentials").await;
-    assert_eq!(login_from(&app, &fresh, &email, "a new password").await.status(), 200);
+    assert_error(
+        login_from(&app, &fresh, &email, PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(
+        login_from(&app, &fresh, &email, "a new password")
+            .await
+            .status(),
+        200
+    );
 }
 
 async fn log_out_other_sessions_keeps_only_this_one(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = app.signed_in_user().await;
     let phone = app.other_client();
-    assert_eq!(login_from(&app, &phone, &email, PASSWORD).await.status(), 200);
+    assert_eq!(
+        login_from(&app, &phone, &email, PASSWORD).await.status(),
+        200
+    );
     let stolen_cookie = app.other_client();
-    assert_eq!(login_from(&app, &stolen_cookie, &email, PASSWORD).await.status(), 200);
+    assert_eq!(
+        login_from(&app, &stolen_cookie, &email, PASSWORD)
+            .await
+            .status(),
+        200
+    );
 
     let response = app
         .client
@@ -432,7 +495,10 @@ async fn log_out_other_sessions_keeps_only_this_one(backend: Backend) {
         assert_error(me, 401, "unauthenticated").await;
     }
     // Logging in again later works as ever.
-    assert_eq!(login_from(&app, &phone, &email, PASSWORD).await.status(), 200);
+    assert_eq!(
+        login_from(&app, &phone, &email, PASSWORD).await.status(),
+        200
+    );
 }
 
 async fn a_session_ends_at_its_absolute_lifetime_however_active(backend: Backend) {
@@ -444,10 +510,16 @@ async fn a_session_ends_at_its_absolute_lifetime_however_active(backend: Backend
         }),
     )
     .await;
-    assert_eq!(app.register("ada@example.org", PASSWORD).await.status(), 201);
+    assert_eq!(
+        app.register("ada@example.org", PASSWORD).await.status(),
+        201
+    );
     assert_error(app.get("/api/v1/auth/me").await, 401, "unauthenticated").await;
     let page = app.get("/settings").await;
-    assert!(page.status().is_redirection(), "the page asks to log in again");
+    assert!(
+        page.status().is_redirection(),
+        "the page asks to log in again"
+    );
 }
 
 // ---- files -----------------------------------------------------------------------------------
