@@ -62,13 +62,13 @@ impl Gen {
         for _ in 0..self.below(parts + 1) {
             match self.below(10) {
                 0 => {
-                    let odd: &str = self.pick(&ODD[..]);
+                    let odd: &&str = self.pick(&ODD);
                     out.push_str(odd)
                 }
                 1 => out.push_str(&String::from_utf8_lossy(&self.bytes(6))),
                 2 => out.push(char::from(b' ' + self.below(95) as u8)),
                 _ => {
-                    let fragment: &str = self.pick(fragments);
+                    let fragment: &&str = self.pick(fragments);
                     out.push_str(fragment)
                 }
             }
