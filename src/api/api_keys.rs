@@ -12,8 +12,8 @@ pub async fn api_key_status() -> Result<KeyStatus, AppError> {
 
 #[server(prefix = "/api/fn", endpoint = "save_api_key")]
 pub async fn save_api_key(api_key: SecretText) -> Result<KeyStatus, AppError> {
-    let key = ApiKey::parse(api_key.into_secret())?;
     let (state, user_id) = super::authenticated().await?;
+    let key = ApiKey::parse(api_key.into_secret())?;
     api_keys::save(&state, super::client_addr(), user_id, key).await
 }
 

@@ -2,7 +2,7 @@
 //! (Server-Sent Events); everything else is a server function here.
 
 #[cfg(feature = "ssr")]
-use crate::server::chat;
+use crate::server::{chat, conversations};
 use crate::{
     error::AppError,
     types::chat::{AgentView, ConversationSummary, ConversationView, UsageRow},
@@ -24,13 +24,13 @@ pub async fn available_models() -> Result<Vec<String>, AppError> {
 #[server(prefix = "/api/fn", endpoint = "conversations")]
 pub async fn list_conversations() -> Result<Vec<ConversationSummary>, AppError> {
     let (state, user_id) = super::authenticated().await?;
-    chat::list(&state, user_id).await
+    conversations::list(&state, user_id).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "conversation")]
 pub async fn get_conversation(id: String) -> Result<ConversationView, AppError> {
     let (state, user_id) = super::authenticated().await?;
-    chat::get(&state, user_id, &id).await
+    conversations::get(&state, user_id, &id).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "rename_conversation")]
@@ -39,13 +39,13 @@ pub async fn rename_conversation(
     title: String,
 ) -> Result<ConversationSummary, AppError> {
     let (state, user_id) = super::authenticated().await?;
-    chat::rename(&state, user_id, &id, &title).await
+    conversations::rename(&state, user_id, &id, &title).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "delete_conversation")]
 pub async fn delete_conversation(id: String) -> Result<(), AppError> {
     let (state, user_id) = super::authenticated().await?;
-    chat::delete(&state, user_id, &id).await?;
+    conversations::delete(&state, user_id, &id).await?;
     leptos_axum::redirect("/chat");
     Ok(())
 }
@@ -53,5 +53,5 @@ pub async fn delete_conversation(id: String) -> Result<(), AppError> {
 #[server(prefix = "/api/fn", endpoint = "usage_this_month")]
 pub async fn usage_this_month() -> Result<Vec<UsageRow>, AppError> {
     let (state, user_id) = super::authenticated().await?;
-    chat::usage_this_month(&state, user_id).await
+    conversations::usage_this_month(&state, user_id).await
 }

@@ -83,6 +83,10 @@ pub fn session_cookie_name(settings: &Settings) -> &'static str {
     }
 }
 
+/// Where the server functions answer (`#[server(prefix = …)]` repeats it: the macro takes
+/// only a literal).
+pub const SERVER_FN_PREFIX: &str = "/api/fn";
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let agents = Agents::load(settings.agents_file.as_deref()).map_err(StartupError::Agents)?;
@@ -112,6 +116,7 @@ impl Application {
             .site_root(settings.site_root.clone())
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
+            .hash_files(built_with_hashed_names())
             .env(if settings.is_production() {
                 leptos::config::Env::PROD
             } else {
@@ -230,7 +235,7 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         .route("/healthz", get(healthz))
         .nest("/api/v1", rest::router())
         .route(
-            "/api/fn/{*name}",
+            &format!("{SERVER_FN_PREFIX}/{{*name}}"),
             post({
                 let context = context.clone();
                 move |req| handle_server_fns_with_context(context.clone(), req)
@@ -243,9 +248,9 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
             AppState,
             _,
         >(context, shell))
-        // A layer, not a handler: `leptos_routes` registers every server function's own
-        // route, which wins over the wildcard above.
         .layer(middleware::from_fn(server_fn_status))
+        .layer(middleware::from_fn_with_state(state.clone(), cache_control))
+        .layer(compression())
         .layer(middleware::from_fn(csrf::reject_foreign_origin))
         .layer(middleware::from_fn(super::session::protect_pages))
         .layer(middleware::from_fn_with_state(
@@ -265,14 +270,79 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         .with_state(state)
 }
 
-/// Runs a server function and gives a failure its [`AppError`]'s HTTP status: server_fn
-/// answers every error with 500, and no server function should have to remember to fix
-/// that. (A plain HTML form post is not an error response: it is redirected back to its
-/// form, with the error in the URL.)
-async fn server_fn_status(req: Request, next: middleware::Next) -> Response {
+/// Whether cargo-leptos built the site with content-hashed file names: it then writes
+/// `hash.txt` beside the server binary, where Leptos reads the names from.
+fn built_with_hashed_names() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt")))
+        .is_some_and(|file| file.is_file())
+}
+
+/// How long browsers and proxies may keep what we send. `/pkg/` files are named after their
+/// content: a year, never revalidated. Pages carry a person's data: never stored. Anything
+/// else (icons, JSON) is revalidated every time unless the handler said otherwise.
+async fn cache_control(
+    State(state): State<AppState>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    use axum::http::{header, HeaderValue};
+
+    let immutable = request.uri().path().starts_with("/pkg/") && state.leptos_options.hash_files;
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if headers.contains_key(header::CACHE_CONTROL) {
+        return response;
+    }
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let policy = if immutable && response.status().is_success() {
+        "public, max-age=31536000, immutable"
+    } else if is_html {
+        "no-store"
+    } else {
+        "no-cache"
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    response
+}
+
+/// Compresses what the handlers write (pages, JSON) with brotli or gzip, as the browser
+/// accepts. Static files come precompressed from the build (`--precompress`) and streams are
+/// left alone: a compressor would hold back each small delta until it had a block to write.
+fn compression(
+) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::{
+        predicate::{NotForContentType, Predicate as _, SizeAbove},
+        CompressionLayer, DefaultPredicate,
+    };
+    let predicate = DefaultPredicate::new()
+        .and(SizeAbove::new(512))
+        .and(NotForContentType::const_new("application/octet-stream"))
+        .and(NotForContentType::const_new("application/x-ndjson"))
+        .and(NotForContentType::const_new("text/plain"));
+    CompressionLayer::new()
+        .br(true)
+        .gzip(true)
+        .compress_when(predicate)
+}
+
+/// Gives a failed server function its [`AppError`]'s HTTP status: server_fn answers every
+/// error with 500, and no server function should have to remember to fix that. A layer,
+/// because leptos_axum routes each server function on its own path. (A plain HTML form
+/// post is not an error response: it is redirected back to its form, the error in the URL.)
+async fn server_fn_status(request: Request, next: middleware::Next) -> Response {
     use leptos::server_fn::error::{FromServerFnError as _, SERVER_FN_ERROR_HEADER};
 
-    let response = next.run(req).await;
+    if !request.uri().path().starts_with(SERVER_FN_PREFIX) {
+        return next.run(request).await;
+    }
+    let response = next.run(request).await;
     if response.status() != StatusCode::INTERNAL_SERVER_ERROR
         || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
     {

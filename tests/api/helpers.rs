@@ -4,12 +4,14 @@ use std::{
     sync::{Arc, LazyLock, Mutex},
 };
 
-use apexaurum::server::{
-    anthropic_stub::{self, StubHandle},
-    config::{AppEnv, RuntimeFile, Settings},
-    db::Db,
-    startup::Application,
-    telemetry,
+use apexaurum::{
+    server::{
+        config::{AppEnv, RuntimeFile, Settings},
+        db::Db,
+        startup::Application,
+        telemetry,
+    },
+    stubs::anthropic::{self as anthropic_stub, StubHandle},
 };
 use reqwest::{header, Response};
 use serde_json::{json, Value};
@@ -126,6 +128,8 @@ pub struct Options {
     pub trusted_proxies: Option<String>,
     /// Replaces the runtime file's defaults (limits, session lifetime).
     pub runtime: Option<RuntimeFile>,
+    /// The built site's folder (`LEPTOS_SITE_ROOT`), instead of `target/site`.
+    pub site_root: Option<String>,
 }
 
 impl Default for Options {
@@ -137,6 +141,7 @@ impl Default for Options {
             anthropic_base_url: None,
             trusted_proxies: Some("127.0.0.1".into()),
             runtime: None,
+            site_root: None,
         }
     }
 }
@@ -214,6 +219,7 @@ pub fn settings_for(
         ("JWT_SECRET_PREVIOUS", options.previous.clone()),
         ("ANTHROPIC_BASE_URL", Some(anthropic.to_string())),
         ("TRUSTED_PROXIES", options.trusted_proxies.clone()),
+        ("LEPTOS_SITE_ROOT", options.site_root.clone()),
     ];
     Settings::from_lookup(file, |name| {
         vars.iter()

@@ -5,9 +5,11 @@
 mod helpers;
 
 mod api_keys;
+mod assets;
 mod auth;
 mod chat;
 mod health;
 mod malformed;
 mod secrets;
 mod security;
+mod server_fns;
