@@ -17,7 +17,9 @@ mod ssr {
         server::{client::ClientAddr, session::AuthSession, state::AppState},
     };
 
-    /// The app state, which the router provides to every server function and page render.
+    /// The app state, which the router provides, as reactive context, to every server
+    /// function and page render: the only way it reaches them. Missing means a server
+    /// function ran outside a request (as route listing once made them: `server::startup`).
     pub fn state() -> Result<AppState, AppError> {
         use_context::<AppState>().ok_or_else(|| {
             tracing::error!("a server function ran outside a request's reactive context");

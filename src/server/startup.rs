@@ -1,6 +1,10 @@
 //! Builds the application from settings: database, migrations, sessions, routes.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use axum::{
     body::Body,
@@ -12,7 +16,9 @@ use axum::{
     Json, Router,
 };
 use leptos::{config::LeptosOptions, prelude::provide_context};
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{
+    generate_route_list, handle_server_fns_with_context, AxumRouteListing, LeptosRoutes,
+};
 use tokio::net::TcpListener;
 use tower_sessions::{
     cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer,
@@ -217,7 +223,7 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
             settings.session_days,
         )));
 
-    let routes = generate_route_list(App);
+    let routes = ROUTES.clone();
     let context = {
         let state = state.clone();
         move || {
@@ -258,7 +264,6 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
             super::session::enforce_lifetime,
         ))
         .layer(sessions)
-        .layer(axum::Extension(state.clone()))
         .layer(middleware::from_fn(move |req, next| {
             client::identify(trusted.clone(), req, next)
         }))
@@ -269,6 +274,19 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
+
+/// The pages' routes, listed once per process, before the first router is built.
+///
+/// Listing them renders the app with resource loads switched off through one process-wide
+/// flag (`SuppressResourceLoad`: leptos_router 0.8.17 `src/generate_route_list.rs:237` takes
+/// it; in leptos_server 0.8.8 `src/resource.rs` it is a plain bool (line 37), set at line 47
+/// and cleared on drop at line 60, not a count). Listed again while pages render elsewhere
+/// in the process (another instance starting, as in every integration test), resources the
+/// pages create meanwhile wait forever and the page never finishes; and when one listing
+/// ends during another, the other's resources load for real, running server functions in a
+/// render that has no app state ("a server function ran outside a request's reactive
+/// context"). Listed once, before any router exists, no page renders while the flag is set.
+static ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(App));
 
 /// Whether cargo-leptos built the site with content-hashed file names: it then writes
 /// `hash.txt` beside the server binary, where Leptos reads the names from.

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod api_keys;
+mod apps_in_one_process;
 mod assets;
 mod auth;
 mod chat;
