@@ -89,6 +89,7 @@ impl Harness {
         let client = client();
         let registered = client
             .post(format!("{}/api/v1/auth/register", self.base))
+            .header("x-forwarded-for", format!("10.2.{}.{}", n / 250, n % 250 + 1))
             .json(&json!({"email": format!("bench{n}@example.org"), "password": "benchmark-password"}))
             .send()
             .await
