@@ -64,6 +64,8 @@ impl Harness {
                 "JWT_SECRET",
                 "bench-secret-bench-secret-bench-secret-00".into(),
             ),
+            // Each person signs up from an address of their own (per-address limits).
+            ("TRUSTED_PROXIES", "127.0.0.1".into()),
         ];
         let settings = Settings::from_lookup(file, |k| {
             vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
