@@ -8,18 +8,36 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// The most one event may hold (its data and the line being read): far above any real
+/// event, and a bound on what a hostile stream without line ends or blank lines can make
+/// us keep.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
 #[derive(Default)]
 pub struct SseParser {
     line: Vec<u8>,
     event: String,
     data: String,
+    overflowed: bool,
 }
 
 impl SseParser {
-    /// Feeds a chunk of bytes; returns the events completed by it.
+    /// Feeds a chunk of bytes; returns the events completed by it. Once an event grows past
+    /// [`MAX_EVENT_BYTES`] the parser stops: [`Self::overflowed`] says so, and the stream
+    /// should be treated as broken.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
         for &byte in chunk {
+            if self.overflowed {
+                break;
+            }
+            if self.line.len() + self.data.len() + self.event.len() > MAX_EVENT_BYTES {
+                self.overflowed = true;
+                self.line = Vec::new();
+                self.data = String::new();
+                self.event = String::new();
+                break;
+            }
             if byte == b'\n' {
                 let mut line = std::mem::take(&mut self.line);
                 if line.last() == Some(&b'\r') {
@@ -31,6 +49,11 @@ impl SseParser {
             }
         }
         out
+    }
+
+    /// Whether an event grew past [`MAX_EVENT_BYTES`] (nothing more is read).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
     }
 
     fn line_done(&mut self, line: &str, out: &mut Vec<SseEvent>) {
@@ -71,6 +94,28 @@ impl SseParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_without_line_ends_or_blank_lines_is_bounded() {
+        let mut parser = SseParser::default();
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..(MAX_EVENT_BYTES / chunk.len() + 2) {
+            assert!(parser.push(&chunk).is_empty());
+        }
+        assert!(parser.overflowed());
+        assert!(parser.line.capacity() == 0 && parser.data.is_empty());
+
+        let mut parser = SseParser::default();
+        let line = format!("data: {}\n", "y".repeat(1000));
+        for _ in 0..(MAX_EVENT_BYTES / 1000 + 2) {
+            assert!(parser.push(line.as_bytes()).is_empty());
+        }
+        assert!(parser.overflowed(), "many data lines without a blank line");
+        assert!(
+            parser.push(b"\n\ndata: late\n\n").is_empty(),
+            "nothing after the cut"
+        );
+    }
 
     #[test]
     fn parses_events_split_anywhere() {
