@@ -96,6 +96,8 @@ async fn main() {
                 format!("sqlite://{}", dir.path().join("m.db").display()),
             )
             .env("RUST_LOG", "warn")
+            // Each person signs up from an address of their own (per-address limits).
+            .env("TRUSTED_PROXIES", "127.0.0.1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -8,18 +8,36 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// The most one event may hold (its data and the line being read): far above any real
+/// event, and a bound on what a hostile stream without line ends or blank lines can make
+/// us keep.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
 #[derive(Default)]
 pub struct SseParser {
     line: Vec<u8>,
     event: String,
     data: String,
+    overflowed: bool,
 }
 
 impl SseParser {
-    /// Feeds a chunk of bytes; returns the events completed by it.
+    /// Feeds a chunk of bytes; returns the events completed by it. Once an event grows past
+    /// [`MAX_EVENT_BYTES`] the parser stops: [`Self::overflowed`] says so, and the stream
+    /// should be treated as broken.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
         for &byte in chunk {
+            if self.overflowed {
+                break;
+            }
+            if self.line.len() + self.data.len() + self.event.len() > MAX_EVENT_BYTES {
+                self.overflowed = true;
+                self.line = Vec::new();
+                self.data = String::new();
+                self.event = String::new();
+                break;
+            }
             if byte == b'\n' {
                 let mut line = std::mem::take(&mut self.line);
                 if line.last() == Some(&b'\r') {
@@ -31,6 +49,11 @@ impl SseParser {
             }
         }
         out
+    }
+
+    /// Whether an event grew past [`MAX_EVENT_BYTES`] (nothing more is read).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
     }
 
     fn line_done(&mut self, line: &str, out: &mut Vec<SseEvent>) {
@@ -73,6 +96,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_stream_without_line_ends_or_blank_lines_is_bounded() {
+        let mut parser = SseParser::default();
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..(MAX_EVENT_BYTES / chunk.len() + 2) {
+            assert!(parser.push(&chunk).is_empty());
+        }
+        assert!(parser.overflowed());
+        assert!(parser.line.capacity() == 0 && parser.data.is_empty());
+
+        let mut parser = SseParser::default();
+        let line = format!("data: {}\n", "y".repeat(1000));
+        for _ in 0..(MAX_EVENT_BYTES / 1000 + 2) {
+            assert!(parser.push(line.as_bytes()).is_empty());
+        }
+        assert!(parser.overflowed(), "many data lines without a blank line");
+        assert!(
+            parser.push(b"\n\ndata: late\n\n").is_empty(),
+            "nothing after the cut"
+        );
+    }
+
+    #[test]
     fn parses_events_split_anywhere() {
         let stream = "event: ping\ndata: {\"type\":\"ping\"}\n\n: keep-alive\n\nevent: content_block_delta\r\ndata: {\"t\":\"h\u{e9}llo\"}\r\n\r\n";
         let bytes = stream.as_bytes();
@@ -98,5 +143,46 @@ mod tests {
                 data: "a\nb".into()
             }]
         );
+    }
+
+    /// Any bytes, split anywhere: never a panic, and the same events as one whole push.
+    #[test]
+    fn fuzz_sse_parser_is_split_invariant() {
+        const FRAGMENTS: [&str; 14] = [
+            "event: ",
+            "data: ",
+            "data:",
+            "event:",
+            ": ",
+            "\n",
+            "\r\n",
+            "\n\n",
+            "\r",
+            "id: 1",
+            "retry: 5",
+            "{\"type\":\"ping\"}",
+            "h\u{e9}llo",
+            "content_block_delta",
+        ];
+        crate::fuzz::run("sse", |g| {
+            let mut bytes = g.text(&FRAGMENTS, 40).into_bytes();
+            if g.below(4) == 0 {
+                bytes.extend(g.bytes(16));
+            }
+            let whole = SseParser::default().push(&bytes);
+            let mut parser = SseParser::default();
+            let mut pieces = Vec::new();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let at = 1 + g.below(rest.len());
+                pieces.extend(parser.push(&rest[..at]));
+                rest = &rest[at..];
+            }
+            assert_eq!(pieces, whole);
+            for event in whole {
+                assert!(!event.event.is_empty());
+                assert!(!event.event.contains('\n'));
+            }
+        });
     }
 }

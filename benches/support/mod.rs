@@ -64,6 +64,8 @@ impl Harness {
                 "JWT_SECRET",
                 "bench-secret-bench-secret-bench-secret-00".into(),
             ),
+            // Each person signs up from an address of their own (per-address limits).
+            ("TRUSTED_PROXIES", "127.0.0.1".into()),
         ];
         let settings = Settings::from_lookup(file, |k| {
             vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
@@ -89,6 +91,7 @@ impl Harness {
         let client = client();
         let registered = client
             .post(format!("{}/api/v1/auth/register", self.base))
+            .header("x-forwarded-for", format!("10.2.{}.{}", n / 250, n % 250 + 1))
             .json(&json!({"email": format!("bench{n}@example.org"), "password": "benchmark-password"}))
             .send()
             .await

@@ -15,7 +15,7 @@ mod ssr {
 
     use crate::{
         error::AppError,
-        server::{session::AuthSession, state::AppState},
+        server::{client::ClientAddr, session::AuthSession, state::AppState},
     };
 
     /// The app state, which the router provides, as reactive context, to every server
@@ -36,6 +36,16 @@ mod ssr {
         Ok(AuthSession(session))
     }
 
+    /// The caller's address (see `server::client`); unspecified if the middleware did not
+    /// run, which only a test calling a server function directly would see.
+    pub fn client_addr() -> ClientAddr {
+        use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<ClientAddr>().copied())
+            .unwrap_or(ClientAddr(std::net::IpAddr::V4(
+                std::net::Ipv4Addr::UNSPECIFIED,
+            )))
+    }
+
     /// Who is asking: the app state and the logged-in user's id, or `Unauthenticated`.
     pub async fn authenticated() -> Result<(AppState, i64), AppError> {
         let state = state()?;
@@ -44,4 +54,4 @@ mod ssr {
     }
 }
 #[cfg(feature = "ssr")]
-pub(crate) use ssr::{authenticated, session, state};
+pub(crate) use ssr::{authenticated, client_addr, session, state};

@@ -5,4 +5,5 @@ pub mod markdown;
 pub mod password_field;
 pub mod plan;
 pub mod protected;
+pub mod sessions_panel;
 pub mod usage;

@@ -7,6 +7,7 @@ use crate::{
         api_key_panel::{ApiKeyPanel, KeyActions},
         plan::PlanCard,
         protected::Protected,
+        sessions_panel::{SessionActions, SessionsPanel},
         usage::UsageCard,
     },
     types::user::UserView,
@@ -15,6 +16,7 @@ use crate::{
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let key_actions = KeyActions::new(expect_context::<Auth>());
+    let session_actions = SessionActions::new();
     view! {
         <Title text="Settings"/>
         <Protected children=move |user: UserView| view! {
@@ -30,6 +32,7 @@ pub fn SettingsPage() -> impl IntoView {
                 <ApiKeyPanel actions=key_actions/>
                 <PlanCard/>
                 <UsageCard/>
+                <SessionsPanel actions=session_actions/>
             </div>
         }/>
     }

@@ -64,6 +64,16 @@ const ANONYMOUS: &[Case] = &[
     ("start_checkout", &[], 401, "unauthenticated"),
     ("open_billing_portal", &[], 401, "unauthenticated"),
     (
+        "change_password",
+        &[
+            ("current_password", "long enough"),
+            ("new_password", "longer still"),
+        ],
+        401,
+        "unauthenticated",
+    ),
+    ("log_out_other_sessions", &[], 401, "unauthenticated"),
+    (
         "login",
         &[
             ("email", "nobody@example.org"),
@@ -143,6 +153,21 @@ const SIGNED_IN: &[Case] = &[
     // Billing is off in this app.
     ("start_checkout", &[], 503, "billing_unavailable"),
     ("open_billing_portal", &[], 503, "billing_unavailable"),
+    (
+        "change_password",
+        &[
+            ("current_password", "not the password"),
+            ("new_password", "longer still"),
+        ],
+        422,
+        "wrong_password",
+    ),
+    (
+        "change_password",
+        &[("current_password", "x")],
+        422,
+        "invalid_request",
+    ),
     (
         "register",
         &[("email", "taken@example.org"), ("password", "long enough")],

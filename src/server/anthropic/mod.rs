@@ -174,6 +174,10 @@ impl EventStream {
             if let Some(event) = self.ready.pop_front() {
                 return Ok(Some(event));
             }
+            if self.parser.overflowed() {
+                tracing::warn!("Anthropic's stream sent an event over the size limit; cut off");
+                return Ok(None);
+            }
             let Some(chunk) = self.body.next().await else {
                 return Ok(None);
             };
