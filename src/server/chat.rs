@@ -20,8 +20,8 @@ use crate::{
     error::AppError,
     sse::SseParser,
     types::chat::{
-        conversation_title, ChatRequest, ConversationSummary, ConversationView, MessageView,
-        UsageRow,
+        conversation_title, ChatEvent, ChatRequest, ConversationSummary, ConversationView, Delta,
+        Done, MessageView, StreamError, StreamErrorCode, Usage, UsageRow,
     },
 };
 
@@ -29,56 +29,6 @@ use crate::{
 pub const MAX_MESSAGE_CHARS: usize = 32_000;
 /// How long the stream may stay silent (Anthropic pings well within this).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// What the browser receives on the event stream.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ChatEvent {
-    Delta(String),
-    Done {
-        conversation_id: String,
-        message_id: String,
-        input_tokens: i64,
-        output_tokens: i64,
-    },
-    Error {
-        code: &'static str,
-        message: String,
-        conversation_id: String,
-    },
-}
-
-impl ChatEvent {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Delta(_) => "delta",
-            Self::Done { .. } => "done",
-            Self::Error { .. } => "error",
-        }
-    }
-
-    pub fn data(&self) -> Value {
-        match self {
-            Self::Delta(text) => json!({ "text": text }),
-            Self::Done {
-                conversation_id,
-                message_id,
-                input_tokens,
-                output_tokens,
-            } => json!({
-                "conversation_id": conversation_id,
-                "message_id": message_id,
-                "usage": { "input_tokens": input_tokens, "output_tokens": output_tokens },
-            }),
-            Self::Error {
-                code,
-                message,
-                conversation_id,
-            } => {
-                json!({ "code": code, "message": message, "conversation_id": conversation_id })
-            }
-        }
-    }
-}
 
 pub fn is_model_name(model: &str) -> bool {
     model.starts_with("claude-")
@@ -453,7 +403,7 @@ async fn relay(
     let mut body = response.bytes_stream();
     let mut parser = SseParser::default();
     let mut answer = String::new();
-    let (mut input_tokens, mut output_tokens) = (0i64, 0i64);
+    let mut usage = Usage::default();
 
     let outcome = 'stream: loop {
         let chunk = tokio::select! {
@@ -468,29 +418,25 @@ async fn relay(
             let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
             match event.event.as_str() {
                 "message_start" => {
-                    input_tokens = data
-                        .pointer("/message/usage/input_tokens")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0);
-                    output_tokens = data
-                        .pointer("/message/usage/output_tokens")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0);
+                    if let Some(counted) = data.pointer("/message/usage") {
+                        usage = Usage::default();
+                        count_usage(&mut usage, counted);
+                    }
                 }
                 "content_block_delta" => {
                     if let Some(text) = data.pointer("/delta/text").and_then(Value::as_str) {
                         answer.push_str(text);
-                        if tx.send(ChatEvent::Delta(text.to_string())).await.is_err() {
+                        let delta = ChatEvent::Delta(Delta {
+                            text: text.to_string(),
+                        });
+                        if tx.send(delta).await.is_err() {
                             break 'stream Outcome::Cancelled;
                         }
                     }
                 }
                 "message_delta" => {
-                    if let Some(n) = data.pointer("/usage/output_tokens").and_then(Value::as_i64) {
-                        output_tokens = n;
-                    }
-                    if let Some(n) = data.pointer("/usage/input_tokens").and_then(Value::as_i64) {
-                        input_tokens = n;
+                    if let Some(counted) = data.get("usage") {
+                        count_usage(&mut usage, counted);
                     }
                 }
                 "message_stop" => break 'stream Outcome::Complete,
@@ -519,30 +465,31 @@ async fn relay(
                 content: &answer,
                 model: Some(&model),
                 incomplete: !complete,
-                input_tokens: Some(input_tokens),
-                output_tokens: Some(output_tokens),
+                input_tokens: Some(usage.input_tokens),
+                output_tokens: Some(usage.output_tokens),
                 client_message_id: None,
             })
             .await;
         if let Err(e) = stored {
             let _ = tx
-                .send(ChatEvent::Error {
-                    code: "internal",
+                .send(ChatEvent::Error(StreamError {
+                    code: StreamErrorCode::Internal,
                     message: internal("storing an answer", e).to_string(),
                     conversation_id: conversation_id.clone(),
-                })
+                    retry_after: None,
+                }))
                 .await;
             return;
         }
     }
 
     let event = match outcome {
-        Outcome::Complete => ChatEvent::Done {
+        Outcome::Complete => ChatEvent::Done(Done {
             conversation_id,
             message_id,
-            input_tokens,
-            output_tokens,
-        },
+            usage,
+            cost_usd: None,
+        }),
         Outcome::Cancelled => {
             tracing::info!(
                 kept = answer.len(),
@@ -552,23 +499,47 @@ async fn relay(
         }
         Outcome::Dropped => {
             tracing::warn!(kept = answer.len(), "Anthropic's stream broke off");
-            ChatEvent::Error {
-                code: "anthropic_unavailable",
+            ChatEvent::Error(StreamError {
+                code: StreamErrorCode::AnthropicUnavailable,
                 message: "The answer was cut off before it finished. What arrived is kept; please try again.".into(),
                 conversation_id,
-            }
+                retry_after: None,
+            })
         }
         Outcome::UpstreamError(kind) => {
             tracing::warn!(kind, "Anthropic sent an error mid-stream");
             let _ = &key; // the key stays valid: a mid-stream error is about load, not the key
-            ChatEvent::Error {
-                code: "anthropic_unavailable",
+            ChatEvent::Error(StreamError {
+                code: StreamErrorCode::AnthropicUnavailable,
                 message: "Anthropic is overloaded right now and stopped answering. What arrived is kept; please try again in a moment.".into(),
                 conversation_id,
-            }
+                retry_after: None,
+            })
         }
     };
     let _ = tx.send(event).await;
+}
+
+/// Takes the counts Anthropic gives in a `usage` object (`message_start` has them all,
+/// `message_delta` the cumulative ones it updates).
+fn count_usage(usage: &mut Usage, counted: &Value) {
+    let fields: [(&str, &mut i64); 4] = [
+        ("input_tokens", &mut usage.input_tokens),
+        ("output_tokens", &mut usage.output_tokens),
+        (
+            "cache_creation_input_tokens",
+            &mut usage.cache_creation_input_tokens,
+        ),
+        (
+            "cache_read_input_tokens",
+            &mut usage.cache_read_input_tokens,
+        ),
+    ];
+    for (name, count) in fields {
+        if let Some(n) = counted.get(name).and_then(Value::as_i64) {
+            *count = n;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -619,18 +590,22 @@ mod tests {
     }
 
     #[test]
-    fn events_have_the_contract_shape() {
-        let done = ChatEvent::Done {
-            conversation_id: "c".into(),
-            message_id: "m".into(),
-            input_tokens: 3,
-            output_tokens: 4,
-        };
-        assert_eq!(done.name(), "done");
-        assert_eq!(
-            done.data()["usage"],
-            json!({"input_tokens": 3, "output_tokens": 4})
+    fn usage_takes_every_count_anthropic_gives() {
+        let mut usage = Usage::default();
+        count_usage(
+            &mut usage,
+            &json!({"input_tokens": 10, "output_tokens": 1,
+                "cache_creation_input_tokens": 7, "cache_read_input_tokens": 5}),
         );
-        assert_eq!(ChatEvent::Delta("x".into()).data(), json!({"text": "x"}));
+        count_usage(&mut usage, &json!({"output_tokens": 42}));
+        assert_eq!(
+            usage,
+            Usage {
+                input_tokens: 10,
+                output_tokens: 42,
+                cache_creation_input_tokens: 7,
+                cache_read_input_tokens: 5,
+            }
+        );
     }
 }

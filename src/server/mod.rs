@@ -7,6 +7,7 @@ pub mod anthropic_stub;
 pub mod api_keys;
 pub mod auth;
 pub mod chat;
+pub mod chat_stream;
 pub mod config;
 pub mod crypto;
 pub mod csrf;
