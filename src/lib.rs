@@ -6,7 +6,6 @@ pub mod auth;
 pub mod components;
 pub mod error;
 pub mod pages;
-pub mod sse;
 pub mod types;
 pub mod util;
 
@@ -14,6 +13,8 @@ pub mod util;
 pub mod domain;
 #[cfg(feature = "ssr")]
 pub mod server;
+#[cfg(feature = "ssr")]
+pub mod sse;
 
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]

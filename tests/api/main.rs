@@ -7,5 +7,6 @@ mod helpers;
 mod api_keys;
 mod auth;
 mod chat;
+mod chat_fn;
 mod health;
 mod secrets;
