@@ -94,3 +94,19 @@ test('Stop cancels a slow answer and keeps what arrived', async ({ page, newAcco
   await page.waitForTimeout(1_000);
   expect(await c.log.innerText()).toBe(text);
 });
+
+test('an answer in other scripts and emoji streams intact', async ({ page, newAccount }) => {
+  const account = await newAccount();
+  await signInViaApi(page.request, account);
+  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
+  expect(saved.status()).toBe(200);
+  await page.goto('/chat');
+  const words = 'Grüße, Ωμέγα! 日本語のテキスト 😀🎉 𐍈';
+  await send(page, words);
+  const c = chat(page);
+  await expect(c.log.getByText(`Hello from the Anthropic stand-in. You said: ${words}`)).toBeVisible();
+  await expect(c.log.getByText('\uFFFD')).toHaveCount(0);
+  // And stored the same.
+  await page.reload();
+  await expect(c.log.getByText(`Hello from the Anthropic stand-in. You said: ${words}`)).toBeVisible();
+});
