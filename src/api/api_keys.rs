@@ -12,8 +12,8 @@ pub async fn api_key_status() -> Result<KeyStatus, AppError> {
 
 #[server(prefix = "/api/fn", endpoint = "save_api_key")]
 pub async fn save_api_key(api_key: String) -> Result<KeyStatus, AppError> {
-    let key = ApiKey::parse(api_key.into())?;
     let (state, user_id) = super::authenticated().await?;
+    let key = ApiKey::parse(api_key.into())?;
     api_keys::save(&state, user_id, key).await
 }
 

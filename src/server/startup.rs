@@ -54,6 +54,9 @@ pub struct Application {
 }
 
 pub const SESSION_COOKIE: &str = "apexaurum_session";
+/// Where the server functions answer (`#[server(prefix = …)]` repeats it: the macro takes
+/// only a literal).
+pub const SERVER_FN_PREFIX: &str = "/api/fn";
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
@@ -179,10 +182,10 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         .route("/healthz", get(healthz))
         .nest("/api/v1", rest::router())
         .route(
-            "/api/fn/{*name}",
+            &format!("{SERVER_FN_PREFIX}/{{*name}}"),
             post({
                 let context = context.clone();
-                move |req| server_fn(context.clone(), req)
+                move |req| handle_server_fns_with_context(context.clone(), req)
             }),
         )
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
@@ -192,6 +195,7 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
             AppState,
             _,
         >(context, shell))
+        .layer(middleware::from_fn(server_fn_status))
         .layer(middleware::from_fn(csrf::reject_foreign_origin))
         .layer(middleware::from_fn(super::session::protect_pages))
         .layer(sessions)
@@ -200,16 +204,17 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         .with_state(state)
 }
 
-/// Runs a server function and gives a failure its [`AppError`]'s HTTP status: server_fn
-/// answers every error with 500, and no server function should have to remember to fix
-/// that. (A plain HTML form post is not an error response: it is redirected back to its
-/// form, with the error in the URL.)
-async fn server_fn(context: impl Fn() + Clone + Send + 'static, req: Request) -> Response {
+/// Gives a failed server function its [`AppError`]'s HTTP status: server_fn answers every
+/// error with 500, and no server function should have to remember to fix that. A layer,
+/// because leptos_axum routes each server function on its own path. (A plain HTML form
+/// post is not an error response: it is redirected back to its form, the error in the URL.)
+async fn server_fn_status(request: Request, next: middleware::Next) -> Response {
     use leptos::server_fn::error::{FromServerFnError as _, SERVER_FN_ERROR_HEADER};
 
-    let response = handle_server_fns_with_context(context, req)
-        .await
-        .into_response();
+    if !request.uri().path().starts_with(SERVER_FN_PREFIX) {
+        return next.run(request).await;
+    }
+    let response = next.run(request).await;
     if response.status() != StatusCode::INTERNAL_SERVER_ERROR
         || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
     {

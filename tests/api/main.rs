@@ -10,3 +10,4 @@ mod chat;
 mod chat_fn;
 mod health;
 mod secrets;
+mod server_fns;
