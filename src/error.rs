@@ -114,6 +114,13 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
                 Self::InvalidRequest("Some fields were missing or malformed.".into())
             }
+            // On the server, a body that does not decode is the caller's malformed
+            // arguments (a JSON-encoded server function such as `send_message` reports
+            // them so); in the browser it is a response that did not decode.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(_) => {
+                Self::InvalidRequest("Some fields were missing or malformed.".into())
+            }
             _ => Self::Transport,
         }
     }
@@ -165,6 +172,21 @@ mod tests {
         ] {
             assert_eq!(AppError::de(err.ser()), err);
         }
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn arguments_that_do_not_decode_are_an_invalid_request_on_the_server() {
+        for err in [
+            ServerFnErrorErr::Args("x".into()),
+            ServerFnErrorErr::Deserialization("missing field `message`".into()),
+        ] {
+            assert_eq!(AppError::from_server_fn_error(err).status(), 422);
+        }
+        assert_eq!(
+            AppError::from_server_fn_error(ServerFnErrorErr::Request("x".into())),
+            AppError::Transport
+        );
     }
 
     #[test]
