@@ -1,12 +1,14 @@
 //! Time to first token: through the app versus straight to the Anthropic stand-in, median
-//! of 100 of each on this machine. Run: `cargo bench --features ssr --bench ttft`.
+//! of 100 of each on this machine. Run: `cargo bench --features ssr,stub --bench ttft`.
 
 use std::time::{Duration, Instant};
 
-use apexaurum::server::{
-    anthropic_stub,
-    config::{RuntimeFile, Settings},
-    startup::Application,
+use apexaurum::{
+    server::{
+        config::{RuntimeFile, Settings},
+        startup::Application,
+    },
+    stubs::anthropic as anthropic_stub,
 };
 use futures::StreamExt as _;
 use serde_json::json;

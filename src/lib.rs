@@ -15,6 +15,8 @@ pub mod domain;
 pub mod server;
 #[cfg(feature = "ssr")]
 pub mod sse;
+#[cfg(feature = "stub")]
+pub mod stubs;
 
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]

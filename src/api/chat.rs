@@ -2,7 +2,7 @@
 //! answer back as it arrives.
 
 #[cfg(feature = "ssr")]
-use crate::server::{api_keys, chat, chat_stream};
+use crate::server::{api_keys, chat, chat_stream, conversations};
 #[cfg(feature = "ssr")]
 use crate::types::chat::ChatRequest;
 use crate::{
@@ -65,13 +65,13 @@ pub async fn available_models() -> Result<Vec<String>, AppError> {
 #[server(prefix = "/api/fn", endpoint = "conversations")]
 pub async fn list_conversations() -> Result<Vec<ConversationSummary>, AppError> {
     let (state, user_id) = super::authenticated().await?;
-    chat::list(&state, user_id).await
+    conversations::list(&state, user_id).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "conversation")]
 pub async fn get_conversation(id: String) -> Result<ConversationView, AppError> {
     let (state, user_id) = super::authenticated().await?;
-    chat::get(&state, user_id, &id).await
+    conversations::get(&state, user_id, &id).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "rename_conversation")]
@@ -80,13 +80,13 @@ pub async fn rename_conversation(
     title: String,
 ) -> Result<ConversationSummary, AppError> {
     let (state, user_id) = super::authenticated().await?;
-    chat::rename(&state, user_id, &id, &title).await
+    conversations::rename(&state, user_id, &id, &title).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "delete_conversation")]
 pub async fn delete_conversation(id: String) -> Result<(), AppError> {
     let (state, user_id) = super::authenticated().await?;
-    chat::delete(&state, user_id, &id).await?;
+    conversations::delete(&state, user_id, &id).await?;
     leptos_axum::redirect("/chat");
     Ok(())
 }
@@ -94,5 +94,5 @@ pub async fn delete_conversation(id: String) -> Result<(), AppError> {
 #[server(prefix = "/api/fn", endpoint = "usage_this_month")]
 pub async fn usage_this_month() -> Result<Vec<UsageRow>, AppError> {
     let (state, user_id) = super::authenticated().await?;
-    chat::usage_this_month(&state, user_id).await
+    conversations::usage_this_month(&state, user_id).await
 }

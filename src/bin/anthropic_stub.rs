@@ -1,10 +1,10 @@
 //! The Anthropic stand-in as a process, for Playwright and local development.
 //!
 //! Listens on `STUB_ADDR` (default `127.0.0.1:3100`); point the app's Anthropic base URL
-//! at the printed address. See `apexaurum::server::anthropic_stub` for what it answers and
+//! at the printed address. See `apexaurum::stubs::anthropic` for what it answers and
 //! for the `/_stub/` control routes.
 
-use apexaurum::server::anthropic_stub::{router, StubState};
+use apexaurum::stubs::anthropic::{router, StubState};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:3100";
 

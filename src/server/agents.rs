@@ -5,17 +5,17 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::types::chat::AgentView;
+use crate::{domain::ModelName, types::chat::AgentView};
 
 const BUILT_IN: &str = include_str!("../agents.toml");
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Agent {
     pub id: String,
     pub name: String,
     pub description: String,
-    pub model: String,
+    /// Checked when the file is read: a file naming no Claude model does not load.
+    pub model: ModelName,
     pub system: String,
 }
 
@@ -24,7 +24,18 @@ pub struct Agents(Vec<Agent>);
 
 #[derive(Deserialize)]
 struct File {
-    agent: Vec<Agent>,
+    agent: Vec<AgentEntry>,
+}
+
+/// An `[[agent]]` as written, before its model name is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentEntry {
+    id: String,
+    name: String,
+    description: String,
+    model: String,
+    system: String,
 }
 
 impl Agents {
@@ -46,14 +57,23 @@ impl Agents {
                     a.id
                 ));
             }
-            if !super::chat::is_model_name(&a.model) {
-                return Err(format!(
-                    "agent {:?} has an invalid model {:?}",
-                    a.id, a.model
-                ));
-            }
         }
-        Ok(Self(file.agent))
+        let agents = file
+            .agent
+            .into_iter()
+            .map(|a| {
+                let model = ModelName::try_from(a.model.clone())
+                    .map_err(|_| format!("agent {:?} has an invalid model {:?}", a.id, a.model))?;
+                Ok(Agent {
+                    id: a.id,
+                    name: a.name,
+                    description: a.description,
+                    model,
+                    system: a.system,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self(agents))
     }
 
     pub fn built_in() -> Self {
@@ -87,13 +107,13 @@ impl Agents {
                 id: a.id.clone(),
                 name: a.name.clone(),
                 description: a.description.clone(),
-                model: a.model.clone(),
+                model: a.model.to_string(),
             })
             .collect()
     }
 
     pub fn default_models(&self) -> Vec<String> {
-        let mut models: Vec<String> = self.0.iter().map(|a| a.model.clone()).collect();
+        let mut models: Vec<String> = self.0.iter().map(|a| a.model.to_string()).collect();
         models.dedup();
         models
     }
@@ -117,5 +137,11 @@ mod tests {
         assert!(Agents::parse("").unwrap_err().contains("agent"));
         let bad = "[[agent]]\nid = \"Bad Id\"\nname = \"x\"\ndescription = \"x\"\nmodel = \"claude-x\"\nsystem = \"x\"\n";
         assert!(Agents::parse(bad).unwrap_err().contains("Bad Id"));
+        let bad_model = bad.replace("Bad Id", "ok").replace("claude-x", "gpt-4");
+        let refused = Agents::parse(&bad_model).unwrap_err();
+        assert!(
+            refused.contains("invalid model") && refused.contains("gpt-4"),
+            "{refused}"
+        );
     }
 }

@@ -1,147 +1,31 @@
-//! Chat with the Agents: the key gate, conversations, and the stream from Anthropic to the
-//! browser. The user's message is stored before Anthropic is called; the answer is relayed
-//! delta by delta as it arrives and stored when it ends, complete or not.
+//! Chat with the Agents, as orchestration: check the request, store the person's message
+//! (through [`conversations`]), call Anthropic (the typed [`protocol`]), and relay its stream
+//! to the browser delta by delta, storing the answer when it ends, complete or not.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
-use futures::StreamExt as _;
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{
-    anthropic::Verdict,
+    anthropic::{
+        protocol::{self, BlockDelta, Content, MessagesRequest, Role, StreamEvent},
+        EventStream, Verdict,
+    },
     api_keys::{self, StoredKey},
-    db::{ConversationRow, DbError, MessageRow, NewMessage},
-    internal,
+    conversations::{self, Answer},
+    db::MessageRow,
     state::AppState,
 };
 use crate::{
+    domain::{ClientMessageId, ModelName},
     error::AppError,
-    sse::SseParser,
-    types::chat::{
-        conversation_title, ChatEvent, ChatRequest, ConversationSummary, ConversationView, Delta,
-        Done, MessageView, StreamError, StreamErrorCode, Usage, UsageRow,
-    },
+    types::chat::{ChatEvent, ChatRequest, Delta, Done, StreamError, StreamErrorCode, Usage},
 };
 
 /// Longest message a person may send, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 32_000;
 /// How long the stream may stay silent (Anthropic pings well within this).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-pub fn is_model_name(model: &str) -> bool {
-    model.starts_with("claude-")
-        && model.len() <= 100
-        && model.bytes().all(|b| {
-            b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || b == b'-'
-                || b == b'.'
-                || b == b'_'
-                || b == b'@'
-        })
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn summary(row: ConversationRow) -> ConversationSummary {
-    ConversationSummary {
-        id: row.id,
-        title: row.title,
-        agent: row.agent,
-        model: row.model,
-        created_at: rfc3339(row.created_at),
-        updated_at: rfc3339(row.updated_at),
-    }
-}
-
-fn message_view(row: MessageRow) -> MessageView {
-    MessageView {
-        id: row.id,
-        role: row.role,
-        content: row.content,
-        model: row.model,
-        incomplete: row.incomplete,
-        input_tokens: row.input_tokens,
-        output_tokens: row.output_tokens,
-        created_at: rfc3339(row.created_at),
-    }
-}
-
-pub async fn list(state: &AppState, user_id: i64) -> Result<Vec<ConversationSummary>, AppError> {
-    let rows = state.db.list_conversations(user_id).await?;
-    Ok(rows.into_iter().map(summary).collect())
-}
-
-async fn owned(state: &AppState, user_id: i64, id: &str) -> Result<ConversationRow, AppError> {
-    state
-        .db
-        .find_conversation(id, user_id)
-        .await?
-        // Someone else's conversation and a missing one look the same: ids cannot be probed.
-        .ok_or(AppError::ConversationNotFound)
-}
-
-pub async fn get(state: &AppState, user_id: i64, id: &str) -> Result<ConversationView, AppError> {
-    let conversation = owned(state, user_id, id).await?;
-    let messages = state.db.messages(id).await?;
-    Ok(ConversationView {
-        summary: summary(conversation),
-        messages: messages.into_iter().map(message_view).collect(),
-    })
-}
-
-fn clean_title(title: &str) -> Result<String, AppError> {
-    let title: String = title.split_whitespace().collect::<Vec<_>>().join(" ");
-    if title.is_empty() {
-        return Err(AppError::InvalidRequest(
-            "A conversation needs a title.".into(),
-        ));
-    }
-    Ok(title.chars().take(120).collect())
-}
-
-pub async fn rename(
-    state: &AppState,
-    user_id: i64,
-    id: &str,
-    title: &str,
-) -> Result<ConversationSummary, AppError> {
-    let title = clean_title(title)?;
-    if !state.db.rename_conversation(id, user_id, &title).await? {
-        return Err(AppError::ConversationNotFound);
-    }
-    Ok(summary(owned(state, user_id, id).await?))
-}
-
-pub async fn delete(state: &AppState, user_id: i64, id: &str) -> Result<(), AppError> {
-    if state.db.delete_conversation(id, user_id).await? {
-        Ok(())
-    } else {
-        Err(AppError::ConversationNotFound)
-    }
-}
-
-pub async fn usage_this_month(state: &AppState, user_id: i64) -> Result<Vec<UsageRow>, AppError> {
-    let now = Utc::now();
-    let start = Utc
-        .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
-        .single()
-        .unwrap_or(now);
-    let rows = state.db.usage_since(user_id, start).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| UsageRow {
-            model: r.model,
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            answers: r.answers,
-        })
-        .collect())
-}
 
 /// The models the user's key can use (the Agents' defaults when Anthropic cannot say).
 pub async fn available_models(state: &AppState, user_id: i64) -> Result<Vec<String>, AppError> {
@@ -163,7 +47,7 @@ struct Prepared {
     conversation_id: String,
     model: String,
     system: String,
-    history: Vec<Value>,
+    history: Vec<protocol::Message>,
 }
 
 /// Checks the request with the key already found by [`api_keys::usable_key`] (the caller
@@ -177,22 +61,20 @@ pub async fn start(
     key: StoredKey,
     request: ChatRequest,
 ) -> Result<mpsc::Receiver<ChatEvent>, AppError> {
-    let prepared = prepare(&state, user_id, &request).await?;
+    let request = ValidRequest::try_from(request)?;
+    let prepared = prepare(&state, user_id, request).await?;
 
-    let body = json!({
-        "model": prepared.model,
-        "max_tokens": state.settings.max_tokens,
-        "system": prepared.system,
-        "messages": prepared.history,
-        "stream": true,
-    });
+    let body = MessagesRequest {
+        model: prepared.model.clone(),
+        max_tokens: state.settings.max_tokens,
+        system: Some(Content::Text(prepared.system)),
+        messages: prepared.history,
+        stream: true,
+        thinking: None,
+    };
     let sent = tokio::time::timeout(
         state.settings.anthropic_timeout,
-        state
-            .anthropic
-            .request(reqwest::Method::POST, "/v1/messages", &key.secret)
-            .json(&body)
-            .send(),
+        state.anthropic.messages(&key.secret, &body).send(),
     )
     .await;
     let response = match sent {
@@ -246,39 +128,48 @@ pub async fn start(
     Ok(rx)
 }
 
+/// A [`ChatRequest`] whose raw strings passed their checks.
+struct ValidRequest {
+    message: String,
+    conversation_id: Option<String>,
+    agent: Option<String>,
+    model: Option<ModelName>,
+    client_message_id: Option<ClientMessageId>,
+}
+
+impl TryFrom<ChatRequest> for ValidRequest {
+    type Error = AppError;
+
+    fn try_from(request: ChatRequest) -> Result<Self, AppError> {
+        let message = request.message.trim();
+        if message.is_empty() {
+            return Err(AppError::InvalidRequest("Write a message first.".into()));
+        }
+        if message.chars().count() > MAX_MESSAGE_CHARS {
+            return Err(AppError::InvalidRequest(format!(
+                "Messages can be at most {MAX_MESSAGE_CHARS} characters."
+            )));
+        }
+        Ok(Self {
+            message: message.to_string(),
+            conversation_id: request.conversation_id,
+            agent: request.agent,
+            model: request.model.map(ModelName::try_from).transpose()?,
+            client_message_id: request
+                .client_message_id
+                .map(ClientMessageId::try_from)
+                .transpose()?,
+        })
+    }
+}
+
 async fn prepare(
     state: &AppState,
     user_id: i64,
-    request: &ChatRequest,
+    request: ValidRequest,
 ) -> Result<Prepared, AppError> {
-    let message = request.message.trim();
-    if message.is_empty() {
-        return Err(AppError::InvalidRequest("Write a message first.".into()));
-    }
-    if message.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(AppError::InvalidRequest(format!(
-            "Messages can be at most {MAX_MESSAGE_CHARS} characters."
-        )));
-    }
-    if let Some(model) = &request.model {
-        if !is_model_name(model) {
-            return Err(AppError::InvalidRequest(
-                "That is not a Claude model name.".into(),
-            ));
-        }
-    }
-    let client_message_id = match request.client_message_id.as_deref().map(str::trim) {
-        Some(id) if !id.is_empty() && id.len() <= 64 => Some(id),
-        Some(_) => {
-            return Err(AppError::InvalidRequest(
-                "client_message_id must be 1 to 64 characters.".into(),
-            ))
-        }
-        None => None,
-    };
-
     let conversation = match &request.conversation_id {
-        Some(id) => owned(state, user_id, id).await?,
+        Some(id) => conversations::owned(state, user_id, id).await?,
         None => {
             let agent = match &request.agent {
                 Some(id) => state.agents.get(id).ok_or_else(|| {
@@ -286,56 +177,23 @@ async fn prepare(
                 })?,
                 None => state.agents.default_agent(),
             };
-            let model = request.model.clone().unwrap_or_else(|| agent.model.clone());
-            let title = conversation_title(message);
-            state
-                .db
-                .create_conversation(
-                    &uuid::Uuid::new_v4().to_string(),
-                    user_id,
-                    &title,
-                    &agent.id,
-                    &model,
-                )
-                .await?
+            let model = request.model.as_ref().unwrap_or(&agent.model);
+            conversations::create(state, user_id, &request.message, agent, model).await?
         }
     };
     let model = request
         .model
-        .clone()
-        .unwrap_or_else(|| conversation.model.clone());
-    state
-        .db
-        .touch_conversation(&conversation.id, &model)
-        .await?;
+        .map_or_else(|| conversation.model.clone(), ModelName::into_string);
+    conversations::touch(state, &conversation.id, &model).await?;
 
-    // Store the user's message before calling Anthropic; a retry with the same client id
-    // finds it instead of storing it again.
-    let existing = match client_message_id {
-        Some(cid) => state.db.find_client_message(&conversation.id, cid).await?,
-        None => None,
-    };
-    if existing.is_none() {
-        let id = uuid::Uuid::new_v4().to_string();
-        let stored = state
-            .db
-            .insert_message(&NewMessage {
-                id: &id,
-                conversation_id: &conversation.id,
-                role: "user",
-                content: message,
-                model: None,
-                incomplete: false,
-                input_tokens: None,
-                output_tokens: None,
-                client_message_id,
-            })
-            .await;
-        match stored {
-            Ok(()) | Err(DbError::UniqueViolation) => {} // a concurrent retry stored it
-            Err(e) => return Err(e.into()),
-        }
-    }
+    // Stored before Anthropic is called.
+    conversations::store_user_message(
+        state,
+        &conversation.id,
+        &request.message,
+        request.client_message_id.as_ref(),
+    )
+    .await?;
 
     let system = state
         .agents
@@ -343,7 +201,7 @@ async fn prepare(
         .unwrap_or_else(|| state.agents.default_agent())
         .system
         .clone();
-    let rows = state.db.messages(&conversation.id).await?;
+    let rows = conversations::messages(state, &conversation.id).await?;
     Ok(Prepared {
         conversation_id: conversation.id,
         model,
@@ -354,7 +212,7 @@ async fn prepare(
 
 /// The conversation as Anthropic wants it: alternating roles, starting with the user,
 /// empty cut-off answers left out.
-fn history(rows: &[MessageRow]) -> Vec<Value> {
+fn history(rows: &[MessageRow]) -> Vec<protocol::Message> {
     let mut turns: Vec<(String, String)> = Vec::new();
     for row in rows.iter().filter(|r| !r.content.trim().is_empty()) {
         if turns.is_empty() && row.role != "user" {
@@ -375,7 +233,14 @@ fn history(rows: &[MessageRow]) -> Vec<Value> {
     }
     turns
         .into_iter()
-        .map(|(role, content)| json!({ "role": role, "content": content.trim_end() }))
+        .map(|(role, content)| protocol::Message {
+            role: if role == "user" {
+                Role::User
+            } else {
+                Role::Assistant
+            },
+            content: Content::Text(content.trim_end().to_string()),
+        })
         .collect()
 }
 
@@ -400,88 +265,77 @@ async fn relay(
     response: reqwest::Response,
     tx: mpsc::Sender<ChatEvent>,
 ) {
-    let mut body = response.bytes_stream();
-    let mut parser = SseParser::default();
+    let mut events = EventStream::new(response);
     let mut answer = String::new();
-    let mut usage = Usage::default();
+    let mut usage = protocol::Usage::default();
 
-    let outcome = 'stream: loop {
-        let chunk = tokio::select! {
+    let outcome = loop {
+        let next = tokio::select! {
             _ = tx.closed() => break Outcome::Cancelled,
-            chunk = tokio::time::timeout(IDLE_TIMEOUT, body.next()) => chunk,
+            next = tokio::time::timeout(IDLE_TIMEOUT, events.next()) => next,
         };
-        let bytes = match chunk {
-            Ok(Some(Ok(bytes))) => bytes,
-            Ok(Some(Err(_))) | Ok(None) | Err(_) => break Outcome::Dropped,
+        let event = match next {
+            Ok(Ok(Some(event))) => event,
+            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => break Outcome::Dropped,
         };
-        for event in parser.push(&bytes) {
-            let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-            match event.event.as_str() {
-                "message_start" => {
-                    if let Some(counted) = data.pointer("/message/usage") {
-                        usage = Usage::default();
-                        count_usage(&mut usage, counted);
-                    }
+        match event {
+            StreamEvent::MessageStart { message } => usage.update(&message.usage),
+            StreamEvent::ContentBlockDelta {
+                delta: BlockDelta::TextDelta { text },
+                ..
+            } => {
+                answer.push_str(&text);
+                if tx.send(ChatEvent::Delta(Delta { text })).await.is_err() {
+                    break Outcome::Cancelled;
                 }
-                "content_block_delta" => {
-                    if let Some(text) = data.pointer("/delta/text").and_then(Value::as_str) {
-                        answer.push_str(text);
-                        let delta = ChatEvent::Delta(Delta {
-                            text: text.to_string(),
-                        });
-                        if tx.send(delta).await.is_err() {
-                            break 'stream Outcome::Cancelled;
-                        }
-                    }
-                }
-                "message_delta" => {
-                    if let Some(counted) = data.get("usage") {
-                        count_usage(&mut usage, counted);
-                    }
-                }
-                "message_stop" => break 'stream Outcome::Complete,
-                "error" => {
-                    let kind = data
-                        .pointer("/error/type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("api_error");
-                    break 'stream Outcome::UpstreamError(kind.to_string());
-                }
-                _ => {} // ping, content_block_start/stop, and anything new
             }
+            // Cumulative totals, the cache counts among them.
+            StreamEvent::MessageDelta { usage: later, .. } => usage.update(&later),
+            StreamEvent::MessageStop => break Outcome::Complete,
+            StreamEvent::Error { error } => break Outcome::UpstreamError(error.kind),
+            // ping, block starts and stops, thinking and tool deltas, and anything new
+            StreamEvent::ContentBlockStart { .. }
+            | StreamEvent::ContentBlockDelta { .. }
+            | StreamEvent::ContentBlockStop { .. }
+            | StreamEvent::Ping
+            | StreamEvent::Unknown => {}
         }
     };
-    drop(body); // ends the upstream request now, if it is still open
+    drop(events); // ends the upstream request now, if it is still open
 
     let complete = matches!(outcome, Outcome::Complete);
-    let message_id = uuid::Uuid::new_v4().to_string();
-    if complete || !answer.is_empty() {
-        let stored = state
-            .db
-            .insert_message(&NewMessage {
-                id: &message_id,
+    let usage = counted(&usage);
+    // Nothing to keep when the stream ended before its first word.
+    let message_id = if complete || !answer.is_empty() {
+        let stored = conversations::store_answer(
+            &state,
+            &Answer {
                 conversation_id: &conversation_id,
-                role: "assistant",
+                model: &model,
                 content: &answer,
-                model: Some(&model),
                 incomplete: !complete,
-                input_tokens: Some(usage.input_tokens),
-                output_tokens: Some(usage.output_tokens),
-                client_message_id: None,
-            })
-            .await;
-        if let Err(e) = stored {
-            let _ = tx
-                .send(ChatEvent::Error(StreamError {
-                    code: StreamErrorCode::Internal,
-                    message: internal("storing an answer", e).to_string(),
-                    conversation_id: conversation_id.clone(),
-                    retry_after: None,
-                }))
-                .await;
-            return;
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+            },
+        )
+        .await;
+        match stored {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = tx
+                    .send(ChatEvent::Error(StreamError {
+                        code: StreamErrorCode::Internal,
+                        message: e.to_string(),
+                        conversation_id: conversation_id.clone(),
+                        retry_after: None,
+                    }))
+                    .await;
+                return;
+            }
         }
-    }
+    } else {
+        String::new() // not Complete, so no `done` event will carry it
+    };
 
     let event = match outcome {
         Outcome::Complete => ChatEvent::Done(Done {
@@ -520,30 +374,21 @@ async fn relay(
     let _ = tx.send(event).await;
 }
 
-/// Takes the counts Anthropic gives in a `usage` object (`message_start` has them all,
-/// `message_delta` the cumulative ones it updates).
-fn count_usage(usage: &mut Usage, counted: &Value) {
-    let fields: [(&str, &mut i64); 4] = [
-        ("input_tokens", &mut usage.input_tokens),
-        ("output_tokens", &mut usage.output_tokens),
-        (
-            "cache_creation_input_tokens",
-            &mut usage.cache_creation_input_tokens,
-        ),
-        (
-            "cache_read_input_tokens",
-            &mut usage.cache_read_input_tokens,
-        ),
-    ];
-    for (name, count) in fields {
-        if let Some(n) = counted.get(name).and_then(Value::as_i64) {
-            *count = n;
-        }
+/// Anthropic's counts as the `done` event carries them (a count it never gave is 0).
+fn counted(usage: &protocol::Usage) -> Usage {
+    let tokens = |count: Option<u64>| count.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    Usage {
+        input_tokens: tokens(usage.input_tokens),
+        output_tokens: tokens(usage.output_tokens),
+        cache_creation_input_tokens: tokens(usage.cache_creation_input_tokens),
+        cache_read_input_tokens: tokens(usage.cache_read_input_tokens),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn row(role: &str, content: &str) -> MessageRow {
@@ -555,7 +400,7 @@ mod tests {
             incomplete: false,
             input_tokens: None,
             output_tokens: None,
-            created_at: Utc::now(),
+            created_at: chrono::Utc::now(),
         }
     }
 
@@ -572,39 +417,61 @@ mod tests {
         ];
         let h = history(&rows);
         assert_eq!(
-            h,
-            vec![
-                json!({"role": "user", "content": "a\n\nb"}),
-                json!({"role": "assistant", "content": "c"}),
-                json!({"role": "user", "content": "d"}),
-            ]
+            serde_json::to_value(h).unwrap(),
+            json!([
+                {"role": "user", "content": "a\n\nb"},
+                {"role": "assistant", "content": "c"},
+                {"role": "user", "content": "d"},
+            ])
         );
     }
 
-    #[test]
-    fn model_names_are_checked() {
-        assert!(is_model_name("claude-sonnet-4-5"));
-        assert!(is_model_name("claude-3-5-haiku@20241022"));
-        assert!(!is_model_name("gpt-4"));
-        assert!(!is_model_name("claude-<script>"));
+    fn request(message: &str, model: Option<&str>, cid: Option<&str>) -> ChatRequest {
+        ChatRequest {
+            message: message.into(),
+            conversation_id: None,
+            agent: None,
+            model: model.map(String::from),
+            client_message_id: cid.map(String::from),
+        }
     }
 
     #[test]
-    fn usage_takes_every_count_anthropic_gives() {
-        let mut usage = Usage::default();
-        count_usage(
-            &mut usage,
-            &json!({"input_tokens": 10, "output_tokens": 1,
-                "cache_creation_input_tokens": 7, "cache_read_input_tokens": 5}),
-        );
-        count_usage(&mut usage, &json!({"output_tokens": 42}));
+    fn a_request_is_parsed_into_checked_values_first() {
+        let valid =
+            ValidRequest::try_from(request("  hi  ", Some("claude-haiku-4-5"), Some(" c1 ")))
+                .unwrap();
+        assert_eq!(valid.message, "hi");
+        assert_eq!(valid.model.unwrap().as_str(), "claude-haiku-4-5");
+        assert_eq!(valid.client_message_id.unwrap().as_str(), "c1");
+        for bad in [
+            request("  ", None, None),
+            request(&"x".repeat(MAX_MESSAGE_CHARS + 1), None, None),
+            request("hi", Some("gpt-4"), None),
+            request("hi", None, Some("")),
+        ] {
+            assert!(matches!(
+                ValidRequest::try_from(bad),
+                Err(AppError::InvalidRequest(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn the_done_event_carries_every_count_anthropic_gave() {
+        let usage = protocol::Usage {
+            input_tokens: Some(10),
+            output_tokens: Some(42),
+            cache_creation_input_tokens: Some(7),
+            cache_read_input_tokens: None,
+        };
         assert_eq!(
-            usage,
+            counted(&usage),
             Usage {
                 input_tokens: 10,
                 output_tokens: 42,
                 cache_creation_input_tokens: 7,
-                cache_read_input_tokens: 5,
+                cache_read_input_tokens: 0,
             }
         );
     }

@@ -3,12 +3,12 @@
 
 pub mod agents;
 pub mod anthropic;
-pub mod anthropic_stub;
 pub mod api_keys;
 pub mod auth;
 pub mod chat;
 pub mod chat_stream;
 pub mod config;
+pub mod conversations;
 pub mod crypto;
 pub mod csrf;
 pub mod db;

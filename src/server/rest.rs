@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{
-    api_keys, auth, chat as chat_service, chat_stream,
+    api_keys, auth, chat as chat_service, chat_stream, conversations,
     session::{AuthSession, CurrentUser},
     state::AppState,
 };
@@ -167,7 +167,7 @@ async fn conversations(
     State(state): State<AppState>,
     CurrentUser(user_id): CurrentUser,
 ) -> Result<Json<Vec<ConversationSummary>>, AppError> {
-    Ok(Json(chat_service::list(&state, user_id).await?))
+    Ok(Json(conversations::list(&state, user_id).await?))
 }
 
 async fn conversation(
@@ -175,7 +175,7 @@ async fn conversation(
     CurrentUser(user_id): CurrentUser,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<ConversationView>, AppError> {
-    Ok(Json(chat_service::get(&state, user_id, &id).await?))
+    Ok(Json(conversations::get(&state, user_id, &id).await?))
 }
 
 #[derive(Deserialize)]
@@ -190,7 +190,7 @@ async fn rename_conversation(
     ApiJson(body): ApiJson<Rename>,
 ) -> Result<Json<ConversationSummary>, AppError> {
     Ok(Json(
-        chat_service::rename(&state, user_id, &id, &body.title).await?,
+        conversations::rename(&state, user_id, &id, &body.title).await?,
     ))
 }
 
@@ -199,7 +199,7 @@ async fn delete_conversation(
     CurrentUser(user_id): CurrentUser,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<StatusCode, AppError> {
-    chat_service::delete(&state, user_id, &id).await?;
+    conversations::delete(&state, user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

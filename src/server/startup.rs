@@ -85,6 +85,7 @@ impl Application {
             .site_root(settings.site_root.clone())
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
+            .hash_files(built_with_hashed_names())
             .env(if settings.is_production() {
                 leptos::config::Env::PROD
             } else {
@@ -196,12 +197,76 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
             _,
         >(context, shell))
         .layer(middleware::from_fn(server_fn_status))
+        .layer(middleware::from_fn_with_state(state.clone(), cache_control))
+        .layer(compression())
         .layer(middleware::from_fn(csrf::reject_foreign_origin))
         .layer(middleware::from_fn(super::session::protect_pages))
         .layer(sessions)
         .layer(axum::Extension(state.clone()))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Whether cargo-leptos built the site with content-hashed file names: it then writes
+/// `hash.txt` beside the server binary, where Leptos reads the names from.
+fn built_with_hashed_names() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt")))
+        .is_some_and(|file| file.is_file())
+}
+
+/// How long browsers and proxies may keep what we send. `/pkg/` files are named after their
+/// content: a year, never revalidated. Pages carry a person's data: never stored. Anything
+/// else (icons, JSON) is revalidated every time unless the handler said otherwise.
+async fn cache_control(
+    State(state): State<AppState>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    use axum::http::{header, HeaderValue};
+
+    let immutable = request.uri().path().starts_with("/pkg/") && state.leptos_options.hash_files;
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if headers.contains_key(header::CACHE_CONTROL) {
+        return response;
+    }
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let policy = if immutable && response.status().is_success() {
+        "public, max-age=31536000, immutable"
+    } else if is_html {
+        "no-store"
+    } else {
+        "no-cache"
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    response
+}
+
+/// Compresses what the handlers write (pages, JSON) with brotli or gzip, as the browser
+/// accepts. Static files come precompressed from the build (`--precompress`) and streams are
+/// left alone: a compressor would hold back each small delta until it had a block to write.
+fn compression(
+) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::{
+        predicate::{NotForContentType, Predicate as _, SizeAbove},
+        CompressionLayer, DefaultPredicate,
+    };
+    let predicate = DefaultPredicate::new()
+        .and(SizeAbove::new(512))
+        .and(NotForContentType::const_new("application/octet-stream"))
+        .and(NotForContentType::const_new("application/x-ndjson"))
+        .and(NotForContentType::const_new("text/plain"));
+    CompressionLayer::new()
+        .br(true)
+        .gzip(true)
+        .compress_when(predicate)
 }
 
 /// Gives a failed server function its [`AppError`]'s HTTP status: server_fn answers every

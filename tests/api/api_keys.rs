@@ -1,5 +1,6 @@
-use apexaurum::server::{
-    anthropic_stub::Fault, api_keys::rotate_all, crypto::KeyCipher, user_settings::KeyEntry,
+use apexaurum::{
+    server::{api_keys::rotate_all, crypto::KeyCipher, user_settings::KeyEntry},
+    stubs::anthropic::Fault,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-use apexaurum::{server::anthropic_stub::Fault, sse::SseParser};
+use apexaurum::{sse::SseParser, stubs::anthropic::Fault};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 
@@ -147,6 +147,7 @@ async fn the_answer_streams_as_deltas_then_done_with_usage(backend: Backend) {
     assert_eq!(data["usage"]["output_tokens"], deltas);
     assert!(data["usage"]["input_tokens"].as_i64().unwrap() > 0);
     assert!(data["message_id"].is_string());
+    assert_eq!(app.stub.state.cut_streams(), 0, "a whole answer is not cut");
 
     // Stored, with usage, in a conversation with the default Agent.
     let stored = conversation(&app, data["conversation_id"].as_str().unwrap()).await;
@@ -355,7 +356,11 @@ async fn a_retry_does_not_store_the_message_twice(backend: Backend) {
     assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
 }
 
-async fn closing_the_stream_keeps_what_arrived_as_incomplete(backend: Backend) {
+/// Stop, or a closed tab: the app cancels the upstream call (the stand-in sees its stream
+/// cut before `message_stop`) and keeps what arrived, marked incomplete.
+async fn closing_the_stream_cancels_upstream_and_keeps_what_arrived_as_incomplete(
+    backend: Backend,
+) {
     let app = spawn_app(backend).await;
     user_with_key(&app).await;
     app.stub
@@ -378,7 +383,16 @@ async fn closing_the_stream_keeps_what_arrived_as_incomplete(backend: Backend) {
             }
         }
     }
+    assert_eq!(app.stub.state.cut_streams(), 0);
     drop(body); // the Stop button, or a closed tab
+    assert_eq!(
+        app.stub
+            .state
+            .wait_for_cut_streams(1, std::time::Duration::from_secs(10))
+            .await,
+        1,
+        "the stand-in saw its stream closed before message_stop"
+    );
     let mut stored = Value::Null;
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -518,7 +532,7 @@ crate::db_tests!(
     a_dropped_stream_keeps_the_partial_answer_marked_incomplete,
     an_error_event_mid_stream_is_relayed_and_the_key_stays_valid,
     a_retry_does_not_store_the_message_twice,
-    closing_the_stream_keeps_what_arrived_as_incomplete,
+    closing_the_stream_cancels_upstream_and_keeps_what_arrived_as_incomplete,
     another_user_s_conversation_answers_404,
     conversations_are_listed_renamed_and_deleted,
     bad_chat_requests_are_invalid,

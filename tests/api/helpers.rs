@@ -4,12 +4,14 @@ use std::{
     sync::{Arc, LazyLock, Mutex},
 };
 
-use apexaurum::server::{
-    anthropic_stub::{self, StubHandle},
-    config::{AppEnv, RuntimeFile, Settings},
-    db::Db,
-    startup::Application,
-    telemetry,
+use apexaurum::{
+    server::{
+        config::{AppEnv, RuntimeFile, Settings},
+        db::Db,
+        startup::Application,
+        telemetry,
+    },
+    stubs::anthropic::{self as anthropic_stub, StubHandle},
 };
 use reqwest::{header, Response};
 use serde_json::{json, Value};
@@ -112,6 +114,8 @@ pub struct Options {
     pub previous: Option<String>,
     /// Instead of this test's stand-in.
     pub anthropic_base_url: Option<String>,
+    /// The built site's folder (`LEPTOS_SITE_ROOT`), instead of `target/site`.
+    pub site_root: Option<String>,
 }
 
 impl Default for Options {
@@ -121,6 +125,7 @@ impl Default for Options {
             secret: TEST_SECRET.into(),
             previous: None,
             anthropic_base_url: None,
+            site_root: None,
         }
     }
 }
@@ -195,6 +200,7 @@ pub fn settings_for(
         ("JWT_SECRET", Some(options.secret.clone())),
         ("JWT_SECRET_PREVIOUS", options.previous.clone()),
         ("ANTHROPIC_BASE_URL", Some(anthropic.to_string())),
+        ("LEPTOS_SITE_ROOT", options.site_root.clone()),
     ];
     Settings::from_lookup(file, |name| {
         vars.iter()

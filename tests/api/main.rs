@@ -5,6 +5,7 @@
 mod helpers;
 
 mod api_keys;
+mod assets;
 mod auth;
 mod chat;
 mod chat_fn;

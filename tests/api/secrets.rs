@@ -1,7 +1,7 @@
 //! The full key never leaves the process in plaintext: not in a response, a log line (at
 //! trace level), an error message, nor the database files.
 
-use apexaurum::server::anthropic_stub::Fault;
+use apexaurum::stubs::anthropic::Fault;
 use serde_json::json;
 
 use crate::{

@@ -1,10 +1,16 @@
 //! The Anthropic API client. Every call goes to `ANTHROPIC_BASE_URL` and nowhere else:
 //! redirects are not followed, so a key never travels to another host.
 
-use std::time::Duration;
+pub mod protocol;
 
+use std::{collections::VecDeque, time::Duration};
+
+use futures::{stream::BoxStream, StreamExt as _};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
+
+use self::protocol::{MessagesRequest, StreamEvent};
+use crate::sse::SseParser;
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
@@ -73,6 +79,16 @@ impl AnthropicClient {
             .header("anthropic-version", ANTHROPIC_VERSION)
     }
 
+    /// `POST /v1/messages` with `request` as its body.
+    pub(crate) fn messages(
+        &self,
+        key: &SecretString,
+        request: &MessagesRequest,
+    ) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, "/v1/messages", key)
+            .json(request)
+    }
+
     /// Checks a key with `GET /v1/models`, which spends no tokens.
     #[tracing::instrument(skip_all)]
     pub async fn check_key(&self, key: &SecretString) -> Verdict {
@@ -131,10 +147,55 @@ impl AnthropicClient {
     }
 }
 
+/// A streamed answer (`"stream": true`), read event by event as it arrives.
+pub struct EventStream {
+    body: BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
+    parser: SseParser,
+    ready: VecDeque<StreamEvent>,
+}
+
+impl EventStream {
+    pub fn new(response: reqwest::Response) -> Self {
+        Self {
+            body: response.bytes_stream().boxed(),
+            parser: SseParser::default(),
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// The next event; `Ok(None)` once the body has ended, `Err` if it broke off.
+    ///
+    /// Cancel-safe: dropping the future (a `select!` that took another branch) loses no
+    /// event. An event whose data is not the JSON its type calls for is skipped and
+    /// logged; an event of a type this code does not know arrives as
+    /// [`StreamEvent::Unknown`].
+    pub async fn next(&mut self) -> Result<Option<StreamEvent>, reqwest::Error> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Ok(Some(event));
+            }
+            let Some(chunk) = self.body.next().await else {
+                return Ok(None);
+            };
+            for event in self.parser.push(&chunk?) {
+                match serde_json::from_str::<StreamEvent>(&event.data) {
+                    Ok(typed) => self.ready.push_back(typed),
+                    Err(e) => tracing::warn!(
+                        event = event.event,
+                        error = %e,
+                        "skipped a malformed event from Anthropic"
+                    ),
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::anthropic_stub::{self, Fault};
+    #[cfg(feature = "stub")]
+    use crate::stubs::anthropic::{self as anthropic_stub, Fault};
 
     const KEY: &str = "sk-ant-api03-canary-client-0123456789abcdefghijklmnop";
 
@@ -142,6 +203,7 @@ mod tests {
         AnthropicClient::new(base, Duration::from_millis(500), Duration::from_millis(700))
     }
 
+    #[cfg(feature = "stub")]
     #[tokio::test]
     async fn classifies_every_kind_of_answer() {
         let stub = anthropic_stub::spawn().await;
@@ -180,6 +242,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "stub")]
     #[tokio::test]
     async fn lists_the_models_a_key_can_use() {
         let stub = anthropic_stub::spawn().await;

@@ -11,7 +11,13 @@
 //! * through magic words in the last user message (`[[slow]]`, `[[drop]]`,
 //!   `[[overloaded]]`), so a browser test can drive a fault by what it types.
 //!
-//! Every request to `/v1/*` is recorded so tests can assert which key reached the upstream.
+//! Every request to `/v1/*` is recorded so tests can assert which key reached the upstream,
+//! and every streamed answer the client closed before `message_stop` is counted
+//! ([`StubState::cut_streams`]), so a test can assert that Stop or a closed tab really
+//! cancelled the upstream call.
+//!
+//! Requests are read and events written with the app's own protocol types
+//! ([`crate::server::anthropic::protocol`]).
 //!
 //! The answers are deterministic: `Hello from the Anthropic stand-in. You said: <text>`,
 //! streamed about one word per delta.
@@ -36,6 +42,11 @@ use axum::{
 use rand::{distributions::Alphanumeric, Rng};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+use crate::server::anthropic::protocol::{
+    self, BlockDelta, ErrorDetail, MessageDelta, MessageResponse, ResponseBlock, Role, StreamEvent,
+    Usage,
+};
 
 /// How the stand-in misbehaves, on purpose, for the next requests to `/v1/*`.
 ///
@@ -84,6 +95,7 @@ struct Inner {
     fault: Option<ActiveFault>,
     revoked: HashSet<String>,
     requests: Vec<RecordedRequest>,
+    cut_streams: usize,
 }
 
 #[derive(Debug)]
@@ -122,7 +134,31 @@ impl StubState {
         });
     }
 
-    /// Forgets faults, revocations and recorded requests.
+    /// How many streamed answers (`"stream": true`) the client cut: it closed the
+    /// connection before `message_stop` arrived (the app's Stop, a closed tab). The
+    /// stand-in's own cuts ([`Fault::DropStream`], [`Fault::ErrorEvent`]) do not count.
+    ///
+    /// The stand-in notices a closed connection when it next writes, so right after the
+    /// client lets go the count may still be behind: see [`StubState::wait_for_cut_streams`].
+    #[must_use]
+    pub fn cut_streams(&self) -> usize {
+        self.lock().cut_streams
+    }
+
+    /// Waits until [`StubState::cut_streams`] reaches `at_least`, for at most `within`;
+    /// returns the count then (below `at_least` if time ran out).
+    pub async fn wait_for_cut_streams(&self, at_least: usize, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let cut = self.cut_streams();
+            if cut >= at_least || tokio::time::Instant::now() >= deadline {
+                return cut;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Forgets faults, revocations, recorded requests and cut streams.
     pub fn clear(&self) {
         *self.lock() = Inner::default();
     }
@@ -171,6 +207,7 @@ pub fn router(state: StubState) -> Router {
         .route("/_stub/fault", post(control_fault))
         .route("/_stub/reset", post(control_reset))
         .route("/_stub/requests", get(control_requests))
+        .route("/_stub/cut-streams", get(control_cut_streams))
         .fallback(|| async { ApiError::not_found("Not found") })
         .with_state(state)
 }
@@ -317,7 +354,17 @@ fn error_type(status: StatusCode) -> &'static str {
 }
 
 fn error_envelope(kind: &str, message: &str) -> Value {
-    json!({ "type": "error", "error": { "type": kind, "message": message } })
+    serde_json::to_value(error_event(kind, message)).expect("an error envelope serializes")
+}
+
+/// Anthropic's errors have the same envelope over HTTP and as a stream event.
+fn error_event(kind: &str, message: &str) -> StreamEvent {
+    StreamEvent::Error {
+        error: ErrorDetail {
+            kind: kind.to_owned(),
+            message: message.to_owned(),
+        },
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -462,10 +509,10 @@ async fn handle_v1(
                     ApiError::invalid_request("request body is not valid JSON")
                 });
             };
-            let request = MessagesRequest::parse(&json_body)?;
+            let request = MessagesRequest::parse(json_body)?;
             plan.add_magic_words(&request.last_user_text);
             plan.wait().await;
-            Ok(create_message(&request, plan))
+            Ok(create_message(state, &request, plan))
         }
     }
 }
@@ -518,148 +565,59 @@ struct MessagesRequest {
 }
 
 impl MessagesRequest {
-    /// Validates the body the way the real API does, with its `field: problem` messages.
-    fn parse(body: &Value) -> Result<Self, ApiError> {
-        let body = body
-            .as_object()
-            .ok_or_else(|| ApiError::invalid_request("request body must be a JSON object"))?;
-
-        let model = match body.get("model") {
-            None | Some(Value::Null) => {
-                return Err(ApiError::invalid_request("model: Field required"))
-            }
-            // Any Claude model id is served; anything else is unknown, as upstream.
-            Some(Value::String(model)) if model.starts_with("claude-") => model.clone(),
-            Some(Value::String(model)) => {
-                return Err(ApiError::not_found(format!("model: {model}")))
-            }
-            Some(_) => {
-                return Err(ApiError::invalid_request(
-                    "model: Input should be a valid string",
-                ))
-            }
-        };
-        match body.get("max_tokens") {
-            None | Some(Value::Null) => {
-                return Err(ApiError::invalid_request("max_tokens: Field required"))
-            }
-            Some(value) => match value.as_u64() {
-                Some(0) => {
-                    return Err(ApiError::invalid_request(
-                        "max_tokens: Input should be greater than or equal to 1",
-                    ))
-                }
-                Some(_) => {}
-                None => {
-                    return Err(ApiError::invalid_request(
-                        "max_tokens: Input should be a valid integer",
-                    ))
-                }
-            },
+    /// Reads the body as the app's [`protocol::MessagesRequest`], then checks what the
+    /// real API checks beyond the shape, with its `field: problem` messages.
+    fn parse(body: Value) -> Result<Self, ApiError> {
+        if !body.is_object() {
+            return Err(ApiError::invalid_request(
+                "request body must be a JSON object",
+            ));
         }
-        let stream = match body.get("stream") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(stream)) => *stream,
-            Some(_) => {
-                return Err(ApiError::invalid_request(
-                    "stream: Input should be a valid boolean",
-                ))
-            }
-        };
-
-        let mut words = match body.get("system") {
-            None | Some(Value::Null) => 0,
-            Some(system) => content_text(system, "system")?.split_whitespace().count(),
-        };
-
-        let messages = match body.get("messages") {
-            None | Some(Value::Null) => {
-                return Err(ApiError::invalid_request("messages: Field required"))
-            }
-            Some(Value::Array(messages)) => messages,
-            Some(_) => {
-                return Err(ApiError::invalid_request(
-                    "messages: Input should be a valid list",
-                ))
-            }
-        };
-        if messages.is_empty() {
+        let request: protocol::MessagesRequest = serde_json::from_value(body)
+            .map_err(|err| ApiError::invalid_request(err.to_string()))?;
+        // Any Claude model id is served; anything else is unknown, as upstream.
+        if !request.model.starts_with("claude-") {
+            return Err(ApiError::not_found(format!("model: {}", request.model)));
+        }
+        if request.max_tokens == 0 {
+            return Err(ApiError::invalid_request(
+                "max_tokens: Input should be greater than or equal to 1",
+            ));
+        }
+        if request.messages.is_empty() {
             return Err(ApiError::invalid_request(
                 "messages: at least one message is required",
             ));
         }
+
+        let mut words = request
+            .system
+            .as_ref()
+            .map_or(0, |system| system.text().split_whitespace().count());
         let mut last_user_text = String::new();
-        for (i, message) in messages.iter().enumerate() {
-            let role = message.get("role").and_then(Value::as_str);
-            if !matches!(role, Some("user" | "assistant")) {
-                return Err(ApiError::invalid_request(format!(
-                    "messages.{i}.role: Input should be 'user' or 'assistant'"
-                )));
-            }
-            let content = message.get("content").ok_or_else(|| {
-                ApiError::invalid_request(format!("messages.{i}.content: Field required"))
-            })?;
-            let is_empty = match content {
-                Value::String(text) => text.is_empty(),
-                Value::Array(blocks) => blocks.is_empty(),
-                _ => false,
-            };
-            let is_final_assistant = role == Some("assistant") && i + 1 == messages.len();
-            if is_empty && !is_final_assistant {
+        let count = request.messages.len();
+        for (i, message) in request.messages.iter().enumerate() {
+            let is_final_assistant = message.role == Role::Assistant && i + 1 == count;
+            if message.content.is_empty() && !is_final_assistant {
                 return Err(ApiError::invalid_request(format!(
                     "messages.{i}: all messages must have non-empty content except for the \
                      optional final assistant message"
                 )));
             }
-            let text = content_text(content, &format!("messages.{i}.content"))?;
+            let text = message.content.text();
             words += text.split_whitespace().count();
-            if role == Some("user") {
+            if message.role == Role::User {
                 last_user_text = text;
             }
         }
 
         Ok(Self {
-            model,
-            stream,
+            model: request.model,
+            stream: request.stream,
             last_user_text,
             input_tokens: words.max(1),
         })
     }
-}
-
-/// The text of a `content` (or `system`) value: a string, or a list of content blocks
-/// whose `text` blocks are joined by newlines. Other block types (images, tool results)
-/// are accepted and carry no text.
-fn content_text(content: &Value, field: &str) -> Result<String, ApiError> {
-    let blocks = match content {
-        Value::String(text) => return Ok(text.clone()),
-        Value::Array(blocks) => blocks,
-        _ => {
-            return Err(ApiError::invalid_request(format!(
-                "{field}: Input should be a valid string or a list of content blocks"
-            )))
-        }
-    };
-    let mut texts = Vec::new();
-    for (j, block) in blocks.iter().enumerate() {
-        match block.get("type").and_then(Value::as_str) {
-            Some("text") => match block.get("text").and_then(Value::as_str) {
-                Some(text) => texts.push(text),
-                None => {
-                    return Err(ApiError::invalid_request(format!(
-                        "{field}.{j}.text: Field required"
-                    )))
-                }
-            },
-            Some(_) => {}
-            None => {
-                return Err(ApiError::invalid_request(format!(
-                    "{field}.{j}.type: Field required"
-                )))
-            }
-        }
-    }
-    Ok(texts.join("\n"))
 }
 
 /// How one answer misbehaves, from the configured fault and the magic words combined.
@@ -797,47 +755,52 @@ fn split_deltas(text: &str) -> Vec<String> {
     deltas
 }
 
-fn message_json(
+fn message(
     id: &str,
     model: &str,
-    content: &Value,
+    content: Vec<ResponseBlock>,
     stop_reason: Option<&str>,
     input_tokens: usize,
     output_tokens: usize,
-) -> Value {
-    json!({
-        "id": id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": null,
-        "usage": { "input_tokens": input_tokens, "output_tokens": output_tokens },
-    })
+) -> MessageResponse {
+    MessageResponse {
+        id: id.to_owned(),
+        kind: "message".to_owned(),
+        role: Role::Assistant,
+        model: model.to_owned(),
+        content,
+        stop_reason: stop_reason.map(str::to_owned),
+        stop_sequence: None,
+        usage: Usage {
+            input_tokens: Some(input_tokens as u64),
+            output_tokens: Some(output_tokens as u64),
+            ..Usage::default()
+        },
+    }
 }
 
-fn create_message(request: &MessagesRequest, plan: Plan) -> Response {
+fn create_message(state: &StubState, request: &MessagesRequest, plan: Plan) -> Response {
     let id = format!("msg_{}", random_id());
     let text = answer_text(&request.last_user_text, plan.long_answer);
     let deltas = split_deltas(&text);
 
     if !request.stream {
-        let message = message_json(
+        let message = message(
             &id,
             &request.model,
-            &json!([{ "type": "text", "text": text }]),
+            vec![ResponseBlock::Text { text }],
             Some("end_turn"),
             request.input_tokens,
             deltas.len(),
         );
-        return plan.json_answer(&message);
+        let value = serde_json::to_value(message).expect("a message serializes");
+        return plan.json_answer(&value);
     }
 
-    let start = message_json(
+    let start = message(
         &id,
         &request.model,
-        &json!([]),
+        Vec::new(),
         None,
         request.input_tokens,
         1,
@@ -847,71 +810,91 @@ fn create_message(request: &MessagesRequest, plan: Plan) -> Response {
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        Body::from_stream(event_stream(start, deltas, plan)),
+        Body::from_stream(event_stream(state.clone(), start, deltas, plan)),
     )
         .into_response()
 }
 
-/// One server-sent event. `data` always carries a `type` equal to the event name.
-fn sse(data: &Value) -> Bytes {
-    let event = data
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("message");
-    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+/// One server-sent event, named by its `type`.
+fn sse(event: &StreamEvent) -> Bytes {
+    Bytes::from(event.to_sse())
+}
+
+/// Counts a streamed answer as cut by the client when it is dropped (hyper drops the body
+/// of a connection that closed) before it reached its end.
+struct CutWatch {
+    state: StubState,
+    ended: bool,
+}
+
+impl Drop for CutWatch {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.state.lock().cut_streams += 1;
+        }
+    }
 }
 
 /// The events of a streamed answer, produced (and flushed by hyper) one at a time, with
 /// the plan's delay between deltas.
 fn event_stream(
-    start_message: Value,
+    state: StubState,
+    start_message: MessageResponse,
     deltas: Vec<String>,
     plan: Plan,
 ) -> impl futures::Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
     async_stream::stream! {
-        yield Ok(sse(&json!({ "type": "message_start", "message": start_message })));
+        let mut watch = CutWatch { state, ended: false };
+        yield Ok(sse(&StreamEvent::MessageStart { message: start_message }));
         flush().await;
         if plan.error_event {
-            yield Ok(sse(&error_envelope("overloaded_error", "Overloaded")));
+            watch.ended = true;
+            yield Ok(sse(&error_event("overloaded_error", "Overloaded")));
             return;
         }
-        yield Ok(sse(&json!({
-            "type": "content_block_start",
-            "index": 0,
-            "content_block": { "type": "text", "text": "" },
-        })));
-        yield Ok(sse(&json!({ "type": "ping" })));
+        yield Ok(sse(&StreamEvent::ContentBlockStart {
+            index: 0,
+            content_block: ResponseBlock::Text { text: String::new() },
+        }));
+        yield Ok(sse(&StreamEvent::Ping));
         flush().await;
 
         let output_tokens = deltas.len();
         for (i, delta) in deltas.into_iter().enumerate() {
             if plan.drop_after == Some(i) {
+                watch.ended = true;
                 yield Err(connection_cut());
                 return;
             }
             if i > 0 {
                 plan.wait().await;
             }
-            yield Ok(sse(&json!({
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": { "type": "text_delta", "text": delta },
-            })));
+            yield Ok(sse(&StreamEvent::ContentBlockDelta {
+                index: 0,
+                delta: BlockDelta::TextDelta { text: delta },
+            }));
             flush().await;
         }
         if plan.drop_after.is_some() {
             // Asked to drop after at least as many deltas as there were.
+            watch.ended = true;
             yield Err(connection_cut());
             return;
         }
 
-        yield Ok(sse(&json!({ "type": "content_block_stop", "index": 0 })));
-        yield Ok(sse(&json!({
-            "type": "message_delta",
-            "delta": { "stop_reason": "end_turn", "stop_sequence": null },
-            "usage": { "output_tokens": output_tokens },
-        })));
-        yield Ok(sse(&json!({ "type": "message_stop" })));
+        yield Ok(sse(&StreamEvent::ContentBlockStop { index: 0 }));
+        yield Ok(sse(&StreamEvent::MessageDelta {
+            delta: MessageDelta {
+                stop_reason: Some("end_turn".to_owned()),
+                stop_sequence: None,
+            },
+            usage: Usage {
+                output_tokens: Some(output_tokens as u64),
+                ..Usage::default()
+            },
+        }));
+        watch.ended = true;
+        yield Ok(sse(&StreamEvent::MessageStop));
     }
 }
 
@@ -1008,6 +991,11 @@ async fn control_fault(
 async fn control_reset(State(state): State<StubState>) -> StatusCode {
     state.clear();
     StatusCode::NO_CONTENT
+}
+
+/// `{"cut_streams": n}`: [`StubState::cut_streams`], for tests that only have a URL.
+async fn control_cut_streams(State(state): State<StubState>) -> Json<Value> {
+    Json(json!({ "cut_streams": state.cut_streams() }))
 }
 
 /// The recorded requests, with keys masked so the listing never shows a full key.
@@ -1506,6 +1494,69 @@ mod tests {
             .await
             .expect("send");
         assert_error(bad, 400, "invalid_request_error").await;
+    }
+
+    #[tokio::test]
+    async fn a_stream_the_client_closes_before_message_stop_is_counted_as_cut() {
+        let stub = spawn().await;
+        // Finished streams and the stand-in's own cuts are not the client's doing.
+        let (_, broke) = read_stream(
+            post_message(&stub, KEY, &chat("all of it", true))
+                .send()
+                .await
+                .expect("send"),
+        )
+        .await;
+        assert!(!broke);
+        stub.state
+            .set_fault_for(Fault::DropStream { after_deltas: 1 }, 1);
+        let (_, broke) = read_stream(
+            post_message(&stub, KEY, &chat("cut by the stand-in", true))
+                .send()
+                .await
+                .expect("send"),
+        )
+        .await;
+        assert!(broke);
+        stub.state.set_fault_for(Fault::ErrorEvent, 1);
+        read_stream(
+            post_message(&stub, KEY, &chat("overloaded", true))
+                .send()
+                .await
+                .expect("send"),
+        )
+        .await;
+        assert_eq!(stub.state.cut_streams(), 0);
+
+        stub.state.set_fault_for(Fault::Slow { delay_ms: 50 }, 1);
+        let response = post_message(&stub, KEY, &chat("one two three four five", true))
+            .send()
+            .await
+            .expect("send");
+        let mut body = response.bytes_stream();
+        let mut seen = String::new();
+        while !seen.contains("text_delta") {
+            let chunk = body.next().await.expect("a chunk").expect("bytes");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        drop(body);
+        assert_eq!(
+            stub.state
+                .wait_for_cut_streams(1, Duration::from_secs(5))
+                .await,
+            1
+        );
+        let counted: Value = client()
+            .get(format!("{}/_stub/cut-streams", stub.base_url))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(counted, json!({ "cut_streams": 1 }));
+        stub.state.clear();
+        assert_eq!(stub.state.cut_streams(), 0);
     }
 
     #[test]

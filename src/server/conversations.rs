@@ -1,0 +1,225 @@
+//! Conversations and usage: listing, reading, renaming and deleting a person's
+//! conversations, storing the messages of a chat, and the month's token totals. Every
+//! read and write is scoped to its owner.
+
+use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
+
+use super::{
+    agents::Agent,
+    db::{ConversationRow, DbError, MessageRow, NewMessage},
+    state::AppState,
+};
+use crate::{
+    domain::{ClientMessageId, ModelName},
+    error::AppError,
+    types::chat::{
+        conversation_title, ConversationSummary, ConversationView, MessageView, UsageRow,
+    },
+};
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn summary(row: ConversationRow) -> ConversationSummary {
+    ConversationSummary {
+        id: row.id,
+        title: row.title,
+        agent: row.agent,
+        model: row.model,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    }
+}
+
+fn message_view(row: MessageRow) -> MessageView {
+    MessageView {
+        id: row.id,
+        role: row.role,
+        content: row.content,
+        model: row.model,
+        incomplete: row.incomplete,
+        input_tokens: row.input_tokens,
+        output_tokens: row.output_tokens,
+        created_at: rfc3339(row.created_at),
+    }
+}
+
+pub async fn list(state: &AppState, user_id: i64) -> Result<Vec<ConversationSummary>, AppError> {
+    let rows = state.db.list_conversations(user_id).await?;
+    Ok(rows.into_iter().map(summary).collect())
+}
+
+pub(crate) async fn owned(
+    state: &AppState,
+    user_id: i64,
+    id: &str,
+) -> Result<ConversationRow, AppError> {
+    state
+        .db
+        .find_conversation(id, user_id)
+        .await?
+        // Someone else's conversation and a missing one look the same: ids cannot be probed.
+        .ok_or(AppError::ConversationNotFound)
+}
+
+pub async fn get(state: &AppState, user_id: i64, id: &str) -> Result<ConversationView, AppError> {
+    let conversation = owned(state, user_id, id).await?;
+    let messages = state.db.messages(id).await?;
+    Ok(ConversationView {
+        summary: summary(conversation),
+        messages: messages.into_iter().map(message_view).collect(),
+    })
+}
+
+fn clean_title(title: &str) -> Result<String, AppError> {
+    let title: String = title.split_whitespace().collect::<Vec<_>>().join(" ");
+    if title.is_empty() {
+        return Err(AppError::InvalidRequest(
+            "A conversation needs a title.".into(),
+        ));
+    }
+    Ok(title.chars().take(120).collect())
+}
+
+pub async fn rename(
+    state: &AppState,
+    user_id: i64,
+    id: &str,
+    title: &str,
+) -> Result<ConversationSummary, AppError> {
+    let title = clean_title(title)?;
+    if !state.db.rename_conversation(id, user_id, &title).await? {
+        return Err(AppError::ConversationNotFound);
+    }
+    Ok(summary(owned(state, user_id, id).await?))
+}
+
+pub async fn delete(state: &AppState, user_id: i64, id: &str) -> Result<(), AppError> {
+    if state.db.delete_conversation(id, user_id).await? {
+        Ok(())
+    } else {
+        Err(AppError::ConversationNotFound)
+    }
+}
+
+pub async fn usage_this_month(state: &AppState, user_id: i64) -> Result<Vec<UsageRow>, AppError> {
+    let now = Utc::now();
+    let start = Utc
+        .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now);
+    let rows = state.db.usage_since(user_id, start).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| UsageRow {
+            model: r.model,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            answers: r.answers,
+        })
+        .collect())
+}
+
+/// A new conversation with `agent`, titled after its first message.
+pub(crate) async fn create(
+    state: &AppState,
+    user_id: i64,
+    first_message: &str,
+    agent: &Agent,
+    model: &ModelName,
+) -> Result<ConversationRow, AppError> {
+    Ok(state
+        .db
+        .create_conversation(
+            &uuid::Uuid::new_v4().to_string(),
+            user_id,
+            &conversation_title(first_message),
+            &agent.id,
+            model.as_str(),
+        )
+        .await?)
+}
+
+/// Marks a conversation as just used, with the model it now talks to.
+pub(crate) async fn touch(state: &AppState, id: &str, model: &str) -> Result<(), AppError> {
+    Ok(state.db.touch_conversation(id, model).await?)
+}
+
+/// Every message of a conversation, oldest first (its owner already checked).
+pub(crate) async fn messages(state: &AppState, id: &str) -> Result<Vec<MessageRow>, AppError> {
+    Ok(state.db.messages(id).await?)
+}
+
+/// Stores the person's message, once: a retry with the same client id finds it instead of
+/// storing it again (and a concurrent retry that stored it first wins).
+pub(crate) async fn store_user_message(
+    state: &AppState,
+    conversation_id: &str,
+    content: &str,
+    client_message_id: Option<&ClientMessageId>,
+) -> Result<(), AppError> {
+    let client_message_id = client_message_id.map(ClientMessageId::as_str);
+    if let Some(cid) = client_message_id {
+        if state
+            .db
+            .find_client_message(conversation_id, cid)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+    }
+    let stored = state
+        .db
+        .insert_message(&NewMessage {
+            id: &uuid::Uuid::new_v4().to_string(),
+            conversation_id,
+            role: "user",
+            content,
+            model: None,
+            incomplete: false,
+            input_tokens: None,
+            output_tokens: None,
+            client_message_id,
+        })
+        .await;
+    match stored {
+        Ok(()) | Err(DbError::UniqueViolation) => Ok(()), // a concurrent retry stored it
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An answer as it ended.
+pub(crate) struct Answer<'a> {
+    pub conversation_id: &'a str,
+    pub model: &'a str,
+    pub content: &'a str,
+    /// Cut off: Stop, a closed tab, a dropped stream or an upstream error.
+    pub incomplete: bool,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
+
+/// Stores an answer; returns its id.
+pub(crate) async fn store_answer(
+    state: &AppState,
+    answer: &Answer<'_>,
+) -> Result<String, AppError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    state
+        .db
+        .insert_message(&NewMessage {
+            id: &id,
+            conversation_id: answer.conversation_id,
+            role: "assistant",
+            content: answer.content,
+            model: Some(answer.model),
+            incomplete: answer.incomplete,
+            input_tokens: Some(answer.input_tokens),
+            output_tokens: Some(answer.output_tokens),
+            client_message_id: None,
+        })
+        .await?;
+    Ok(id)
+}
