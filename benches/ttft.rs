@@ -1,28 +1,25 @@
-//! Time to first token: through the app versus straight to the Anthropic stand-in, median
-//! of 100 of each on this machine. Run: `cargo bench --features ssr,stub --bench ttft`.
+//! Time to first token through ApexAurum versus straight to the Anthropic stand-in, side by
+//! side in one run, one request at a time and 50 at once; and the app's CPU time per chat
+//! request (read from its own threads). Run: `cargo bench --features ssr,stub --bench ttft`.
+
+mod support;
 
 use std::time::{Duration, Instant};
 
-use apexaurum::{
-    server::{
-        config::{RuntimeFile, Settings},
-        startup::Application,
-    },
-    stubs::anthropic as anthropic_stub,
-};
 use futures::StreamExt as _;
 use serde_json::json;
+use support::{ms, percentile, thread_cpu, Harness, APP_THREADS, KEY};
 
-const RUNS: usize = 100;
-const KEY: &str = "sk-ant-api03-benchmark-benchmark-benchmark-benchmark-0000";
+const SERIAL_RUNS: usize = 200;
+const CONCURRENCY: usize = 50;
+const ROUNDS_EACH: usize = 10;
+const WARM_UP: usize = 5;
 
-/// Sends a request and returns the time until the first chunk that holds `marker`.
+/// Sends a request and returns the time until the first chunk that holds `marker`, then
+/// reads the rest (so the answer is stored and the connection reused, as in real use).
 async fn first_token(request: reqwest::RequestBuilder, marker: &str) -> Duration {
     let start = Instant::now();
     let response = request.send().await.expect("request sent");
-    if std::env::var("TTFT_DEBUG").is_ok() {
-        eprintln!("headers after {:?}", start.elapsed());
-    }
     assert!(response.status().is_success(), "{}", response.status());
     let mut body = response.bytes_stream();
     let mut seen = String::new();
@@ -30,7 +27,6 @@ async fn first_token(request: reqwest::RequestBuilder, marker: &str) -> Duration
         seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
         if seen.contains(marker) {
             let elapsed = start.elapsed();
-            // Drain so the connection is reusable and the answer is stored, as in real use.
             while body.next().await.is_some() {}
             return elapsed;
         }
@@ -38,87 +34,45 @@ async fn first_token(request: reqwest::RequestBuilder, marker: &str) -> Duration
     panic!("no {marker} in the stream");
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-#[tokio::main]
-async fn main() {
-    let stub = anthropic_stub::spawn().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = RuntimeFile {
-        site_addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().into(),
-        ..Default::default()
-    };
-    let db = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let vars = [
-        ("DATABASE_URL", db),
-        ("ANTHROPIC_BASE_URL", stub.base_url.clone()),
-        (
-            "JWT_SECRET",
-            "bench-secret-bench-secret-bench-secret-00".into(),
-        ),
-    ];
-    let settings = Settings::from_lookup(file, |k| {
-        vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
-    })
-    .unwrap();
-    let app = Application::build(settings).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .tcp_nodelay(true)
-        .build()
-        .unwrap();
-    client
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&json!({"email": "bench@example.org", "password": "benchmark-password"}))
-        .send()
-        .await
-        .unwrap();
-    let saved = client
-        .post(format!("{base}/api/v1/user/api-key"))
-        .json(&json!({"api_key": KEY}))
-        .send()
-        .await
-        .unwrap();
-    assert!(saved.status().is_success());
-
-    let direct_body = json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "hello"}]});
-    let mut direct = Vec::with_capacity(RUNS);
-    let mut via_app = Vec::with_capacity(RUNS);
+/// One person chatting: `rounds` pairs of (straight to the stand-in, through the app),
+/// starting a new conversation every tenth message so history stays realistic.
+async fn chat_rounds(
+    harness: &Harness,
+    client: &reqwest::Client,
+    rounds: usize,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let direct_body = json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": true,
+                             "messages": [{"role": "user", "content": "hello"}]});
+    let (mut direct, mut via_app) = (Vec::new(), Vec::new());
     let mut conversation: Option<String> = None;
-    for i in 0..RUNS + 5 {
-        let d = first_token(
-            client
-                .post(format!("{}/v1/messages", stub.base_url))
-                .header("x-api-key", KEY)
-                .header("anthropic-version", "2023-06-01")
-                .json(&direct_body),
-            "content_block_delta",
-        )
-        .await;
-        // Every tenth run starts a new conversation, so history stays short and realistic.
+    for i in 0..rounds {
+        direct.push(
+            first_token(
+                client
+                    .post(format!("{}/v1/messages", harness.stub_base))
+                    .header("x-api-key", KEY)
+                    .header("anthropic-version", "2023-06-01")
+                    .json(&direct_body),
+                "content_block_delta",
+            )
+            .await,
+        );
         let body = match (&conversation, i % 10) {
             (Some(id), n) if n != 0 => json!({"message": "hello", "conversation_id": id}),
             _ => json!({"message": "hello"}),
         };
-        let a = first_token(
-            client.post(format!("{base}/api/v1/chat")).json(&body),
-            "event: delta",
-        )
-        .await;
+        via_app.push(
+            first_token(
+                client
+                    .post(format!("{}/api/v1/chat", harness.base))
+                    .json(&body),
+                "event: delta",
+            )
+            .await,
+        );
         if conversation.is_none() || i % 10 == 0 {
             let list: serde_json::Value = client
-                .get(format!("{base}/api/v1/conversations"))
+                .get(format!("{}/api/v1/conversations", harness.base))
                 .send()
                 .await
                 .unwrap()
@@ -127,14 +81,74 @@ async fn main() {
                 .unwrap();
             conversation = list[0]["id"].as_str().map(String::from);
         }
-        if i >= 5 {
-            direct.push(d);
-            via_app.push(a);
-        }
     }
-    let (d, a) = (median(direct), median(via_app));
-    println!("time to first token, median of {RUNS}:");
-    println!("  straight to the stand-in: {}", ms(d));
-    println!("  through ApexAurum:        {}", ms(a));
-    println!("  added by the app:         {}", ms(a.saturating_sub(d)));
+    (direct, via_app)
+}
+
+fn report(label: &str, mut direct: Vec<Duration>, mut via_app: Vec<Duration>, cpu: Duration) {
+    let requests = via_app.len();
+    let (d50, d99) = (percentile(&mut direct, 50.0), percentile(&mut direct, 99.0));
+    let (a50, a99) = (
+        percentile(&mut via_app, 50.0),
+        percentile(&mut via_app, 99.0),
+    );
+    println!("{label} ({requests} chat requests):");
+    println!(
+        "  straight to the stand-in   p50 {:>9}   p99 {:>9}",
+        ms(d50),
+        ms(d99)
+    );
+    println!(
+        "  through ApexAurum          p50 {:>9}   p99 {:>9}",
+        ms(a50),
+        ms(a99)
+    );
+    println!(
+        "  added by the app           p50 {:>9}   p99 {:>9}",
+        ms(a50.saturating_sub(d50)),
+        ms(a99.saturating_sub(d99))
+    );
+    println!(
+        "  app CPU per chat request   {}",
+        ms(cpu / requests.max(1) as u32)
+    );
+}
+
+fn main() {
+    let harness = Harness::start();
+    let load = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("apx-load")
+        .enable_all()
+        .build()
+        .unwrap();
+    load.block_on(async {
+        let one = harness.user(0).await;
+        chat_rounds(&harness, &one, WARM_UP).await;
+        let cpu = thread_cpu(APP_THREADS);
+        let (direct, via_app) = chat_rounds(&harness, &one, SERIAL_RUNS).await;
+        report(
+            "one at a time",
+            direct,
+            via_app,
+            thread_cpu(APP_THREADS) - cpu,
+        );
+
+        let mut clients = Vec::new();
+        for n in 1..=CONCURRENCY {
+            clients.push(harness.user(n).await);
+        }
+        let cpu = thread_cpu(APP_THREADS);
+        let runs = clients
+            .iter()
+            .map(|client| chat_rounds(&harness, client, ROUNDS_EACH));
+        let results = futures::future::join_all(runs).await;
+        let cpu = thread_cpu(APP_THREADS) - cpu;
+        let (mut direct, mut via_app) = (Vec::new(), Vec::new());
+        for (d, a) in results {
+            direct.extend(d);
+            via_app.extend(a);
+        }
+        report(&format!("{CONCURRENCY} at once"), direct, via_app, cpu);
+    });
 }

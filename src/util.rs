@@ -52,14 +52,103 @@ mod tests {
     }
 }
 
-/// "just now", "2 minutes ago", "3 hours ago", "yesterday", "4 days ago" or the date.
-pub fn relative_time(rfc3339: &str, now: chrono::DateTime<chrono::Utc>) -> String {
-    let Ok(then) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
+/// Seconds since the Unix epoch, now: the browser's clock there, the system's here (so the
+/// browser carries no date library).
+pub fn now_unix() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        (js_sys::Date::now() / 1000.0) as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    }
+}
+
+/// An RFC 3339 time (`2026-01-25T10:00:00Z`, fractions and `±hh:mm` offsets too), as
+/// (seconds since the Unix epoch, its year, month and day as written).
+fn parse_rfc3339(text: &str) -> Option<(i64, (i64, u32, u32))> {
+    let b = text.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let digits = text.get(from..from + len)?;
+        digits
+            .bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| digits.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &fraction[digits..];
+    }
+    let offset = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (num(text.len() - 5, 2)?, num(text.len() - 2, 2)?);
+            let minutes = h * 60 + m;
+            if *sign == b'+' {
+                minutes * 60
+            } else {
+                -minutes * 60
+            }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    Some((seconds, (year, month as u32, day as u32)))
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// "just now", "2 minutes ago", "3 hours ago", "yesterday", "4 days ago" or the date, for
+/// an RFC 3339 time seen at `now` (seconds since the Unix epoch).
+pub fn relative_time(rfc3339: &str, now: i64) -> String {
+    let Some((then, (year, month, day))) = parse_rfc3339(rfc3339) else {
         return rfc3339.to_string();
     };
-    let secs = (now - then.with_timezone(&chrono::Utc))
-        .num_seconds()
-        .max(0);
+    let secs = (now - then).max(0);
     let plural = |n: i64, unit: &str| {
         if n == 1 {
             format!("1 {unit} ago")
@@ -73,24 +162,65 @@ pub fn relative_time(rfc3339: &str, now: chrono::DateTime<chrono::Utc>) -> Strin
         3600..=86_399 => plural(secs / 3600, "hour"),
         86_400..=172_799 => "yesterday".into(),
         172_800..=2_591_999 => plural(secs / 86_400, "day"),
-        _ => then.format("%-d %B %Y").to_string(),
+        _ => format!("{day} {} {year}", MONTHS[month as usize - 1]),
     }
 }
 
 #[cfg(test)]
 mod time_tests {
-    use super::relative_time;
-    use chrono::{Duration, Utc};
+    use super::{parse_rfc3339, relative_time};
+
+    const NOW: &str = "2026-11-25T12:00:00Z";
+
+    fn now() -> i64 {
+        parse_rfc3339(NOW).unwrap().0
+    }
 
     #[test]
     fn reads_like_a_person_would_say_it() {
-        let now = Utc::now();
-        let ago = |d: Duration| relative_time(&(now - d).to_rfc3339(), now);
-        assert_eq!(ago(Duration::seconds(5)), "just now");
-        assert_eq!(ago(Duration::minutes(2)), "2 minutes ago");
-        assert_eq!(ago(Duration::seconds(60)), "1 minute ago");
-        assert_eq!(ago(Duration::hours(3)), "3 hours ago");
-        assert_eq!(ago(Duration::hours(30)), "yesterday");
-        assert_eq!(ago(Duration::days(4)), "4 days ago");
+        let ago = |text: &str| relative_time(text, now());
+        assert_eq!(ago("2026-11-25T11:59:55Z"), "just now");
+        assert_eq!(ago("2026-11-25T11:58:00Z"), "2 minutes ago");
+        assert_eq!(ago("2026-11-25T11:59:00Z"), "1 minute ago");
+        assert_eq!(ago("2026-11-25T09:00:00Z"), "3 hours ago");
+        assert_eq!(ago("2026-11-24T06:00:00Z"), "yesterday");
+        assert_eq!(ago("2026-11-21T12:00:00Z"), "4 days ago");
+        assert_eq!(ago("2026-01-05T12:00:00Z"), "5 January 2026");
+        assert_eq!(ago("not a time"), "not a time");
+    }
+
+    #[test]
+    fn parses_what_rfc_3339_allows() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z").unwrap().0, 0);
+        assert_eq!(
+            parse_rfc3339("2000-03-01T00:00:00Z").unwrap().0,
+            951_868_800
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-25T13:00:00.123456+01:00").unwrap().0,
+            now()
+        );
+        assert_eq!(parse_rfc3339("2026-11-25T07:00:00-05:00").unwrap().0, now());
+        for bad in [
+            "",
+            "2026-11-25",
+            "2026-13-01T00:00:00Z",
+            "2026-11-25T12:00:00",
+            "2026-11-25T12:00:00+0100",
+            "２026-11-25T12:00:00Z",
+        ] {
+            assert!(parse_rfc3339(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn agrees_with_chrono_on_many_times() {
+        use chrono::{TimeZone, Utc};
+        let mut t: i64 = -2_000_000_000;
+        while t < 4_000_000_000 {
+            let text = Utc.timestamp_opt(t, 0).unwrap().to_rfc3339();
+            assert_eq!(parse_rfc3339(&text).unwrap().0, t, "{text}");
+            t += 7_777_777;
+        }
     }
 }

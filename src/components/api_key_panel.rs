@@ -240,7 +240,7 @@ fn focus_key_field() {
 
 #[component]
 fn KeyStatusView(status: KeyStatus) -> impl IntoView {
-    let now = chrono::Utc::now();
+    let now = crate::util::now_unix();
     let hint = status.key_hint.clone().unwrap_or_default();
     let state = match (status.configured, status.valid) {
         (false, _) => view! {

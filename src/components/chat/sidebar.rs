@@ -65,7 +65,7 @@ fn ConversationLink(conversation: ConversationSummary) -> impl IntoView {
     let id = conversation.id.clone();
     let href = format!("/chat?c={}", crate::util::encode_query(&id));
     let agent_id = conversation.agent;
-    let when = relative_time(&conversation.updated_at, chrono::Utc::now());
+    let when = relative_time(&conversation.updated_at, crate::util::now_unix());
     let meta = move || {
         let agent = state
             .agent_view(Some(&agent_id))
