@@ -25,8 +25,12 @@ pub enum AppError {
     EmailTaken,
     #[error("Email or password is incorrect.")]
     InvalidCredentials,
-    #[error("Too many attempts. Please wait a minute and try again.")]
-    RateLimited,
+    /// The current password given to change it was wrong.
+    #[error("Your current password is incorrect.")]
+    WrongPassword,
+    /// Over a rate limit; the response carries `Retry-After`.
+    #[error("Too many attempts. Please wait {} and try again.", wait_phrase(*retry_after_secs))]
+    RateLimited { retry_after_secs: u64 },
     #[error("That isn't an Anthropic API key. Keys start with sk-ant- and are 40 to 256 letters, digits, - or _.")]
     InvalidKeyFormat,
     #[error("That is an Anthropic admin key. ApexAurum needs an API key (sk-ant-api…), not an admin key.")]
@@ -58,7 +62,34 @@ pub enum AppError {
     Transport,
 }
 
+/// "a second", "12 seconds", "a minute", "5 minutes".
+fn wait_phrase(secs: u64) -> String {
+    match secs {
+        0 | 1 => "a second".into(),
+        2..=59 => format!("{secs} seconds"),
+        60..=119 => "a minute".into(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
 impl AppError {
+    /// Over a limit whose window ends in `wait` (told to the client in whole seconds, at
+    /// least one).
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self::RateLimited {
+            retry_after_secs: secs.max(1),
+        }
+    }
+
+    /// Seconds to wait before trying again, for a `Retry-After` header.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
     /// The stable, machine-readable code of the contract.
     pub fn code(&self) -> &'static str {
         match self {
@@ -68,7 +99,8 @@ impl AppError {
             Self::WeakPassword => "weak_password",
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
-            Self::RateLimited => "rate_limited",
+            Self::WrongPassword => "wrong_password",
+            Self::RateLimited { .. } => "rate_limited",
             Self::InvalidKeyFormat | Self::AdminKey => "invalid_key_format",
             Self::KeyRejected => "key_rejected",
             Self::AnthropicUnavailable => "anthropic_unavailable",
@@ -97,8 +129,9 @@ impl AppError {
             | Self::AdminKey
             | Self::KeyRejected
             | Self::KeyUnreadable
+            | Self::WrongPassword
             | Self::InvalidRequest(_) => 422,
-            Self::RateLimited => 429,
+            Self::RateLimited { .. } => 429,
             Self::AnthropicUnavailable => 503,
             Self::Internal | Self::Transport => 500,
         }
@@ -114,12 +147,12 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
                 Self::InvalidRequest("Some fields were missing or malformed.".into())
             }
-            // On the server, a body that does not decode is the caller's malformed
-            // arguments (a JSON-encoded server function such as `send_message` reports
-            // them so); in the browser it is a response that did not decode.
+            // On the server this can only be the request body (not UTF-8, cut off, or JSON
+            // arguments that do not decode, as `send_message` reports them); in the browser
+            // it is an answer that could not be read, a transport failure.
             #[cfg(feature = "ssr")]
             ServerFnErrorErr::Deserialization(_) => {
-                Self::InvalidRequest("Some fields were missing or malformed.".into())
+                Self::InvalidRequest("The request body could not be read.".into())
             }
             _ => Self::Transport,
         }
@@ -142,7 +175,13 @@ mod ssr {
             let body = serde_json::json!({
                 "error": { "code": self.code(), "message": self.to_string() }
             });
-            (status, Json(body)).into_response()
+            let mut response = (status, Json(body)).into_response();
+            if let Some(secs) = self.retry_after() {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, secs.into());
+            }
+            response
         }
     }
 
@@ -169,6 +208,9 @@ mod tests {
         for err in [
             AppError::InvalidCredentials,
             AppError::InvalidRequest("x".into()),
+            AppError::RateLimited {
+                retry_after_secs: 42,
+            },
         ] {
             assert_eq!(AppError::de(err.ser()), err);
         }
@@ -194,5 +236,23 @@ mod tests {
         let e = AppError::InvalidCredentials;
         assert_eq!(e.code(), "invalid_credentials");
         assert!(!e.to_string().to_lowercase().contains("unknown"));
+    }
+
+    #[test]
+    fn rate_limited_says_how_long_to_wait_in_whole_seconds() {
+        use std::time::Duration;
+        let e = AppError::rate_limited(Duration::from_millis(1500));
+        assert_eq!(e.retry_after(), Some(2));
+        assert_eq!(e.status(), 429);
+        assert_eq!(
+            AppError::rate_limited(Duration::ZERO).retry_after(),
+            Some(1)
+        );
+        assert!(AppError::rate_limited(Duration::from_secs(45))
+            .to_string()
+            .contains("45 seconds"));
+        assert!(AppError::rate_limited(Duration::from_secs(3600))
+            .to_string()
+            .contains("60 minutes"));
     }
 }

@@ -5,7 +5,10 @@ pub mod app;
 pub mod auth;
 pub mod components;
 pub mod error;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod pages;
+pub mod secret_text;
 pub mod types;
 pub mod util;
 

@@ -99,4 +99,45 @@ mod tests {
             }]
         );
     }
+
+    /// Any bytes, split anywhere: never a panic, and the same events as one whole push.
+    #[test]
+    fn fuzz_sse_parser_is_split_invariant() {
+        const FRAGMENTS: [&str; 14] = [
+            "event: ",
+            "data: ",
+            "data:",
+            "event:",
+            ": ",
+            "\n",
+            "\r\n",
+            "\n\n",
+            "\r",
+            "id: 1",
+            "retry: 5",
+            "{\"type\":\"ping\"}",
+            "h\u{e9}llo",
+            "content_block_delta",
+        ];
+        crate::fuzz::run("sse", |g| {
+            let mut bytes = g.text(&FRAGMENTS, 40).into_bytes();
+            if g.below(4) == 0 {
+                bytes.extend(g.bytes(16));
+            }
+            let whole = SseParser::default().push(&bytes);
+            let mut parser = SseParser::default();
+            let mut pieces = Vec::new();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let at = 1 + g.below(rest.len());
+                pieces.extend(parser.push(&rest[..at]));
+                rest = &rest[at..];
+            }
+            assert_eq!(pieces, whole);
+            for event in whole {
+                assert!(!event.event.is_empty());
+                assert!(!event.event.contains('\n'));
+            }
+        });
+    }
 }

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use crate::{domain::ApiKey, server::api_keys};
-use crate::{error::AppError, types::keys::KeyStatus};
+use crate::{error::AppError, secret_text::SecretText, types::keys::KeyStatus};
 
 #[server(prefix = "/api/fn", endpoint = "api_key_status")]
 pub async fn api_key_status() -> Result<KeyStatus, AppError> {
@@ -11,10 +11,10 @@ pub async fn api_key_status() -> Result<KeyStatus, AppError> {
 }
 
 #[server(prefix = "/api/fn", endpoint = "save_api_key")]
-pub async fn save_api_key(api_key: String) -> Result<KeyStatus, AppError> {
+pub async fn save_api_key(api_key: SecretText) -> Result<KeyStatus, AppError> {
     let (state, user_id) = super::authenticated().await?;
-    let key = ApiKey::parse(api_key.into())?;
-    api_keys::save(&state, user_id, key).await
+    let key = ApiKey::parse(api_key.into_secret())?;
+    api_keys::save(&state, super::client_addr(), user_id, key).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "remove_api_key")]
@@ -27,5 +27,5 @@ pub async fn remove_api_key() -> Result<KeyStatus, AppError> {
 #[server(prefix = "/api/fn", endpoint = "test_api_key")]
 pub async fn test_api_key() -> Result<KeyStatus, AppError> {
     let (state, user_id) = super::authenticated().await?;
-    api_keys::test(&state, user_id).await
+    api_keys::test(&state, super::client_addr(), user_id).await
 }

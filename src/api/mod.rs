@@ -14,10 +14,12 @@ mod ssr {
 
     use crate::{
         error::AppError,
-        server::{session::AuthSession, state::AppState},
+        server::{client::ClientAddr, session::AuthSession, state::AppState},
     };
 
-    /// The app state, which the router provides to every server function and page render.
+    /// The app state, which the router provides, as reactive context, to every server
+    /// function and page render: the only way it reaches them. Missing means a server
+    /// function ran outside a request (as route listing once made them: `server::startup`).
     pub fn state() -> Result<AppState, AppError> {
         use_context::<AppState>().ok_or_else(|| {
             tracing::error!("a server function ran outside a request's reactive context");
@@ -33,6 +35,16 @@ mod ssr {
         Ok(AuthSession(session))
     }
 
+    /// The caller's address (see `server::client`); unspecified if the middleware did not
+    /// run, which only a test calling a server function directly would see.
+    pub fn client_addr() -> ClientAddr {
+        use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<ClientAddr>().copied())
+            .unwrap_or(ClientAddr(std::net::IpAddr::V4(
+                std::net::Ipv4Addr::UNSPECIFIED,
+            )))
+    }
+
     /// Who is asking: the app state and the logged-in user's id, or `Unauthenticated`.
     pub async fn authenticated() -> Result<(AppState, i64), AppError> {
         let state = state()?;
@@ -41,4 +53,4 @@ mod ssr {
     }
 }
 #[cfg(feature = "ssr")]
-pub(crate) use ssr::{authenticated, session, state};
+pub(crate) use ssr::{authenticated, client_addr, session, state};

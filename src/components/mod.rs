@@ -4,4 +4,5 @@ pub mod header;
 pub mod markdown;
 pub mod password_field;
 pub mod protected;
+pub mod sessions_panel;
 pub mod usage;

@@ -62,4 +62,31 @@ mod tests {
             assert_eq!(Email::parse(bad), Err(AppError::InvalidEmail), "{bad:?}");
         }
     }
+
+    /// Never a panic; an accepted address is trimmed, lower-case, one `@`, bounded.
+    #[test]
+    fn fuzz_email_parse() {
+        const FRAGMENTS: [&str; 12] = [
+            "@", ".", "ada", "EXAMPLE", "org", "..", "+tag", "\"", "<", " ", "\u{130}", "\u{212a}",
+        ];
+        crate::fuzz::run("email", |g| {
+            let raw = match g.below(2) {
+                0 => g.text(&FRAGMENTS, 14),
+                _ => format!(
+                    "{}@{}.{}",
+                    g.text(&FRAGMENTS, 4),
+                    g.text(&FRAGMENTS, 4),
+                    g.text(&FRAGMENTS, 2)
+                ),
+            };
+            if let Ok(email) = Email::parse(&raw) {
+                let s = email.as_str();
+                assert_eq!(s, s.trim());
+                assert_eq!(s, s.to_lowercase());
+                assert_eq!(s.matches('@').count(), 1, "{raw:?}");
+                assert!(s.len() <= 254);
+                assert!(!s.chars().any(char::is_whitespace));
+            }
+        });
+    }
 }

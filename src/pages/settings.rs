@@ -6,6 +6,7 @@ use crate::{
     components::{
         api_key_panel::{ApiKeyPanel, KeyActions},
         protected::Protected,
+        sessions_panel::{SessionActions, SessionsPanel},
         usage::UsageCard,
     },
     types::user::UserView,
@@ -14,6 +15,7 @@ use crate::{
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let key_actions = KeyActions::new(expect_context::<Auth>());
+    let session_actions = SessionActions::new();
     view! {
         <Title text="Settings"/>
         <Protected children=move |user: UserView| view! {
@@ -28,6 +30,7 @@ pub fn SettingsPage() -> impl IntoView {
                 </section>
                 <ApiKeyPanel actions=key_actions/>
                 <UsageCard/>
+                <SessionsPanel actions=session_actions/>
             </div>
         }/>
     }

@@ -8,9 +8,11 @@ use secrecy::SecretString;
 
 use super::{
     anthropic::Verdict,
+    client::ClientAddr,
     crypto::{Decrypted, KeyCipher},
     db::Db,
     internal,
+    rate_limit::Limit,
     state::AppState,
     user_settings::{KeyEntry, UserSettings},
 };
@@ -34,11 +36,14 @@ pub async fn status(state: &AppState, user_id: i64) -> Result<KeyStatus, AppErro
 
 /// Checks the key with Anthropic and, only if it is accepted, stores it encrypted. On any
 /// error nothing is written, so a key stored before stays exactly as it was.
-#[tracing::instrument(skip_all, fields(user_id))]
-pub async fn save(state: &AppState, user_id: i64, key: ApiKey) -> Result<KeyStatus, AppError> {
-    if !state.key_limiter.check(&format!("user:{user_id}")) {
-        return Err(AppError::RateLimited);
-    }
+#[tracing::instrument(skip_all, fields(user_id, client = %client))]
+pub async fn save(
+    state: &AppState,
+    client: ClientAddr,
+    user_id: i64,
+    key: ApiKey,
+) -> Result<KeyStatus, AppError> {
+    limit_key_checks(state, client, user_id).await?;
     match state.anthropic.check_key(key.secret()).await {
         Verdict::Accepted => {}
         Verdict::Refused => return Err(AppError::KeyRejected),
@@ -90,27 +95,72 @@ async fn decrypt_stored(
             let token = if swapped { fresh } else { token.to_string() };
             Ok(Some(StoredKey { secret, token }))
         }
+        // Never marked refused: during a rolling rotation this instance may simply not have
+        // the secret a newer one re-encrypted the key under, and the key is still good there.
         Err(_) => {
-            tracing::warn!(
-                user_id,
-                "a stored key cannot be decrypted with any configured secret"
-            );
-            let _ = state.db.set_key_valid(user_id, token, false).await;
+            report_unreadable(state, user_id, token);
             Err(AppError::KeyUnreadable)
         }
     }
 }
 
+/// Each call to Anthropic on a person's behalf counts against the user and their address,
+/// so neither one account nor one address can drive Anthropic (or this server) hard.
+async fn limit_key_checks(
+    state: &AppState,
+    client: ClientAddr,
+    user_id: i64,
+) -> Result<(), AppError> {
+    let limit = Limit::per_minute(state.settings.key_saves_per_minute);
+    state
+        .limits
+        .hit(&format!("key:user:{user_id}"), limit)
+        .await?;
+    state
+        .limits
+        .hit(&format!("key:addr:{}", client.bucket()), limit)
+        .await
+}
+
+/// Logs, once per stored key and process, that this instance cannot decrypt it.
+fn report_unreadable(state: &AppState, user_id: i64, token: &str) {
+    use sha2::{Digest, Sha256};
+    /// Beyond this many distinct keys, the set starts over rather than grow.
+    const REMEMBERED: usize = 10_000;
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&Sha256::digest(token.as_bytes())[..16]);
+    let first = {
+        let mut seen = state
+            .unreadable_reported
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= REMEMBERED {
+            seen.clear();
+        }
+        seen.insert(id)
+    };
+    if first {
+        tracing::warn!(
+            user_id,
+            instance = %state.instance,
+            "this instance cannot decrypt a stored key with any configured secret \
+             (JWT_SECRET / JWT_SECRET_PREVIOUS differ from the instance that wrote it?)"
+        );
+    }
+}
+
 /// Checks the stored key with Anthropic again and records the answer.
-#[tracing::instrument(skip_all, fields(user_id))]
-pub async fn test(state: &AppState, user_id: i64) -> Result<KeyStatus, AppError> {
+#[tracing::instrument(skip_all, fields(user_id, client = %client))]
+pub async fn test(
+    state: &AppState,
+    client: ClientAddr,
+    user_id: i64,
+) -> Result<KeyStatus, AppError> {
     let settings = settings_of(state, user_id).await?;
     let stored = decrypt_stored(state, user_id, &settings)
         .await?
         .ok_or(AppError::NoApiKey)?;
-    if !state.key_limiter.check(&format!("user:{user_id}")) {
-        return Err(AppError::RateLimited);
-    }
+    limit_key_checks(state, client, user_id).await?;
     let valid = match state.anthropic.check_key(&stored.secret).await {
         Verdict::Accepted => true,
         Verdict::Refused => false,

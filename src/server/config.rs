@@ -11,6 +11,8 @@ use std::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::client::TrustedProxy;
+
 /// Shortest master secret production accepts.
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -48,8 +50,18 @@ pub struct RuntimeFile {
     pub anthropic_connect_timeout_secs: u64,
     pub anthropic_timeout_secs: u64,
     pub session_days: i64,
+    /// A session ends this many days after login, however active.
+    pub session_max_days: i64,
+    /// Failed logins per account from one address.
     pub login_attempts_per_minute: u32,
+    /// Failed logins from one address, over all accounts.
+    pub login_failures_per_address_per_hour: u32,
+    pub registrations_per_address_per_hour: u32,
+    /// Key checks with Anthropic, per user and per address.
     pub key_saves_per_minute: u32,
+    /// Password hashes computed at once (0: one per CPU), and how many more may wait.
+    pub password_hash_concurrency: usize,
+    pub password_hash_queue: usize,
     /// An operator's agents file; empty means the built-in Agents.
     pub agents_file: Option<PathBuf>,
     /// Longest answer, in tokens, asked of Anthropic.
@@ -65,8 +77,13 @@ impl Default for RuntimeFile {
             anthropic_connect_timeout_secs: 5,
             anthropic_timeout_secs: 20,
             session_days: 14,
+            session_max_days: 30,
             login_attempts_per_minute: 10,
+            login_failures_per_address_per_hour: 60,
+            registrations_per_address_per_hour: 20,
             key_saves_per_minute: 10,
+            password_hash_concurrency: 0,
+            password_hash_queue: 32,
             agents_file: None,
             max_tokens: 4096,
         }
@@ -99,8 +116,15 @@ pub struct Settings {
     pub anthropic_connect_timeout: Duration,
     pub anthropic_timeout: Duration,
     pub session_days: i64,
+    pub session_max_days: i64,
     pub login_attempts_per_minute: u32,
+    pub login_failures_per_address_per_hour: u32,
+    pub registrations_per_address_per_hour: u32,
     pub key_saves_per_minute: u32,
+    pub password_hash_concurrency: usize,
+    pub password_hash_queue: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<TrustedProxy>,
     pub agents_file: Option<PathBuf>,
     pub max_tokens: u32,
 }
@@ -193,7 +217,7 @@ impl Settings {
             (None, AppEnv::Development) => load_or_create_dev_secret(&data_dir)?,
         };
 
-        let jwt_secret_previous = get("JWT_SECRET_PREVIOUS")
+        let jwt_secret_previous: Vec<SecretString> = get("JWT_SECRET_PREVIOUS")
             .map(|list| {
                 list.split(',')
                     .map(str::trim)
@@ -202,6 +226,16 @@ impl Settings {
                     .collect()
             })
             .unwrap_or_default();
+        if env == AppEnv::Production
+            && jwt_secret_previous
+                .iter()
+                .any(|s| s.expose_secret().len() < MIN_SECRET_LEN)
+        {
+            return Err(ConfigError::new(
+                "JWT_SECRET_PREVIOUS",
+                format!("every entry must be at least {MIN_SECRET_LEN} characters in production"),
+            ));
+        }
 
         let anthropic_base_url = get("ANTHROPIC_BASE_URL")
             .unwrap_or_else(|| "https://api.anthropic.com".into())
@@ -215,6 +249,29 @@ impl Settings {
                 "expected an http(s):// URL",
             ));
         }
+        if env == AppEnv::Production && !is_https_or_loopback(&anthropic_base_url) {
+            return Err(ConfigError::new(
+                "ANTHROPIC_BASE_URL",
+                "must be https:// in production (plain http:// only to this machine): keys travel in it",
+            ));
+        }
+
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    TrustedProxy::parse(p).ok_or_else(|| {
+                        ConfigError::new(
+                            "TRUSTED_PROXIES",
+                            format!("expected addresses or networks like 10.0.0.0/8, got {p:?}"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
 
         let site_addr = match get("LEPTOS_SITE_ADDR") {
             Some(a) => a.parse().map_err(|_| {
@@ -239,8 +296,14 @@ impl Settings {
             anthropic_connect_timeout: Duration::from_secs(file.anthropic_connect_timeout_secs),
             anthropic_timeout: Duration::from_secs(file.anthropic_timeout_secs),
             session_days: file.session_days,
+            session_max_days: file.session_max_days,
             login_attempts_per_minute: file.login_attempts_per_minute,
+            login_failures_per_address_per_hour: file.login_failures_per_address_per_hour,
+            registrations_per_address_per_hour: file.registrations_per_address_per_hour,
             key_saves_per_minute: file.key_saves_per_minute,
+            password_hash_concurrency: file.password_hash_concurrency,
+            password_hash_queue: file.password_hash_queue,
+            trusted_proxies,
             agents_file: file.agents_file.filter(|p| !p.as_os_str().is_empty()),
             max_tokens: file.max_tokens,
         })
@@ -251,22 +314,73 @@ impl Settings {
     }
 }
 
+/// `https://…`, or `http://` to this machine (a local stand-in or a sidecar).
+pub fn is_https_or_loopback(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Development keeps one generated secret in `data/jwt_secret` (owner-readable only), so
-/// keys saved in development survive restarts.
+/// keys saved in development survive restarts. An existing file is never replaced: one that
+/// is short or unreadable stops the start, since a new secret would make every stored key
+/// unreadable.
 fn load_or_create_dev_secret(data_dir: &Path) -> Result<SecretString, ConfigError> {
     let path = data_dir.join("jwt_secret");
     let io_err =
         |e: std::io::Error| ConfigError::new("JWT_SECRET", format!("{}: {e}", path.display()));
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        let existing = existing.trim().to_string();
-        if existing.len() >= MIN_SECRET_LEN {
-            return Ok(SecretString::from(existing));
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|_| {
+                ConfigError::new(
+                    "JWT_SECRET",
+                    format!("{} is not text; fix or restore it", path.display()),
+                )
+            })?;
+            let existing = text.trim();
+            if existing.len() < MIN_SECRET_LEN {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    format!(
+                        "{} holds fewer than {MIN_SECRET_LEN} characters; restore it (it is never replaced: stored keys depend on it)",
+                        path.display()
+                    ),
+                ));
+            }
+            return Ok(SecretString::from(existing.to_string()));
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(e)),
     }
-    std::fs::create_dir_all(data_dir).map_err(io_err)?;
+    create_private_dir(data_dir).map_err(io_err)?;
     let secret = generate_secret();
-    write_owner_only(&path, secret.expose_secret()).map_err(io_err)?;
+    write_new_owner_only(&path, secret.expose_secret()).map_err(io_err)?;
     Ok(secret)
+}
+
+/// Creates `dir` (and its parents) if missing, readable by its owner only.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 fn generate_secret() -> SecretString {
@@ -277,10 +391,11 @@ fn generate_secret() -> SecretString {
     SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn write_owner_only(path: &Path, contents: &str) -> std::io::Result<()> {
+/// Writes a file that must not exist yet (two instances starting at once cannot both win).
+fn write_new_owner_only(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -372,6 +487,103 @@ mod tests {
         assert_eq!(
             redact_url("postgres://u:pw@h/db"),
             "postgres://[redacted]@h/db"
+        );
+    }
+
+    #[test]
+    fn production_refuses_plain_http_to_another_machine() {
+        let prod = |url: &str| {
+            settings(&[
+                ("APP_ENV", "production"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef-prod"),
+                ("ANTHROPIC_BASE_URL", url),
+            ])
+        };
+        for remote in [
+            "http://api.anthropic.com",
+            "http://10.0.0.5:3100",
+            "http://127.0.0.1.evil.example",
+            "http://user@evil.example",
+            "ftp://localhost",
+        ] {
+            assert_eq!(
+                prod(remote).unwrap_err().name,
+                "ANTHROPIC_BASE_URL",
+                "{remote}"
+            );
+        }
+        for fine in [
+            "https://api.anthropic.com",
+            "http://127.0.0.1:3100",
+            "http://localhost:3100/",
+            "http://[::1]:3100",
+        ] {
+            assert!(prod(fine).is_ok(), "{fine}");
+        }
+        // Development may point anywhere (a stand-in on another machine).
+        assert!(settings(&[("ANTHROPIC_BASE_URL", "http://10.0.0.5:3100")]).is_ok());
+    }
+
+    #[test]
+    fn production_refuses_a_short_previous_secret() {
+        let err = settings(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef-prod"),
+            (
+                "JWT_SECRET_PREVIOUS",
+                "0123456789abcdef0123456789abcdef-old,short",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "JWT_SECRET_PREVIOUS");
+        assert!(
+            !err.to_string().contains("short"),
+            "the secret is not echoed"
+        );
+    }
+
+    #[test]
+    fn a_short_or_unreadable_secret_file_stops_the_start_and_is_kept() {
+        for contents in [&b"too-short"[..], &[0xff, 0xfe, 0x00][..], &b""[..]] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("jwt_secret");
+            std::fs::write(&path, contents).unwrap();
+            let file = RuntimeFile {
+                data_dir: dir.path().to_path_buf(),
+                ..Default::default()
+            };
+            let err = Settings::from_lookup(file, |_| None).unwrap_err();
+            assert_eq!(err.name, "JWT_SECRET");
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                contents,
+                "the file is untouched"
+            );
+        }
+    }
+
+    #[test]
+    fn the_shipped_runtime_file_matches_the_built_in_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("Leptos.toml");
+        let file = RuntimeFile::load(&path).unwrap();
+        let defaults = RuntimeFile::default();
+        assert_eq!(file.session_max_days, defaults.session_max_days);
+        assert_eq!(
+            file.login_failures_per_address_per_hour,
+            defaults.login_failures_per_address_per_hour
+        );
+        assert_eq!(file.password_hash_queue, defaults.password_hash_queue);
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_of_addresses_or_networks() {
+        let s = settings(&[("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(
+            settings(&[("TRUSTED_PROXIES", "10.0.0.0/99")])
+                .unwrap_err()
+                .name,
+            "TRUSTED_PROXIES"
         );
     }
 }

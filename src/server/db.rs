@@ -55,9 +55,11 @@ pub struct UserRow {
     pub password_hash: String,
     pub settings: Json<UserSettings>,
     pub created_at: DateTime<Utc>,
+    /// Sessions issued under an older generation are over.
+    pub session_generation: i64,
 }
 
-const USER_COLUMNS: &str = "id, email, password_hash, settings, created_at";
+const USER_COLUMNS: &str = "id, email, password_hash, settings, created_at, session_generation";
 
 impl Db {
     /// Connects by URL; a SQLite file (and its folder) is created on first use.
@@ -71,7 +73,7 @@ impl Db {
                 .busy_timeout(Duration::from_secs(10));
             if let Some(parent) = options.get_filename().parent() {
                 if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)?;
+                    super::config::create_private_dir(parent)?;
                 }
             }
             let pool = SqlitePoolOptions::new()
@@ -95,6 +97,17 @@ impl Db {
         match self {
             Self::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await,
             Self::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
+        }
+    }
+
+    /// The SQLite database file, when there is one.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Self::Sqlite(pool) => {
+                let path = pool.connect_options().get_filename().to_path_buf();
+                path.is_file().then_some(path)
+            }
+            Self::Postgres(_) => None,
         }
     }
 
@@ -162,6 +175,83 @@ impl Db {
         let row: Option<(Json<UserSettings>,)> = on_pool!(self, pool =>
             sqlx::query_as("SELECT settings FROM users WHERE id = $1").bind(id).fetch_optional(pool).await)?;
         Ok(row.map(|(Json(v),)| v))
+    }
+
+    /// The user's current session generation; `None` when the account is gone.
+    pub async fn session_generation(&self, user_id: i64) -> Result<Option<i64>, DbError> {
+        let row: Option<(i64,)> = on_pool!(self, pool =>
+            sqlx::query_as("SELECT session_generation FROM users WHERE id = $1").bind(user_id).fetch_optional(pool).await)?;
+        Ok(row.map(|(g,)| g))
+    }
+
+    /// Stores a new password hash and ends every session issued before, in one statement;
+    /// returns the new generation.
+    pub async fn set_password_hash(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+    ) -> Result<Option<i64>, DbError> {
+        let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
+            "UPDATE users SET password_hash = $1, session_generation = session_generation + 1, \
+             updated_at = $2 WHERE id = $3 RETURNING session_generation")
+            .bind(password_hash).bind(Utc::now()).bind(user_id).fetch_optional(pool).await)?;
+        Ok(row.map(|(g,)| g))
+    }
+
+    /// Ends every session of the user issued before now; returns the new generation.
+    pub async fn bump_session_generation(&self, user_id: i64) -> Result<Option<i64>, DbError> {
+        let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
+            "UPDATE users SET session_generation = session_generation + 1 WHERE id = $1 \
+             RETURNING session_generation")
+            .bind(user_id).fetch_optional(pool).await)?;
+        Ok(row.map(|(g,)| g))
+    }
+}
+
+// ---- rate limits -----------------------------------------------------------------------------
+
+impl Db {
+    /// Counts a hit on `key`: a window that has ended starts again at `reset_at`. Returns the
+    /// hits in the current window and when it ends (milliseconds since the epoch). One
+    /// statement, so concurrent instances never lose a hit.
+    pub async fn hit_rate_limit(
+        &self,
+        key: &str,
+        now: i64,
+        reset_at: i64,
+    ) -> Result<(u32, i64), DbError> {
+        let sql = "INSERT INTO rate_limits (key, hits, reset_at) VALUES ($1, 1, $2) \
+                   ON CONFLICT (key) DO UPDATE SET \
+                   hits = CASE WHEN rate_limits.reset_at <= $3 THEN 1 ELSE rate_limits.hits + 1 END, \
+                   reset_at = CASE WHEN rate_limits.reset_at <= $3 THEN $2 ELSE rate_limits.reset_at END \
+                   RETURNING hits, reset_at";
+        let (hits, reset_at): (i64, i64) = on_pool!(self, pool =>
+            sqlx::query_as(sql).bind(key).bind(reset_at).bind(now).fetch_one(pool).await)?;
+        Ok((u32::try_from(hits).unwrap_or(u32::MAX), reset_at))
+    }
+
+    /// The hits of `key`'s current window and the milliseconds until it ends, if one is open.
+    pub async fn peek_rate_limit(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<(u32, i64)>, DbError> {
+        let row: Option<(i64, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT hits, reset_at FROM rate_limits WHERE key = $1 AND reset_at > $2")
+            .bind(key).bind(now).fetch_optional(pool).await)?;
+        Ok(row.map(|(hits, reset_at)| (u32::try_from(hits).unwrap_or(u32::MAX), reset_at - now)))
+    }
+
+    pub async fn clear_rate_limit(&self, key: &str) -> Result<(), DbError> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM rate_limits WHERE key = $1").bind(key).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Deletes windows that ended before `now`.
+    pub async fn purge_rate_limits(&self, now: i64) -> Result<u64, DbError> {
+        let done = on_pool!(self, pool => sqlx::query("DELETE FROM rate_limits WHERE reset_at <= $1")
+            .bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done)
     }
 }
 

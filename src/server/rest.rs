@@ -6,14 +6,16 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
-    Json, Router,
+    Extension, Json, Router,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{
-    api_keys, auth, chat as chat_service, chat_stream, conversations,
+    api_keys, auth, chat as chat_service, chat_stream,
+    client::ClientAddr,
+    conversations,
     session::{AuthSession, CurrentUser},
     state::AppState,
 };
@@ -60,13 +62,16 @@ pub struct Credentials {
 
 async fn register(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddr>,
     session: Session,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, AppError> {
     let email = Email::parse(&body.email)?;
     let password = Password::parse(body.password)?;
-    let user = auth::register(&state, email, password).await?;
-    AuthSession(session).log_in(user.id).await?;
+    let user = auth::register(&state, client, email, password).await?;
+    AuthSession(session)
+        .log_in(user.id, user.session_generation)
+        .await?;
     let view = auth::view_of(&user);
     Ok((
         StatusCode::CREATED,
@@ -77,11 +82,15 @@ async fn register(
 
 async fn login(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddr>,
     session: Session,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, AppError> {
-    let user = auth::login(&state, &body.email, Password::unchecked(body.password)).await?;
-    AuthSession(session).log_in(user.id).await?;
+    let password = Password::unchecked(body.password);
+    let user = auth::login(&state, client, &body.email, password).await?;
+    AuthSession(session)
+        .log_in(user.id, user.session_generation)
+        .await?;
     Ok(Json(serde_json::json!({ "id": user.id, "email": user.email })).into_response())
 }
 
@@ -113,11 +122,12 @@ pub struct KeyBody {
 
 async fn save_key(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddr>,
     CurrentUser(user_id): CurrentUser,
     ApiJson(body): ApiJson<KeyBody>,
 ) -> Result<Json<KeyStatus>, AppError> {
     let key = ApiKey::parse(body.api_key)?;
-    Ok(Json(api_keys::save(&state, user_id, key).await?))
+    Ok(Json(api_keys::save(&state, client, user_id, key).await?))
 }
 
 async fn remove_key(
@@ -137,9 +147,10 @@ async fn key_status(
 
 async fn test_key(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddr>,
     CurrentUser(user_id): CurrentUser,
 ) -> Result<Json<KeyStatus>, AppError> {
-    Ok(Json(api_keys::test(&state, user_id).await?))
+    Ok(Json(api_keys::test(&state, client, user_id).await?))
 }
 
 async fn agents(

@@ -73,6 +73,10 @@ impl ExpiredDeletion for AppSessionStore {
 }
 
 const USER_ID: &str = "user_id";
+/// The user's session generation when this session logged in.
+const GENERATION: &str = "generation";
+/// When this session logged in (Unix seconds), for the absolute lifetime.
+const LOGGED_IN_AT: &str = "logged_in_at";
 
 /// The session seen as "who is logged in".
 pub struct AuthSession(pub Session);
@@ -83,13 +87,23 @@ impl AuthSession {
     }
 
     /// Starts a logged-in session under a new id, so a session id fixed before login is
-    /// worthless after it.
-    pub async fn log_in(&self, user_id: i64) -> Result<(), AppError> {
+    /// worthless after it. `generation` is the user's current session generation.
+    pub async fn log_in(&self, user_id: i64, generation: i64) -> Result<(), AppError> {
         self.0.cycle_id().await?;
+        self.0.insert(USER_ID, user_id).await?;
+        self.0.insert(GENERATION, generation).await?;
         self.0
-            .insert(USER_ID, user_id)
-            .await
-            .map_err(AppError::from)
+            .insert(LOGGED_IN_AT, chrono::Utc::now().timestamp())
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps this session alive across a generation bump it asked for itself (a password
+    /// change, "Log out other sessions"), under a new id.
+    pub async fn adopt_generation(&self, generation: i64) -> Result<(), AppError> {
+        self.0.cycle_id().await?;
+        self.0.insert(GENERATION, generation).await?;
+        Ok(())
     }
 
     pub async fn log_out(&self) -> Result<(), AppError> {
@@ -100,6 +114,58 @@ impl AuthSession {
     pub async fn require(&self) -> Result<i64, AppError> {
         self.user_id().await?.ok_or(AppError::Unauthenticated)
     }
+}
+
+/// Whether a logged-in session is still good: issued under the user's current generation,
+/// and younger than the absolute lifetime.
+fn still_valid(
+    generation: Option<i64>,
+    logged_in_at: Option<i64>,
+    current_generation: Option<i64>,
+    now: i64,
+    max_age_secs: i64,
+) -> bool {
+    match (generation, logged_in_at, current_generation) {
+        (Some(g), Some(at), Some(current)) => {
+            g == current && at <= now && now.saturating_sub(at) < max_age_secs
+        }
+        _ => false,
+    }
+}
+
+/// Ends a logged-in session that is over (a password change or "Log out other sessions"
+/// elsewhere, the absolute lifetime passed, the account gone) before anything reads it, so
+/// every page, server function and API route sees it as logged out.
+pub async fn enforce_lifetime(
+    axum::extract::State(state): axum::extract::State<super::state::AppState>,
+    session: Session,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    if path.starts_with("/pkg/") || path == "/healthz" {
+        return next.run(request).await;
+    }
+    if let Err(e) = end_if_over(&state, &session).await {
+        return axum::response::IntoResponse::into_response(e);
+    }
+    next.run(request).await
+}
+
+async fn end_if_over(state: &super::state::AppState, session: &Session) -> Result<(), AppError> {
+    let Some(user_id) = session.get::<i64>(USER_ID).await? else {
+        return Ok(());
+    };
+    let generation = session.get::<i64>(GENERATION).await?;
+    let logged_in_at = session.get::<i64>(LOGGED_IN_AT).await?;
+    let current = state.db.session_generation(user_id).await?;
+    let max_age = state.settings.session_max_days.saturating_mul(86_400);
+    let now = chrono::Utc::now().timestamp();
+    if !still_valid(generation, logged_in_at, current, now, max_age) {
+        tracing::info!(user_id, "a session that is over was ended");
+        session.flush().await?;
+    }
+    Ok(())
 }
 
 /// Who is asking, for a JSON route: the logged-in user's id, or `401 unauthenticated`
@@ -177,4 +243,48 @@ pub async fn protect_pages(
         return Redirect::to(&next_page).into_response();
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::still_valid;
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn a_session_ends_with_a_new_generation_or_its_absolute_lifetime() {
+        let now = 1_000 * DAY;
+        assert!(still_valid(
+            Some(3),
+            Some(now - DAY),
+            Some(3),
+            now,
+            30 * DAY
+        ));
+        assert!(!still_valid(
+            Some(2),
+            Some(now - DAY),
+            Some(3),
+            now,
+            30 * DAY
+        ));
+        assert!(!still_valid(
+            Some(3),
+            Some(now - 30 * DAY),
+            Some(3),
+            now,
+            30 * DAY
+        ));
+        // The account is gone, or the session predates generations.
+        assert!(!still_valid(Some(3), Some(now), None, now, 30 * DAY));
+        assert!(!still_valid(None, None, Some(0), now, 30 * DAY));
+        // A login time in the future is not trusted.
+        assert!(!still_valid(
+            Some(3),
+            Some(now + DAY),
+            Some(3),
+            now,
+            30 * DAY
+        ));
+    }
 }

@@ -1,6 +1,10 @@
 //! Builds the application from settings: database, migrations, sessions, routes.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use axum::{
     body::Body,
@@ -12,15 +16,27 @@ use axum::{
     Json, Router,
 };
 use leptos::{config::LeptosOptions, prelude::provide_context};
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{
+    generate_route_list, handle_server_fns_with_context, AxumRouteListing, LeptosRoutes,
+};
 use tokio::net::TcpListener;
 use tower_sessions::{
     cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer,
 };
 
 use super::{
-    agents::Agents, anthropic::AnthropicClient, config::Settings, crypto::KeyCipher, csrf, db::Db,
-    rate_limit::RateLimiter, rest, session::AppSessionStore, state::AppState,
+    agents::Agents,
+    anthropic::AnthropicClient,
+    client,
+    config::Settings,
+    crypto::KeyCipher,
+    csrf,
+    db::Db,
+    headers::{self, HeaderPolicy},
+    rate_limit::{HashGate, Limiter},
+    rest,
+    session::AppSessionStore,
+    state::AppState,
 };
 use crate::{
     app::{shell, App},
@@ -38,6 +54,12 @@ pub enum StartupError {
     Sessions(#[source] sqlx::Error),
     #[error("invalid setting agents-file: {0}")]
     Agents(String),
+    #[error("invalid setting {setting}: {path}: {source}")]
+    Permissions {
+        setting: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -54,6 +76,19 @@ pub struct Application {
 }
 
 pub const SESSION_COOKIE: &str = "apexaurum_session";
+/// Production's cookie name: browsers accept a `__Host-` cookie only when it is `Secure`,
+/// has `Path=/` and no `Domain`, so no other host or sub-domain can set or shadow it.
+pub const SESSION_COOKIE_PRODUCTION: &str = "__Host-apexaurum_session";
+
+/// The session cookie's name in this environment.
+pub fn session_cookie_name(settings: &Settings) -> &'static str {
+    if settings.is_production() {
+        SESSION_COOKIE_PRODUCTION
+    } else {
+        SESSION_COOKIE
+    }
+}
+
 /// Where the server functions answer (`#[server(prefix = …)]` repeats it: the macro takes
 /// only a literal).
 pub const SERVER_FN_PREFIX: &str = "/api/fn";
@@ -61,9 +96,11 @@ pub const SERVER_FN_PREFIX: &str = "/api/fn";
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let agents = Agents::load(settings.agents_file.as_deref()).map_err(StartupError::Agents)?;
+        secure_data_dir(&settings)?;
         let db = Db::connect(&settings.database_url)
             .await
             .map_err(StartupError::Database)?;
+        secure_database_files(&db)?;
         db.migrate().await?;
         let session_store = AppSessionStore::new(&db)
             .await
@@ -94,7 +131,7 @@ impl Application {
             .build();
 
         let state = AppState {
-            db,
+            db: db.clone(),
             agents: Arc::new(agents),
             cipher: Arc::new(KeyCipher::new(
                 &settings.jwt_secret,
@@ -105,14 +142,13 @@ impl Application {
                 settings.anthropic_connect_timeout,
                 settings.anthropic_timeout,
             ),
-            login_limiter: Arc::new(RateLimiter::new(
-                settings.login_attempts_per_minute,
-                Duration::from_secs(60),
+            limits: Arc::new(Limiter::for_database(&db)),
+            hashing: Arc::new(HashGate::new(
+                settings.password_hash_concurrency,
+                settings.password_hash_queue,
             )),
-            key_limiter: Arc::new(RateLimiter::new(
-                settings.key_saves_per_minute,
-                Duration::from_secs(60),
-            )),
+            instance: instance_name().into(),
+            unreadable_reported: Arc::default(),
             settings: Arc::new(settings),
             leptos_options,
         };
@@ -148,14 +184,28 @@ impl Application {
                 .clone()
                 .continuously_delete_expired(Duration::from_secs(3600)),
         );
+        // And ended rate-limit windows from the database.
+        let limits = self.state.limits.clone();
+        let purge = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(300));
+            loop {
+                every.tick().await;
+                limits.purge_expired().await;
+            }
+        });
         // Without TCP_NODELAY, Nagle's algorithm holds back small stream chunks.
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let result = axum::serve(listener, self.router.into_make_service())
+        // The peer address feeds the per-address limits.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         cleanup.abort();
+        purge.abort();
         self.state.db.close().await;
         result
     }
@@ -164,7 +214,8 @@ impl Application {
 fn router(state: AppState, session_store: AppSessionStore) -> Router {
     let settings = state.settings.clone();
     let sessions = SessionManagerLayer::new(session_store)
-        .with_name(SESSION_COOKIE)
+        .with_name(session_cookie_name(&settings))
+        .with_path("/")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(settings.is_production())
@@ -172,10 +223,17 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
             settings.session_days,
         )));
 
-    let routes = generate_route_list(App);
+    let routes = ROUTES.clone();
     let context = {
         let state = state.clone();
-        move || provide_context(state.clone())
+        move || {
+            provide_context(state.clone());
+            headers::provide_request_nonce();
+        }
+    };
+    let trusted: Arc<[client::TrustedProxy]> = settings.trusted_proxies.clone().into();
+    let policy = HeaderPolicy {
+        production: settings.is_production(),
     };
     let leptos_options = state.leptos_options.clone();
 
@@ -201,11 +259,34 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         .layer(compression())
         .layer(middleware::from_fn(csrf::reject_foreign_origin))
         .layer(middleware::from_fn(super::session::protect_pages))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::session::enforce_lifetime,
+        ))
         .layer(sessions)
-        .layer(axum::Extension(state.clone()))
+        .layer(middleware::from_fn(move |req, next| {
+            client::identify(trusted.clone(), req, next)
+        }))
+        .layer(middleware::from_fn(headers::limit_body))
+        .layer(middleware::from_fn(move |req, next| {
+            headers::secure(policy, req, next)
+        }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
+
+/// The pages' routes, listed once per process, before the first router is built.
+///
+/// Listing them renders the app with resource loads switched off through one process-wide
+/// flag (`SuppressResourceLoad`: leptos_router 0.8.17 `src/generate_route_list.rs:237` takes
+/// it; in leptos_server 0.8.8 `src/resource.rs` it is a plain bool (line 37), set at line 47
+/// and cleared on drop at line 60, not a count). Listed again while pages render elsewhere
+/// in the process (another instance starting, as in every integration test), resources the
+/// pages create meanwhile wait forever and the page never finishes; and when one listing
+/// ends during another, the other's resources load for real, running server functions in a
+/// render that has no app state ("a server function ran outside a request's reactive
+/// context"). Listed once, before any router exists, no page renders while the flag is set.
+static ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(App));
 
 /// Whether cargo-leptos built the site with content-hashed file names: it then writes
 /// `hash.txt` beside the server binary, where Leptos reads the names from.
@@ -293,6 +374,11 @@ async fn server_fn_status(request: Request, next: middleware::Next) -> Response 
     let error = AppError::de(bytes.clone());
     parts.status =
         StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(secs) = error.retry_after() {
+        parts
+            .headers
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
+    }
     Response::from_parts(parts, Body::from(bytes))
 }
 
@@ -305,6 +391,84 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             Json(serde_json::json!({ "status": "unavailable" })),
         )
     }
+}
+
+/// `host/pid/tag`: which instance wrote a log line, when several share one database (the
+/// random tag tells apart applications built in one process, as tests do).
+fn instance_name() -> String {
+    use rand::Rng as _;
+    let tag: u16 = rand::thread_rng().gen();
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!("{host}/{}/{tag:04x}", std::process::id())
+}
+
+/// The data folder (if there is one) is the owner's alone: 0700, created so if missing when
+/// the SQLite database lives in it; the secret file in it is 0600.
+fn secure_data_dir(settings: &Settings) -> Result<(), StartupError> {
+    let dir = &settings.data_dir;
+    let fail = |path: &std::path::Path, source| StartupError::Permissions {
+        setting: "APP_DATA_DIR",
+        path: path.to_path_buf(),
+        source,
+    };
+    let db_inside = settings
+        .database_url
+        .strip_prefix("sqlite:")
+        .map(|p| p.trim_start_matches("//"))
+        .is_some_and(|p| std::path::Path::new(p).starts_with(dir));
+    if db_inside && !dir.exists() {
+        super::config::create_private_dir(dir).map_err(|e| fail(dir, e))?;
+    }
+    if dir.is_dir() {
+        set_mode(dir, 0o700).map_err(|e| fail(dir, e))?;
+        let secret = dir.join("jwt_secret");
+        if secret.exists() {
+            set_mode(&secret, 0o600).map_err(|e| fail(&secret, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The SQLite database and its journal files: 0600.
+fn secure_database_files(db: &Db) -> Result<(), StartupError> {
+    let Some(file) = db.sqlite_file() else {
+        return Ok(());
+    };
+    let mut journal = file.clone().into_os_string();
+    journal.push("-wal");
+    let mut shared = file.clone().into_os_string();
+    shared.push("-shm");
+    for path in [file, journal.into(), shared.into()] {
+        if path.exists() {
+            set_mode(&path, 0o600).map_err(|source| StartupError::Permissions {
+                setting: "DATABASE_URL",
+                path,
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let current = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if current != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        tracing::info!(path = %path.display(), "permissions tightened to {mode:o} (were {current:o})");
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &std::path::Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -4,8 +4,12 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use super::{
-    agents::Agents, anthropic::AnthropicClient, config::Settings, crypto::KeyCipher, db::Db,
-    rate_limit::RateLimiter,
+    agents::Agents,
+    anthropic::AnthropicClient,
+    config::Settings,
+    crypto::KeyCipher,
+    db::Db,
+    rate_limit::{HashGate, Limiter},
 };
 
 /// What every request handler and server function may need. Cheap to clone.
@@ -17,8 +21,14 @@ pub struct AppState {
     pub agents: Arc<Agents>,
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
-    pub login_limiter: Arc<RateLimiter>,
-    pub key_limiter: Arc<RateLimiter>,
+    /// Rate-limit counters: shared through PostgreSQL, in memory on SQLite.
+    pub limits: Arc<Limiter>,
+    /// The cap on concurrent password hashes.
+    pub hashing: Arc<HashGate>,
+    /// Names this process in logs that other instances' logs are compared with.
+    pub instance: Arc<str>,
+    /// Stored keys this instance has already reported it cannot decrypt (hashed tokens).
+    pub unreadable_reported: Arc<std::sync::Mutex<std::collections::HashSet<[u8; 16]>>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

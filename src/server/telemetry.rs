@@ -63,6 +63,34 @@ where
     }
 }
 
+/// Logs a panic as one error event through the subscriber (and so through the key mask),
+/// with where it happened. The default hook would print the message to stderr unmasked.
+pub fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic without a message)".into());
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    tracing::error!(
+        target: "panic",
+        thread = thread.name().unwrap_or("unnamed"),
+        %location,
+        "panicked: {}",
+        mask_keys(&message)
+    );
+}
+
+/// Replaces the default panic hook with [`log_panic`].
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(log_panic));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

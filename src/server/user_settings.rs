@@ -157,4 +157,69 @@ mod tests {
                 .unwrap();
         assert!(settings.key_status().configured);
     }
+
+    /// A random JSON value built from the document's own field names.
+    fn random_value(g: &mut crate::fuzz::Gen, depth: usize) -> Value {
+        const KEYS: [&str; 12] = [
+            "api_keys",
+            "anthropic",
+            "encrypted_key",
+            "key_hint",
+            "added_at",
+            "last_used",
+            "valid",
+            "subscription",
+            "status",
+            "byok_allowed",
+            "stripe_customer_id",
+            "x",
+        ];
+        match g.below(if depth == 0 { 5 } else { 7 }) {
+            0 => Value::Null,
+            1 => Value::Bool(g.below(2) == 0),
+            2 => json!(g.next_u64() as i64),
+            3 => json!(f64::from(g.below(1000) as u32) / 7.0),
+            4 => Value::String(g.text(&KEYS, 4)),
+            5 => Value::Array(
+                (0..g.below(4))
+                    .map(|_| random_value(g, depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..g.below(5))
+                    .map(|_| (g.pick(&KEYS).to_string(), random_value(g, depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The settings document as stored: any JSON (or text) is read without a panic, and
+    /// what is read survives a round trip unchanged.
+    #[test]
+    fn fuzz_settings_document() {
+        crate::fuzz::run("settings", |g| {
+            let doc = random_value(g, 4);
+            if let Ok(settings) = serde_json::from_value::<UserSettings>(doc) {
+                let _ = settings.key_status();
+                let again: UserSettings =
+                    serde_json::from_value(serde_json::to_value(&settings).unwrap()).unwrap();
+                assert_eq!(again, settings);
+            }
+            let text = g.text(
+                &[
+                    "{",
+                    "}",
+                    "[",
+                    "]",
+                    "\"api_keys\"",
+                    ":",
+                    ",",
+                    "null",
+                    "1e999",
+                ],
+                20,
+            );
+            let _ = serde_json::from_str::<UserSettings>(&text);
+        });
+    }
 }

@@ -6,7 +6,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, spawn_app, spawn_app_on, spawn_app_with, Backend, Options, TEST_SECRET,
+    assert_error, captured_logs, spawn_app, spawn_app_on, spawn_app_with, Backend, Options,
+    TEST_SECRET,
 };
 
 /// Recognisable keys the stand-in accepts; their plaintext must never surface anywhere.
@@ -515,9 +516,33 @@ async fn a_key_no_secret_can_read_asks_the_user_to_enter_it_again(backend: Backe
     )
     .await;
     assert!(message.contains("re-enter"), "{message}");
+    // Never marked refused: the instance that can read it goes on using it.
     let status = other.key_status().await;
     assert_eq!(status["configured"], true);
-    assert_eq!(status["valid"], false);
+    assert_eq!(status["valid"], true);
+    assert_eq!(
+        first
+            .post_json("/api/v1/user/api-key/test", &json!({}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(first.key_status().await["valid"], true);
+    // The log names the instance that could not read it, once however often it tries.
+    assert_error(
+        other
+            .post_json("/api/v1/user/api-key/test", &json!({}))
+            .await,
+        422,
+        "key_unreadable",
+    )
+    .await;
+    let logs = captured_logs();
+    let reports = logs
+        .lines()
+        .filter(|l| l.contains("cannot decrypt a stored key") && l.contains(&other.instance))
+        .count();
+    assert_eq!(reports, 1, "one report from {}", other.instance);
     // Saving a fresh key mends it.
     assert_eq!(other.save_key(CANARY).await.status(), 200);
     assert_eq!(other.key_status().await["valid"], true);

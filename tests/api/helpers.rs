@@ -86,6 +86,13 @@ fn init_logs() {
         // SAFETY: set once before any test thread reads the environment for this.
         unsafe { std::env::set_var("RUST_LOG", "trace") };
         telemetry::init(AppEnv::Development, || CaptureWriter);
+        // Panics go through the masking log as in production, then to the test harness's
+        // own hook so a failing test still explains itself.
+        let harness = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            telemetry::log_panic(info);
+            harness(info);
+        }));
     });
 }
 
@@ -98,6 +105,8 @@ pub struct TestApp {
     pub database_url: String,
     pub client: reqwest::Client,
     pub db: Db,
+    /// The instance name this app logs under.
+    pub instance: String,
     pub stub: StubHandle,
     /// The SQLite file, when the backend is SQLite.
     pub db_file: Option<PathBuf>,
@@ -114,6 +123,11 @@ pub struct Options {
     pub previous: Option<String>,
     /// Instead of this test's stand-in.
     pub anthropic_base_url: Option<String>,
+    /// `TRUSTED_PROXIES`: by default the test client's own address, so a test can appear
+    /// from any address with `X-Forwarded-For` (see [`TestApp::from`]).
+    pub trusted_proxies: Option<String>,
+    /// Replaces the runtime file's defaults (limits, session lifetime).
+    pub runtime: Option<RuntimeFile>,
     /// The built site's folder (`LEPTOS_SITE_ROOT`), instead of `target/site`.
     pub site_root: Option<String>,
 }
@@ -125,6 +139,8 @@ impl Default for Options {
             secret: TEST_SECRET.into(),
             previous: None,
             anthropic_base_url: None,
+            trusted_proxies: Some("127.0.0.1".into()),
+            runtime: None,
             site_root: None,
         }
     }
@@ -161,6 +177,7 @@ pub async fn spawn_app_on(
     let app = Application::build(settings).await.expect("the app starts");
     let port = app.port();
     let db = app.state().db.clone();
+    let instance = app.state().instance.to_string();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
@@ -170,6 +187,7 @@ pub async fn spawn_app_on(
         database_url,
         client: new_client(),
         db,
+        instance,
         stub,
         db_file,
         _data_dir: data_dir,
@@ -188,7 +206,7 @@ pub fn settings_for(
         data_dir,
         anthropic_timeout_secs: 2,
         anthropic_connect_timeout_secs: 1,
-        ..Default::default()
+        ..options.runtime.clone().unwrap_or_default()
     };
     let env = match options.env {
         AppEnv::Development => "development",
@@ -200,6 +218,7 @@ pub fn settings_for(
         ("JWT_SECRET", Some(options.secret.clone())),
         ("JWT_SECRET_PREVIOUS", options.previous.clone()),
         ("ANTHROPIC_BASE_URL", Some(anthropic.to_string())),
+        ("TRUSTED_PROXIES", options.trusted_proxies.clone()),
         ("LEPTOS_SITE_ROOT", options.site_root.clone()),
     ];
     Settings::from_lookup(file, |name| {
@@ -323,6 +342,19 @@ impl TestApp {
     pub async fn settings_of(&self, email: &str) -> Value {
         let row = self.db.find_user_by_email(email).await.unwrap().unwrap();
         serde_json::to_value(row.settings.0).unwrap()
+    }
+
+    /// A new browser (own cookie jar) that appears to come from `addr`: the app trusts the
+    /// test's own address as a proxy, so `X-Forwarded-For` names the client.
+    pub fn from(&self, addr: &str) -> reqwest::Client {
+        let mut headers = header::HeaderMap::new();
+        headers.insert("x-forwarded-for", addr.parse().unwrap());
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap()
     }
 
     /// A second, independent browser (own cookie jar) on the same app.

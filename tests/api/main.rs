@@ -5,10 +5,13 @@
 mod helpers;
 
 mod api_keys;
+mod apps_in_one_process;
 mod assets;
 mod auth;
 mod chat;
 mod chat_fn;
 mod health;
+mod malformed;
 mod secrets;
+mod security;
 mod server_fns;

@@ -10,7 +10,17 @@ use crate::{
 };
 
 /// The distinctive middle of each canary, which no hint or mask contains.
-const MARKERS: [&str; 3] = ["CANARY0canary0", "CANARY1other1", "CANARY2invalid2"];
+const MARKERS: [&str; 5] = [
+    "CANARY0canary0",
+    "CANARY1other1",
+    "CANARY2invalid2",
+    "CANARY3password3",
+    "CANARY4newpassword4",
+];
+
+/// A password no mask would hide: it must simply never be written.
+const PASSWORD_CANARY: &str = "pw-CANARY3password3-pw";
+const NEW_PASSWORD_CANARY: &str = "pw-CANARY4newpassword4-pw";
 
 async fn body_of(response: reqwest::Response) -> String {
     let status = response.status();
@@ -23,6 +33,31 @@ async fn body_of(response: reqwest::Response) -> String {
 
 async fn every_path(app: &TestApp) -> Vec<String> {
     let mut seen = Vec::new();
+    // Passwords through the JSON API and the server functions, right and wrong.
+    let email = "canary@example.org";
+    seen.push(body_of(app.register(email, PASSWORD_CANARY).await).await);
+    for password in [PASSWORD_CANARY, "wrong-CANARY3password3"] {
+        let response = app
+            .other_client()
+            .post(app.url("/api/fn/login"))
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        seen.push(body_of(response).await);
+        seen.push(body_of(app.login(email, password).await).await);
+    }
+    let changed = app
+        .client
+        .post(app.url("/api/fn/change_password"))
+        .form(&[
+            ("current_password", PASSWORD_CANARY),
+            ("new_password", NEW_PASSWORD_CANARY),
+        ])
+        .send()
+        .await
+        .unwrap();
+    seen.push(body_of(changed).await);
     app.signed_in_user().await;
     seen.push(body_of(app.save_key(CANARY).await).await);
     seen.push(body_of(app.save_key(REFUSED).await).await);
@@ -127,8 +162,12 @@ async fn a_canary_key_appears_in_no_response_log_or_database_file(backend: Backe
 
     let logs = captured_logs();
     assert!(logs.len() > 1000, "trace logs were captured");
+    assert!(
+        logs.contains("/api/fn/save_api_key") && logs.contains("/api/fn/change_password"),
+        "the server-function layer's requests are in the trace-level logs"
+    );
     for marker in MARKERS {
-        assert!(!logs.contains(marker), "the logs contain a key");
+        assert!(!logs.contains(marker), "the logs contain a key or password");
     }
 
     match &app.db_file {
@@ -176,7 +215,74 @@ async fn the_log_safety_net_masks_a_key_that_reaches_a_log_line(backend: Backend
     assert!(logs.contains("a careless line with sk-ant-[masked] in it"));
 }
 
+/// A panic's message goes through the masking log (production replaces the default hook,
+/// which would print it raw; the test binary installs the same logger in front of the
+/// harness's hook).
+async fn a_panic_carrying_a_key_is_logged_masked(backend: Backend) {
+    let _app = spawn_app(backend).await;
+    let panicked = std::thread::Builder::new()
+        .name("careless-thread".into())
+        .spawn(|| panic!("failed while holding sk-ant-api03-CANARY5panic5CANARY5panic5-0000"))
+        .unwrap()
+        .join();
+    assert!(panicked.is_err());
+    let logs = captured_logs();
+    assert!(
+        !logs.contains("CANARY5panic5"),
+        "the panic's key reached the log"
+    );
+    assert!(logs.contains("panicked: failed while holding sk-ant-[masked]"));
+}
+
+/// The argument structs of the server functions derive `Debug`; printing them (as a
+/// careless `#[instrument]` would) shows no secret.
+#[test]
+fn server_function_arguments_print_without_their_secrets() {
+    use apexaurum::api::{
+        api_keys::SaveApiKey,
+        auth::{ChangePassword, Login, Register},
+    };
+    let printed = [
+        format!(
+            "{:?}",
+            SaveApiKey {
+                api_key: CANARY.to_string().into()
+            }
+        ),
+        format!(
+            "{:#?}",
+            Login {
+                email: "a@example.org".into(),
+                password: PASSWORD_CANARY.to_string().into(),
+                next: None,
+            }
+        ),
+        format!(
+            "{:?}",
+            Register {
+                email: "a@example.org".into(),
+                password: PASSWORD_CANARY.to_string().into(),
+                next: None,
+            }
+        ),
+        format!(
+            "{:?}",
+            ChangePassword {
+                current_password: PASSWORD_CANARY.to_string().into(),
+                new_password: NEW_PASSWORD_CANARY.to_string().into(),
+            }
+        ),
+    ];
+    for text in printed {
+        assert!(text.contains("[redacted]"), "{text}");
+        for marker in MARKERS {
+            assert!(!text.contains(marker), "{text}");
+        }
+    }
+}
+
 crate::db_tests!(
+    a_panic_carrying_a_key_is_logged_masked,
     a_canary_key_appears_in_no_response_log_or_database_file,
     the_log_safety_net_masks_a_key_that_reaches_a_log_line,
 );

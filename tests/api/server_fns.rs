@@ -72,6 +72,16 @@ const ANONYMOUS: &[Case] = &[
     ("remove_api_key", &[], 401, "unauthenticated"),
     ("test_api_key", &[], 401, "unauthenticated"),
     (
+        "change_password",
+        &[
+            ("current_password", "long enough"),
+            ("new_password", "longer still"),
+        ],
+        401,
+        "unauthenticated",
+    ),
+    ("log_out_other_sessions", &[], 401, "unauthenticated"),
+    (
         "login",
         &[
             ("email", "nobody@example.org"),
@@ -148,6 +158,21 @@ const SIGNED_IN: &[Case] = &[
     ),
     ("save_api_key", &[], 422, "invalid_request"),
     ("test_api_key", &[], 404, "no_api_key"),
+    (
+        "change_password",
+        &[
+            ("current_password", "not the password"),
+            ("new_password", "longer still"),
+        ],
+        422,
+        "wrong_password",
+    ),
+    (
+        "change_password",
+        &[("current_password", "x")],
+        422,
+        "invalid_request",
+    ),
     (
         "register",
         &[("email", "taken@example.org"), ("password", "long enough")],

@@ -2,7 +2,7 @@ import { test as base } from '@playwright/test';
 
 import { AppHeader, ChatPage, LoginPage, RegisterPage, SettingsPage } from './pages';
 import { StubClient } from './stub';
-import { createAccount, type Credentials } from './users';
+import { createAccount, randomClientAddress, type Credentials } from './users';
 
 export { expect } from '@playwright/test';
 export * from './pages';
@@ -18,12 +18,18 @@ interface Fixtures {
   stub: StubClient;
   /** Creates a fresh account (unique email) without signing anyone in. */
   newAccount: (credentials?: Credentials) => Promise<Credentials>;
-  /** Automatic: fails the test if the page threw or the WASM panicked. */
+  /**
+   * Automatic: fails the test if the page threw, the WASM panicked, or the browser refused
+   * anything under the Content-Security-Policy.
+   */
   failOnPageErrors: void;
 }
 
 /** Playwright's `test` with the page objects and the stand-in's client as fixtures. */
 export const test = base.extend<Fixtures>({
+  // Each test is a visitor from its own address (the e2e server trusts 127.0.0.1 as a proxy,
+  // see .ci/test), so the per-address limits of one test never reach another.
+  extraHTTPHeaders: async ({}, use) => use({ 'x-forwarded-for': randomClientAddress() }),
   header: async ({ page }, use) => use(new AppHeader(page)),
   loginPage: async ({ page }, use) => use(new LoginPage(page)),
   registerPage: async ({ page }, use) => use(new RegisterPage(page)),
@@ -37,10 +43,23 @@ export const test = base.extend<Fixtures>({
     async ({ page }, use, testInfo) => {
       const errors: string[] = [];
       page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+      // The page reports every CSP violation (a script, style or connection refused).
+      await page.addInitScript(() => {
+        document.addEventListener('securitypolicyviolation', (event) => {
+          console.error(
+            `CSP violation: ${event.violatedDirective} refused ${event.blockedURI || 'inline'}`,
+          );
+        });
+      });
       page.on('console', (message) => {
+        const text = message.text();
         // console_error_panic_hook reports a Rust panic in the browser through console.error.
-        if (message.type() === 'error' && /panicked at/.test(message.text())) {
-          errors.push(`panic: ${message.text()}`);
+        if (message.type() === 'error' && /panicked at/.test(text)) {
+          errors.push(`panic: ${text}`);
+        }
+        // Chromium's own report, and the page's (above).
+        if (/Content Security Policy|CSP violation/.test(text)) {
+          errors.push(`csp: ${text}`);
         }
       });
       await use();

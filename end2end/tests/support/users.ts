@@ -9,6 +9,12 @@ export function uniqueEmail(tag = 'user'): string {
   return `e2e-${tag}-${Date.now()}-${random}@example.org`;
 }
 
+/** An address from the benchmarking range (198.18.0.0/15) for one visitor. */
+export function randomClientAddress(): string {
+  const byte = () => Math.floor(Math.random() * 254) + 1;
+  return `198.${18 + Math.floor(Math.random() * 2)}.${byte()}.${byte()}`;
+}
+
 export interface Credentials {
   email: string;
   password: string;
@@ -24,7 +30,10 @@ export async function createAccount(
   baseURL: string,
   credentials: Credentials = { email: uniqueEmail(), password: PASSWORD },
 ): Promise<Credentials> {
-  const context = await requests.newContext({ baseURL });
+  const context = await requests.newContext({
+    baseURL,
+    extraHTTPHeaders: { 'x-forwarded-for': randomClientAddress() },
+  });
   try {
     const response = await context.post('/api/v1/auth/register', { data: credentials });
     expect(response.status(), `registering ${credentials.email}: ${await response.text()}`).toBe(201);

@@ -460,7 +460,7 @@ impl ChatState {
                     return;
                 }
                 AppError::AnthropicUnavailable
-                | AppError::RateLimited
+                | AppError::RateLimited { .. }
                 | AppError::Internal
                 | AppError::Transport => answer.status.set(retryable(error.to_string())),
                 _ => answer.status.set(AnswerStatus::Failed {

@@ -1,0 +1,178 @@
+//! Security headers on every response. The Content-Security-Policy allows scripts only from
+//! this site or with the request's nonce (Leptos puts it on its inline hydration and
+//! streaming scripts), WebAssembly, and no framing at all.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::Request,
+    http::{header, HeaderValue},
+    middleware::Next,
+    response::{IntoResponse as _, Response},
+};
+
+/// The nonce of one request, shared by its CSP header and its inline scripts.
+#[derive(Debug, Clone)]
+pub struct CspNonce(pub Arc<str>);
+
+impl CspNonce {
+    fn generate() -> Self {
+        use base64::Engine as _;
+        use rand::RngCore as _;
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(bytes)
+                .into(),
+        )
+    }
+}
+
+/// Whether this is production (adds HSTS) or development (allows the live-reload socket).
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderPolicy {
+    pub production: bool,
+}
+
+impl HeaderPolicy {
+    pub fn csp(&self, nonce: &str) -> String {
+        // `cargo leptos watch` reloads the page over a WebSocket on another port.
+        let connect = if self.production {
+            "'self'"
+        } else {
+            "'self' ws://localhost:* ws://127.0.0.1:*"
+        };
+        format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+             style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src {connect}; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
+    }
+}
+
+/// Middleware: a fresh nonce in the request's extensions, the headers on its response.
+pub async fn secure(policy: HeaderPolicy, mut request: Request, next: Next) -> Response {
+    let nonce = CspNonce::generate();
+    request.extensions_mut().insert(nonce.clone());
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(&policy.csp(&nonce.0)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    let fixed: [(header::HeaderName, &'static str); 5] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+        (
+            header::HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+        ),
+        (
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if policy.production {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+    response
+}
+
+/// Largest request body accepted, for every route: the longest chat message, JSON-escaped,
+/// fits many times over; server functions read their whole body before parsing it.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How much of an oversized body is read (and thrown away) before answering 413: a client
+/// that is still sending when the server answers and closes sees a reset instead of the
+/// answer. Beyond this, or after [`DRAIN_TIME`], the connection is simply closed.
+const MAX_DRAIN_BYTES: usize = 32 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Middleware: refuses a body over [`MAX_BODY_BYTES`] with 413 in the contract's shape, and
+/// caps a body sent without a length, so no route or server function reads more.
+pub async fn limit_body(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        let drain = async {
+            use futures::StreamExt as _;
+            let mut stream = request.into_body().into_data_stream();
+            let mut read = 0usize;
+            while let Some(Ok(chunk)) = stream.next().await {
+                read += chunk.len();
+                if read > MAX_DRAIN_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    let response = next
+        .run(Request::from_parts(parts, axum::body::Body::new(limited)))
+        .await;
+    // axum's extractors answer a body that ran over with their own bare 413.
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large();
+    }
+    response
+}
+
+fn too_large() -> Response {
+    let body = serde_json::json!({
+        "error": {
+            "code": "invalid_request",
+            "message": format!("The request is too large (at most {} KiB).", MAX_BODY_BYTES / 1024),
+        }
+    });
+    (axum::http::StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+}
+
+/// For the Leptos context: the request's nonce as Leptos' own, so the hydration scripts
+/// carry the nonce the header names.
+pub fn provide_request_nonce() {
+    use leptos::prelude::{provide_context, use_context};
+    if let Some(nonce) = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<CspNonce>().cloned())
+    {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_names_the_nonce_and_forbids_framing() {
+        let csp = HeaderPolicy { production: true }.csp("abc123");
+        assert!(csp.contains("script-src 'self' 'nonce-abc123' 'wasm-unsafe-eval'"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(!csp.contains("unsafe-inline"));
+        assert!(!csp.contains("ws:"));
+        assert!(HeaderPolicy { production: false }
+            .csp("n")
+            .contains("ws://127.0.0.1:*"));
+    }
+
+    #[test]
+    fn nonces_are_fresh_and_header_safe() {
+        let a = CspNonce::generate();
+        let b = CspNonce::generate();
+        assert_ne!(a.0, b.0);
+        assert!(a.0.len() >= 22);
+        assert!(HeaderValue::from_str(&a.0).is_ok());
+    }
+}
