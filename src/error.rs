@@ -163,8 +163,9 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
                 Self::InvalidRequest("Some fields were missing or malformed.".into())
             }
-            // On the server this can only be the request body (not UTF-8, cut off); in the
-            // browser it is an answer that could not be read, a transport failure.
+            // On the server this can only be the request body (not UTF-8, cut off, or JSON
+            // arguments that do not decode, as `send_message` reports them); in the browser
+            // it is an answer that could not be read, a transport failure.
             #[cfg(feature = "ssr")]
             ServerFnErrorErr::Deserialization(_) => {
                 Self::InvalidRequest("The request body could not be read.".into())
@@ -229,6 +230,21 @@ mod tests {
         ] {
             assert_eq!(AppError::de(err.ser()), err);
         }
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn arguments_that_do_not_decode_are_an_invalid_request_on_the_server() {
+        for err in [
+            ServerFnErrorErr::Args("x".into()),
+            ServerFnErrorErr::Deserialization("missing field `message`".into()),
+        ] {
+            assert_eq!(AppError::from_server_fn_error(err).status(), 422);
+        }
+        assert_eq!(
+            AppError::from_server_fn_error(ServerFnErrorErr::Request("x".into())),
+            AppError::Transport
+        );
     }
 
     #[test]

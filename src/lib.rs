@@ -9,7 +9,6 @@ pub mod error;
 pub(crate) mod fuzz;
 pub mod pages;
 pub mod secret_text;
-pub mod sse;
 pub mod types;
 pub mod util;
 
@@ -17,6 +16,8 @@ pub mod util;
 pub mod domain;
 #[cfg(feature = "ssr")]
 pub mod server;
+#[cfg(feature = "ssr")]
+pub mod sse;
 #[cfg(feature = "stub")]
 pub mod stubs;
 

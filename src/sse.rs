@@ -1,5 +1,5 @@
 //! A small incremental parser for Server-Sent Events: the server reads Anthropic's stream
-//! with it, the browser reads the app's. It holds only the bytes of the event being
+//! with it, the tests `POST /api/v1/chat`. It holds only the bytes of the event being
 //! received, never the whole answer, and a chunk may end anywhere (even mid-character).
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -76,7 +76,7 @@ test('a key revoked at Anthropic turns the next send into the update prompt', as
   await expect(c.updateKeyLink).toHaveAttribute('href', '/settings');
 });
 
-test('Stop cancels a slow answer and keeps what arrived', async ({ page, newAccount }) => {
+test('Stop cancels a slow answer and keeps what arrived', async ({ page, newAccount, stub }) => {
   const account = await newAccount();
   await signInViaApi(page.request, account);
   const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
@@ -86,11 +86,47 @@ test('Stop cancels a slow answer and keeps what arrived', async ({ page, newAcco
   const c = chat(page);
   await expect(c.log.getByText(/Hello from/)).toBeVisible();
   await expect(c.stop).toBeVisible();
+  const cut = await stub.cutStreams();
   await c.stop.click();
   await expect(c.stop).toHaveCount(0);
   await expect(c.log.getByText(/incomplete/i)).toBeVisible();
+  // The call to Anthropic was cancelled, not read to its end.
+  await expect.poll(() => stub.cutStreams()).toBe(cut + 1);
   // The answer stopped growing.
   const text = await c.log.innerText();
   await page.waitForTimeout(1_000);
   expect(await c.log.innerText()).toBe(text);
+});
+
+test('leaving the page while an answer streams cancels it upstream', async ({ page, newAccount, stub }) => {
+  const account = await newAccount();
+  await signInViaApi(page.request, account);
+  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
+  expect(saved.status()).toBe(200);
+  await page.goto('/chat');
+  await send(page, 'a long one please [[slow]]');
+  const c = chat(page);
+  await expect(c.log.getByText(/Hello from/)).toBeVisible();
+  await expect(c.stop).toBeVisible();
+  const cut = await stub.cutStreams();
+  // Within the app (no page load): the chat page goes, and its stream with it.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
+  await expect(page).toHaveURL(/\/settings$/);
+  await expect.poll(() => stub.cutStreams()).toBe(cut + 1);
+});
+
+test('an answer in other scripts and emoji streams intact', async ({ page, newAccount }) => {
+  const account = await newAccount();
+  await signInViaApi(page.request, account);
+  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
+  expect(saved.status()).toBe(200);
+  await page.goto('/chat');
+  const words = 'Grüße, Ωμέγα! 日本語のテキスト 😀🎉 𐍈';
+  await send(page, words);
+  const c = chat(page);
+  await expect(c.log.getByText(`Hello from the Anthropic stand-in. You said: ${words}`)).toBeVisible();
+  await expect(c.log.getByText('\uFFFD')).toHaveCount(0);
+  // And stored the same.
+  await page.reload();
+  await expect(c.log.getByText(`Hello from the Anthropic stand-in. You said: ${words}`)).toBeVisible();
 });

@@ -1,13 +1,54 @@
-//! Conversations with the Agents. Sending a message streams from `POST /api/v1/chat`
-//! (Server-Sent Events); everything else is a server function here.
+//! Conversations with the Agents, and sending a message: `send_message` streams the
+//! answer back as it arrives.
 
 #[cfg(feature = "ssr")]
-use crate::server::{chat, conversations};
+use crate::server::{billing, chat, chat_stream, conversations};
+#[cfg(feature = "ssr")]
+use crate::types::chat::ChatRequest;
 use crate::{
     error::AppError,
     types::chat::{AgentView, ConversationSummary, ConversationView, UsageRow},
 };
-use leptos::prelude::*;
+use leptos::{
+    prelude::*,
+    server_fn::codec::{ByteStream, Json, Streaming},
+};
+
+/// Sends a message (the arguments are `POST /api/v1/chat`'s body, as JSON) and streams the
+/// answer: [`ChatEvent`](crate::types::chat::ChatEvent) frames, one JSON object a line,
+/// read with [`FrameDecoder`](crate::types::chat::FrameDecoder); an empty line is a
+/// keep-alive. A failure before the answer starts (no usable key, a bad request, Anthropic
+/// unavailable or refusing the key) is this call's `AppError` with its HTTP status; after
+/// that it is the stream's `error` event. Dropping the stream (Stop, leaving the page, a
+/// closed tab) closes the connection, and the server cancels the call to Anthropic,
+/// keeping what arrived as an incomplete answer.
+#[server(prefix = "/api/fn", endpoint = "send_message", input = Json, output = Streaming)]
+pub async fn send_message(
+    message: String,
+    conversation_id: Option<String>,
+    agent: Option<String>,
+    model: Option<String>,
+    client_message_id: Option<String>,
+) -> Result<ByteStream<AppError>, AppError> {
+    let (state, user_id) = super::authenticated().await?;
+    let key = billing::chat_key(&state, user_id).await?;
+    let request = ChatRequest {
+        message,
+        conversation_id,
+        agent,
+        model,
+        client_message_id,
+    };
+    let events = chat::start(state, user_id, key, request).await?;
+    let response = use_context::<leptos_axum::ResponseOptions>().ok_or_else(|| {
+        tracing::error!("send_message ran without the response options");
+        AppError::Internal
+    })?;
+    for (name, value) in chat_stream::unbuffered_headers() {
+        response.insert_header(name, value);
+    }
+    Ok(ByteStream::new(chat_stream::frames(events)))
+}
 
 #[server(prefix = "/api/fn", endpoint = "agents")]
 pub async fn list_agents() -> Result<Vec<AgentView>, AppError> {

@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{
     anthropic::{
-        protocol::{self, BlockDelta, Content, MessagesRequest, Role, StreamEvent, Usage},
+        protocol::{self, BlockDelta, Content, MessagesRequest, Role, StreamEvent},
         EventStream, Verdict,
     },
     api_keys,
@@ -21,67 +20,13 @@ use super::{
 use crate::{
     domain::{ClientMessageId, ModelName},
     error::AppError,
-    types::chat::ChatRequest,
+    types::chat::{ChatEvent, ChatRequest, Delta, Done, StreamError, StreamErrorCode, Usage},
 };
 
 /// Longest message a person may send, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 32_000;
 /// How long the stream may stay silent (Anthropic pings well within this).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// What the browser receives on the event stream.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ChatEvent {
-    Delta(String),
-    Done {
-        conversation_id: String,
-        message_id: String,
-        input_tokens: i64,
-        output_tokens: i64,
-        /// `byok` or `platform`: who paid Anthropic for this answer.
-        payer: &'static str,
-    },
-    Error {
-        code: &'static str,
-        message: String,
-        conversation_id: String,
-    },
-}
-
-impl ChatEvent {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Delta(_) => "delta",
-            Self::Done { .. } => "done",
-            Self::Error { .. } => "error",
-        }
-    }
-
-    pub fn data(&self) -> Value {
-        match self {
-            Self::Delta(text) => json!({ "text": text }),
-            Self::Done {
-                conversation_id,
-                message_id,
-                input_tokens,
-                output_tokens,
-                payer,
-            } => json!({
-                "conversation_id": conversation_id,
-                "message_id": message_id,
-                "usage": { "input_tokens": input_tokens, "output_tokens": output_tokens },
-                "payer": payer,
-            }),
-            Self::Error {
-                code,
-                message,
-                conversation_id,
-            } => {
-                json!({ "code": code, "message": message, "conversation_id": conversation_id })
-            }
-        }
-    }
-}
 
 /// The models the user's key can use (the Agents' defaults when Anthropic cannot say).
 pub async fn available_models(state: &AppState, user_id: i64) -> Result<Vec<String>, AppError> {
@@ -344,7 +289,7 @@ async fn relay(
 ) {
     let mut events = EventStream::new(response);
     let mut answer = String::new();
-    let mut usage = Usage::default();
+    let mut usage = protocol::Usage::default();
 
     let outcome = loop {
         let next = tokio::select! {
@@ -362,7 +307,7 @@ async fn relay(
                 ..
             } => {
                 answer.push_str(&text);
-                if tx.send(ChatEvent::Delta(text)).await.is_err() {
+                if tx.send(ChatEvent::Delta(Delta { text })).await.is_err() {
                     break Outcome::Cancelled;
                 }
             }
@@ -381,8 +326,7 @@ async fn relay(
     drop(events); // ends the upstream request now, if it is still open
 
     let complete = matches!(outcome, Outcome::Complete);
-    let tokens = |count: Option<u64>| count.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX));
-    let (input_tokens, output_tokens) = (tokens(usage.input_tokens), tokens(usage.output_tokens));
+    let usage = counted(&usage);
     // Nothing to keep when the stream ended before its first word.
     let message_id = if complete || !answer.is_empty() {
         let stored = conversations::store_answer(
@@ -392,10 +336,10 @@ async fn relay(
                 model: &model,
                 content: &answer,
                 incomplete: !complete,
-                input_tokens,
-                output_tokens,
-                cache_creation_input_tokens: tokens(usage.cache_creation_input_tokens),
-                cache_read_input_tokens: tokens(usage.cache_read_input_tokens),
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                cache_creation_input_tokens: usage.cache_creation_input_tokens,
+                cache_read_input_tokens: usage.cache_read_input_tokens,
                 user_id,
                 payer: key.payer(),
                 stripe_customer_id: key.customer(),
@@ -406,11 +350,12 @@ async fn relay(
             Ok(id) => id,
             Err(e) => {
                 let _ = tx
-                    .send(ChatEvent::Error {
-                        code: "internal",
+                    .send(ChatEvent::Error(StreamError {
+                        code: StreamErrorCode::Internal,
                         message: e.to_string(),
                         conversation_id: conversation_id.clone(),
-                    })
+                        retry_after: None,
+                    }))
                     .await;
                 return;
             }
@@ -420,13 +365,13 @@ async fn relay(
     };
 
     let event = match outcome {
-        Outcome::Complete => ChatEvent::Done {
+        Outcome::Complete => ChatEvent::Done(Done {
             conversation_id,
             message_id,
-            input_tokens,
-            output_tokens,
-            payer: key.payer().as_str(),
-        },
+            usage,
+            cost_usd: None,
+            payer: key.payer(),
+        }),
         Outcome::Cancelled => {
             tracing::info!(
                 kept = answer.len(),
@@ -436,27 +381,42 @@ async fn relay(
         }
         Outcome::Dropped => {
             tracing::warn!(kept = answer.len(), "Anthropic's stream broke off");
-            ChatEvent::Error {
-                code: "anthropic_unavailable",
+            ChatEvent::Error(StreamError {
+                code: StreamErrorCode::AnthropicUnavailable,
                 message: "The answer was cut off before it finished. What arrived is kept; please try again.".into(),
                 conversation_id,
-            }
+                retry_after: None,
+            })
         }
         Outcome::UpstreamError(kind) => {
             tracing::warn!(kind, "Anthropic sent an error mid-stream");
-            // The key stays valid: a mid-stream error is about load, not the key
-            ChatEvent::Error {
-                code: "anthropic_unavailable",
+            // The key stays valid: a mid-stream error is about load, not the key.
+            ChatEvent::Error(StreamError {
+                code: StreamErrorCode::AnthropicUnavailable,
                 message: "Anthropic is overloaded right now and stopped answering. What arrived is kept; please try again in a moment.".into(),
                 conversation_id,
-            }
+                retry_after: None,
+            })
         }
     };
     let _ = tx.send(event).await;
 }
 
+/// Anthropic's counts as the `done` event carries them (a count it never gave is 0).
+fn counted(usage: &protocol::Usage) -> Usage {
+    let tokens = |count: Option<u64>| count.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    Usage {
+        input_tokens: tokens(usage.input_tokens),
+        output_tokens: tokens(usage.output_tokens),
+        cache_creation_input_tokens: tokens(usage.cache_creation_input_tokens),
+        cache_read_input_tokens: tokens(usage.cache_read_input_tokens),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn row(role: &str, content: &str) -> MessageRow {
@@ -527,19 +487,21 @@ mod tests {
     }
 
     #[test]
-    fn events_have_the_contract_shape() {
-        let done = ChatEvent::Done {
-            conversation_id: "c".into(),
-            message_id: "m".into(),
-            input_tokens: 3,
-            output_tokens: 4,
-            payer: "platform",
+    fn the_done_event_carries_every_count_anthropic_gave() {
+        let usage = protocol::Usage {
+            input_tokens: Some(10),
+            output_tokens: Some(42),
+            cache_creation_input_tokens: Some(7),
+            cache_read_input_tokens: None,
         };
-        assert_eq!(done.name(), "done");
         assert_eq!(
-            done.data()["usage"],
-            json!({"input_tokens": 3, "output_tokens": 4})
+            counted(&usage),
+            Usage {
+                input_tokens: 10,
+                output_tokens: 42,
+                cache_creation_input_tokens: 7,
+                cache_read_input_tokens: 0,
+            }
         );
-        assert_eq!(ChatEvent::Delta("x".into()).data(), json!({"text": "x"}));
     }
 }

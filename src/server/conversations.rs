@@ -45,7 +45,7 @@ fn message_view(row: MessageRow) -> MessageView {
         input_tokens: row.input_tokens,
         output_tokens: row.output_tokens,
         created_at: rfc3339(row.created_at),
-        payer: row.payer,
+        payer: row.payer.as_deref().and_then(Payer::parse),
     }
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{
-    api_keys, auth, billing, chat as chat_service,
+    api_keys, auth, billing, chat as chat_service, chat_stream,
     client::ClientAddr,
     conversations,
     session::{AuthSession, CurrentUser},
@@ -172,38 +172,11 @@ async fn chat(
     CurrentUser(user_id): CurrentUser,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    use std::{convert::Infallible, time::Duration};
-
-    use axum::response::sse::{Event, KeepAlive, Sse};
-
     let key = billing::chat_key(&state, user_id).await?;
     let request: ChatRequest = serde_json::from_slice(&body)
         .map_err(|_| AppError::InvalidRequest("Send JSON like {\"message\": \"Hello\"}.".into()))?;
     let events = chat_service::start(state, user_id, key, request).await?;
-    let stream = futures::stream::unfold(events, |mut events| async move {
-        let event = events.recv().await?;
-        let sse = Event::default()
-            .event(event.name())
-            .data(event.data().to_string());
-        Some((Ok::<_, Infallible>(sse), events))
-    });
-    // Proxies must neither buffer the stream nor cut it while Anthropic thinks.
-    let sse = Sse::new(stream).keep_alive(
-        KeepAlive::new()
-            .interval(Duration::from_secs(15))
-            .text("keep-alive"),
-    );
-    Ok((
-        [
-            (axum::http::header::CACHE_CONTROL, "no-cache"),
-            (
-                axum::http::HeaderName::from_static("x-accel-buffering"),
-                "no",
-            ),
-        ],
-        sse,
-    )
-        .into_response())
+    Ok(chat_stream::sse(events))
 }
 
 async fn conversations(

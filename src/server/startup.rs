@@ -341,20 +341,25 @@ async fn cache_control(
     response
 }
 
-/// Compresses what the handlers write (pages, JSON) with brotli or gzip, as the browser
-/// accepts. Static files come precompressed from the build (`--precompress`) and streams are
-/// left alone: a compressor would hold back each small delta until it had a block to write.
+/// Compresses what the handlers write, pages and JSON only, with brotli or gzip as the
+/// browser accepts. Static files come precompressed from the release build
+/// (`--precompress`); compressing a debug build's 10 MB WASM on the fly would take seconds.
+/// Streams are left alone: a compressor would hold back each small delta until it had a
+/// block to write.
 fn compression(
 ) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
     use tower_http::compression::{
-        predicate::{NotForContentType, Predicate as _, SizeAbove},
-        CompressionLayer, DefaultPredicate,
+        predicate::{Predicate as _, SizeAbove},
+        CompressionLayer,
     };
-    let predicate = DefaultPredicate::new()
-        .and(SizeAbove::new(512))
-        .and(NotForContentType::const_new("application/octet-stream"))
-        .and(NotForContentType::const_new("application/x-ndjson"))
-        .and(NotForContentType::const_new("text/plain"));
+    let pages_and_json =
+        |_: StatusCode, _: http::Version, headers: &http::HeaderMap, _: &http::Extensions| {
+            headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/html") || v.starts_with("application/json"))
+        };
+    let predicate = SizeAbove::new(512).and(pages_and_json);
     CompressionLayer::new()
         .br(true)
         .gzip(true)

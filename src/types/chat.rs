@@ -35,9 +35,9 @@ pub struct MessageView {
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub created_at: String,
-    /// Who paid Anthropic for an answer: `byok` (the user's key) or `platform` (Pro).
+    /// Who paid Anthropic for an answer (none recorded for answers before billing).
     #[serde(default)]
-    pub payer: Option<String>,
+    pub payer: Option<Payer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,4 +82,264 @@ pub struct ChatRequest {
     /// message twice.
     #[serde(default)]
     pub client_message_id: Option<String>,
+}
+
+/// One event of an answer's stream, defined once for the server and the browser. Both
+/// transports carry it: `POST /api/v1/chat` as Server-Sent Events (`event:` the tag,
+/// `data:` the content), the page's `send_message` server function as one JSON object a
+/// line (`{"event": …, "data": …}`, see [`ChatEvent::frame`] and [`FrameDecoder`]).
+/// In order: `Delta`s, then `Done` or `Error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+pub enum ChatEvent {
+    Delta(Delta),
+    Done(Done),
+    Error(StreamError),
+}
+
+/// More of the answer's text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    pub text: String,
+}
+
+/// The answer is complete and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Done {
+    pub conversation_id: String,
+    pub message_id: String,
+    pub usage: Usage,
+    /// What the answer cost, when the operator prices its model (null otherwise).
+    pub cost_usd: Option<f64>,
+    /// Who paid Anthropic for it.
+    pub payer: Payer,
+}
+
+/// Who paid Anthropic for an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Payer {
+    /// The user's own key: Anthropic bills the user; never reported to Stripe.
+    Byok,
+    /// The platform's key (Pro): reported to Stripe's meter.
+    Platform,
+}
+
+impl Payer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Byok => "byok",
+            Self::Platform => "platform",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "byok" => Some(Self::Byok),
+            "platform" => Some(Self::Platform),
+            _ => None,
+        }
+    }
+}
+
+/// The tokens an answer was billed for, as Anthropic counted them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    #[serde(default)]
+    pub cache_creation_input_tokens: i64,
+    #[serde(default)]
+    pub cache_read_input_tokens: i64,
+}
+
+/// The answer stopped after it had started; what arrived of it is stored, incomplete.
+/// (Failures before the stream starts are the call's `AppError` instead.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamError {
+    pub code: StreamErrorCode,
+    pub message: String,
+    pub conversation_id: String,
+    /// Seconds to wait before retrying, when Anthropic said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// Why an answer stopped mid-stream; each is worth a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamErrorCode {
+    /// Anthropic broke off, went silent or sent an error event.
+    AnthropicUnavailable,
+    /// The answer could not be stored.
+    Internal,
+}
+
+impl ChatEvent {
+    /// Whether the stream ends with this event.
+    pub fn is_last(&self) -> bool {
+        !matches!(self, Self::Delta(_))
+    }
+
+    /// The event as one frame of the server function's stream: its JSON and a newline
+    /// (JSON escapes every newline inside strings, so a frame is exactly one line).
+    pub fn frame(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+}
+
+/// A frame that is not a [`ChatEvent`]: the stream is not what this page expects.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the answer's stream carried a malformed frame")]
+pub struct MalformedFrame;
+
+/// Reads [`ChatEvent::frame`]s back from a byte stream whose chunks may end anywhere, even
+/// inside a character: bytes are kept until their line is whole, and only then decoded.
+/// An empty line is a keep-alive and yields nothing.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    pending: Vec<u8>,
+}
+
+impl FrameDecoder {
+    /// Feeds a chunk; returns the events it completed.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<ChatEvent>, MalformedFrame> {
+        let mut events = Vec::new();
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            let (line, after) = rest.split_at(end);
+            rest = &after[1..];
+            let event = if self.pending.is_empty() {
+                decode_line(line)?
+            } else {
+                self.pending.extend_from_slice(line);
+                let line = std::mem::take(&mut self.pending);
+                decode_line(&line)?
+            };
+            events.extend(event);
+        }
+        self.pending.extend_from_slice(rest);
+        Ok(events)
+    }
+
+    /// Whether bytes of an unfinished frame are waiting (a stream ending now was cut off).
+    pub fn is_mid_frame(&self) -> bool {
+        !self.pending.is_empty()
+    }
+}
+
+fn decode_line(line: &[u8]) -> Result<Option<ChatEvent>, MalformedFrame> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(line)
+        .map(Some)
+        .map_err(|_| MalformedFrame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done() -> ChatEvent {
+        ChatEvent::Done(Done {
+            conversation_id: "c1".into(),
+            message_id: "m1".into(),
+            usage: Usage {
+                input_tokens: 3,
+                output_tokens: 4,
+                cache_creation_input_tokens: 5,
+                cache_read_input_tokens: 6,
+            },
+            cost_usd: None,
+            payer: Payer::Platform,
+        })
+    }
+
+    #[test]
+    fn frames_decode_split_at_every_byte_even_inside_a_character() {
+        let events = vec![
+            ChatEvent::Delta(Delta {
+                text: "H\u{e9}llo \u{1f600} \u{65e5}\u{672c}\nline two".into(),
+            }),
+            ChatEvent::Delta(Delta {
+                text: "\r\n".into(),
+            }),
+            done(),
+        ];
+        let mut bytes = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            bytes.extend(event.frame());
+            if i == 0 {
+                bytes.push(b'\n'); // a keep-alive between frames
+            }
+        }
+        for split in 0..=bytes.len() {
+            let mut decoder = FrameDecoder::default();
+            let mut decoded = decoder.push(&bytes[..split]).unwrap();
+            decoded.extend(decoder.push(&bytes[split..]).unwrap());
+            assert_eq!(decoded, events, "split at {split}");
+            assert!(!decoder.is_mid_frame());
+        }
+        // And one byte at a time.
+        let mut decoder = FrameDecoder::default();
+        let decoded: Vec<ChatEvent> = bytes
+            .iter()
+            .flat_map(|b| decoder.push(std::slice::from_ref(b)).unwrap())
+            .collect();
+        assert_eq!(decoded, events);
+    }
+
+    #[test]
+    fn a_frame_is_one_line_of_the_event_and_its_data() {
+        let frame = ChatEvent::Delta(Delta {
+            text: "a\nb".into(),
+        })
+        .frame();
+        assert_eq!(
+            frame,
+            b"{\"event\":\"delta\",\"data\":{\"text\":\"a\\nb\"}}\n"
+        );
+        let value: serde_json::Value = serde_json::from_slice(&done().frame()).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"event": "done", "data": {
+                "conversation_id": "c1", "message_id": "m1", "cost_usd": null,
+                "usage": {"input_tokens": 3, "output_tokens": 4,
+                    "cache_creation_input_tokens": 5, "cache_read_input_tokens": 6},
+            }})
+        );
+    }
+
+    #[test]
+    fn an_error_event_carries_retry_after_only_when_known() {
+        let mut error = StreamError {
+            code: StreamErrorCode::AnthropicUnavailable,
+            message: "Try again.".into(),
+            conversation_id: "c9".into(),
+            retry_after: None,
+        };
+        let value = serde_json::to_value(ChatEvent::Error(error.clone())).unwrap();
+        assert_eq!(
+            value["data"],
+            serde_json::json!({"code": "anthropic_unavailable", "message": "Try again.", "conversation_id": "c9"})
+        );
+        error.retry_after = Some(30);
+        let value = serde_json::to_value(ChatEvent::Error(error)).unwrap();
+        assert_eq!(value["data"]["retry_after"], 30);
+    }
+
+    #[test]
+    fn a_stream_cut_mid_frame_says_so_and_garbage_is_refused() {
+        let mut decoder = FrameDecoder::default();
+        assert_eq!(decoder.push(b"{\"event\":\"del").unwrap(), vec![]);
+        assert!(decoder.is_mid_frame());
+        assert_eq!(
+            FrameDecoder::default().push(b"<html>502</html>\n"),
+            Err(MalformedFrame)
+        );
+    }
 }

@@ -51,6 +51,18 @@ async fn static_files_are_sent_precompressed_as_the_browser_accepts(backend: Bac
         assert_eq!(response.headers()[CACHE_CONTROL], "no-cache");
         assert_eq!(response.text().await.unwrap(), body, "{accepts}");
     }
+    // A file the build did not precompress is sent as it is (a debug build's WASM would
+    // otherwise be compressed on every load).
+    std::fs::write(site.path().join("pkg/big.wasm"), vec![0u8; 64 * 1024]).unwrap();
+    let wasm = app
+        .client
+        .get(app.url("/pkg/big.wasm"))
+        .header(ACCEPT_ENCODING, "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wasm.status(), 200);
+    assert!(wasm.headers().get(CONTENT_ENCODING).is_none());
     let icon = app.get("/favicon.svg").await;
     assert_eq!(icon.status(), 200);
     assert_eq!(icon.headers()[CACHE_CONTROL], "no-cache");

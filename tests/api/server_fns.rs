@@ -18,6 +18,17 @@ async fn call(app: &TestApp, endpoint: &str, args: &[(&str, &str)]) -> Response 
         .expect("request sent")
 }
 
+/// Posts a server function's JSON body (for those whose input encoding is JSON).
+async fn call_json(app: &TestApp, endpoint: &str, body: &str) -> Response {
+    app.client
+        .post(app.url(&format!("{SERVER_FN_PREFIX}/{endpoint}")))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request sent")
+}
+
 async fn assert_fn_error(response: Response, status: u16, code: &str, what: &str) {
     assert_eq!(response.status().as_u16(), status, "{what}");
     let body: Value = response.json().await.expect("an encoded AppError");
@@ -176,6 +187,28 @@ const SIGNED_IN: &[Case] = &[
     ),
 ];
 
+/// Server functions that take JSON: an endpoint, its body, and the status and code it
+/// answers, nobody logged in and then someone logged in without a key.
+type JsonCase = (&'static str, &'static str, u16, &'static str);
+
+const JSON_ANONYMOUS: &[JsonCase] = &[(
+    "send_message",
+    r#"{"message":"hi"}"#,
+    401,
+    "unauthenticated",
+)];
+
+const JSON_SIGNED_IN: &[JsonCase] = &[
+    (
+        "send_message",
+        r#"{"message":"hi"}"#,
+        403,
+        "api_key_required",
+    ),
+    ("send_message", r#"{"text":"hi"}"#, 422, "invalid_request"),
+    ("send_message", "message=hi", 422, "invalid_request"),
+];
+
 /// Server functions that cannot fail for a well-formed call (they answer "nobody" or
 /// succeed); listed so that a new server function must be added to a table above.
 const NEVER_FAIL: &[&str] = &["session_user", "logout"];
@@ -188,12 +221,22 @@ async fn every_server_function_answers_its_errors_http_status(backend: Backend) 
         assert_fn_error(call(&app, endpoint, args).await, *status, code, &what).await;
         covered.push(endpoint);
     }
+    for (endpoint, body, status, code) in JSON_ANONYMOUS {
+        let what = format!("anonymous {endpoint} {body}");
+        assert_fn_error(call_json(&app, endpoint, body).await, *status, code, &what).await;
+        covered.push(endpoint);
+    }
 
     app.register("taken@example.org", "long enough").await;
     app.signed_in_user().await;
     for (endpoint, args, status, code) in SIGNED_IN {
         let what = format!("signed-in {endpoint} {args:?}");
         assert_fn_error(call(&app, endpoint, args).await, *status, code, &what).await;
+        covered.push(endpoint);
+    }
+    for (endpoint, body, status, code) in JSON_SIGNED_IN {
+        let what = format!("signed-in {endpoint} {body}");
+        assert_fn_error(call_json(&app, endpoint, body).await, *status, code, &what).await;
         covered.push(endpoint);
     }
 

@@ -51,6 +51,15 @@ export class StubClient {
     return (await response.json()) as StubRequest[];
   }
 
+  /** How many answer streams the stand-in saw closed by the client before they ended. */
+  async cutStreams(): Promise<number> {
+    const response = await fetch(`${this.baseURL}/_stub/cut-streams`);
+    if (!response.ok) {
+      throw new Error(`GET /_stub/cut-streams answered ${response.status}: ${await response.text()}`);
+    }
+    return ((await response.json()) as { cut_streams: number }).cut_streams;
+  }
+
   private async post(path: string, body?: unknown): Promise<void> {
     const response = await fetch(`${this.baseURL}${path}`, {
       method: 'POST',

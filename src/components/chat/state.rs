@@ -9,7 +9,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use leptos_router::{hooks::use_query_map, NavigateOptions};
 
-use super::stream::{new_client_message_id, SendFailure, StreamEvent};
+use super::stream::{new_client_message_id, Outcome};
 use crate::{
     api::chat::{
         available_models, get_conversation, list_agents, list_conversations, DeleteConversation,
@@ -94,8 +94,22 @@ pub struct ChatState {
     /// Bumped whenever another conversation opens: a stream still running for the old
     /// one must not steer the page any more.
     generation: StoredValue<u32>,
-    #[cfg(feature = "hydrate")]
-    abort: StoredValue<Option<web_sys::AbortController>, LocalStorage>,
+    /// Stops the answer being streamed when taken or dropped (so also when the page goes).
+    stopper: StoredValue<Option<Stopper>>,
+}
+
+/// Aborts the task reading an answer when dropped; dropping that task's future closes the
+/// connection, and the server cancels the call to Anthropic.
+struct Stopper {
+    /// The [`LiveAnswer::key`] being read.
+    answer: u32,
+    handle: futures::future::AbortHandle,
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
 }
 
 impl ChatState {
@@ -147,8 +161,7 @@ impl ChatState {
             auth: expect_context::<Auth>(),
             next_key: StoredValue::new(0),
             generation: StoredValue::new(0),
-            #[cfg(feature = "hydrate")]
-            abort: StoredValue::new_local(None),
+            stopper: StoredValue::new(None),
         };
 
         // Another conversation opened (a link, Back, New, a deletion): start over there.
@@ -330,10 +343,8 @@ impl ChatState {
 
     /// Stops the answer being streamed; the server keeps what arrived.
     pub fn stop(&self) {
-        #[cfg(feature = "hydrate")]
-        if let Some(Some(controller)) = self.abort.try_get_value() {
-            controller.abort();
-        }
+        // Dropping the stopper aborts.
+        self.stopper.try_update_value(Option::take);
     }
 
     fn new_answer(&self, request: ChatRequest) -> LiveAnswer {
@@ -353,38 +364,27 @@ impl ChatState {
         scroll_to_end();
         #[cfg(feature = "hydrate")]
         {
-            let Ok(controller) = web_sys::AbortController::new() else {
-                answer.status.set(AnswerStatus::Failed {
-                    message: "This browser cannot send messages here.".into(),
-                    retryable: false,
-                });
-                self.streaming.set(false);
-                return;
-            };
-            let signal = controller.signal();
-            self.abort.set_value(Some(controller));
+            let (handle, registration) = futures::future::AbortHandle::new_pair();
+            self.stopper.set_value(Some(Stopper {
+                answer: answer.key,
+                handle,
+            }));
             let generation = self.generation.get_value();
             leptos::task::spawn_local(async move {
                 let request = answer.request.clone();
-                let mut last = None;
-                let result = super::stream::post_chat(&request, &signal, |events| {
-                    let mut text = String::new();
-                    for event in events {
-                        match event {
-                            StreamEvent::Delta(delta) => text.push_str(&delta),
-                            other => last = Some(other),
-                        }
+                let text = answer.text.clone();
+                let reading = super::stream::send(&request, move |delta| {
+                    let follow = near_end();
+                    text.update(|t| t.push_str(delta));
+                    if follow {
+                        scroll_to_end();
                     }
-                    if !text.is_empty() {
-                        let follow = near_end();
-                        answer.text.update(|t| t.push_str(&text));
-                        if follow {
-                            scroll_to_end();
-                        }
-                    }
-                })
-                .await;
-                self.finish(answer, generation, request, result.map(|_| last), navigate)
+                });
+                // Stop drops `reading` (the call or its stream) right here.
+                let outcome = futures::future::Abortable::new(reading, registration)
+                    .await
+                    .unwrap_or(Outcome::Aborted);
+                self.finish(answer, generation, request, outcome, navigate)
                     .await;
             });
         }
@@ -399,7 +399,7 @@ impl ChatState {
         answer: LiveAnswer,
         generation: u32,
         request: Arc<ChatRequest>,
-        outcome: Result<Option<StreamEvent>, SendFailure>,
+        outcome: Outcome,
         navigate: N,
     ) where
         N: Fn(&str, NavigateOptions) + Clone + 'static,
@@ -409,8 +409,13 @@ impl ChatState {
             return;
         }
         self.streaming.set(false);
-        #[cfg(feature = "hydrate")]
-        self.abort.set_value(None);
+        // This answer's reading has ended (aborting it now does nothing); another one's
+        // stopper stays.
+        self.stopper.update_value(|s| {
+            if s.as_ref().is_some_and(|s| s.answer == answer.key) {
+                *s = None;
+            }
+        });
         let still_here = self.generation.get_value() == generation;
         let retryable = |message: String| AnswerStatus::Failed {
             message,
@@ -419,45 +424,47 @@ impl ChatState {
         // Whether a new conversation may have been created on the server anyway.
         let mut look_for_new = true;
         match outcome {
-            Ok(Some(StreamEvent::Done(done))) => {
+            Outcome::Done(done) => {
                 answer.status.set(AnswerStatus::Done);
                 look_for_new = false;
                 if still_here {
                     self.adopt(done.conversation_id, &navigate);
                 }
             }
-            Ok(Some(StreamEvent::Error(error))) => {
+            Outcome::Stopped(error) => {
+                // Every mid-stream failure is worth a retry; what arrived is stored.
                 answer.status.set(retryable(error.message));
-                if let (true, Some(id)) = (still_here, error.conversation_id) {
+                if still_here {
                     look_for_new = false;
-                    self.adopt(id, &navigate);
+                    self.adopt(error.conversation_id, &navigate);
                 }
             }
-            Ok(Some(StreamEvent::Delta(_))) | Ok(None) | Err(SendFailure::Network) => {
+            Outcome::Lost => {
                 answer.status.set(retryable(
                     "The connection was lost before the answer finished. Please try again.".into(),
                 ));
             }
-            Err(SendFailure::Aborted) => answer.status.set(AnswerStatus::Incomplete),
-            Err(SendFailure::Http { code, message }) => match code.as_str() {
-                "api_key_invalid" => {
+            Outcome::Aborted => answer.status.set(AnswerStatus::Incomplete),
+            Outcome::Refused(error) => match error {
+                AppError::ApiKeyInvalid => {
                     self.key_rejected();
                     return;
                 }
-                "api_key_required" => {
+                AppError::ApiKeyRequired => {
                     self.key_problem.set(Some(KeyProblem::Required));
                     self.auth.reload();
                     return;
                 }
-                "unauthenticated" => {
+                AppError::Unauthenticated => {
                     self.auth.reload();
                     return;
                 }
-                "anthropic_unavailable" | "rate_limited" | "internal" => {
-                    answer.status.set(retryable(message))
-                }
+                AppError::AnthropicUnavailable
+                | AppError::RateLimited { .. }
+                | AppError::Internal
+                | AppError::Transport => answer.status.set(retryable(error.to_string())),
                 _ => answer.status.set(AnswerStatus::Failed {
-                    message,
+                    message: error.to_string(),
                     retryable: false,
                 }),
             },

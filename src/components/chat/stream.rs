@@ -1,104 +1,85 @@
-//! Sending a message: `POST /api/v1/chat` and reading its Server-Sent Events as they
-//! arrive. The parsing is plain Rust (tested on the server side); the fetch itself exists
-//! only in the browser build.
+//! Sending a message: the `send_message` server function, and reading its answer as it
+//! arrives. The events are the server's own [`ChatEvent`] type; reading is plain Rust
+//! (tested on the server side), so the browser build only adds the call itself.
 
-use serde::Deserialize;
+use futures::{Stream, StreamExt as _};
 
-/// One event of the answer stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamEvent {
-    Delta(String),
+use crate::{
+    error::AppError,
+    types::chat::{ChatEvent, Done, FrameDecoder, StreamError},
+};
+
+/// How a message's stream ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The answer is complete and stored.
     Done(Done),
-    Error(StreamError),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Done {
-    pub conversation_id: String,
-    #[serde(default)]
-    pub message_id: String,
-}
-
-/// An `error` event: the answer stopped; what arrived is kept on the server.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct StreamError {
-    pub code: String,
-    pub message: String,
-    #[serde(default)]
-    pub conversation_id: Option<String>,
-}
-
-/// Why a message got no (complete) answer, before or instead of the stream's own `error`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendFailure {
-    /// The server answered with an HTTP error: `{"error": {"code", "message"}}`.
-    Http { code: String, message: String },
-    /// The connection failed or the stream ended without `done` or `error`.
-    Network,
-    /// The person pressed Stop (or left the conversation).
+    /// The answer stopped midway (the stream's `error` event); what arrived is stored.
+    Stopped(StreamError),
+    /// The message was not taken: the call's own error, before any answer.
+    Refused(AppError),
+    /// The connection broke, or the stream ended without saying how the answer ended.
+    Lost,
+    /// The person pressed Stop (or left the conversation or the page).
     Aborted,
 }
 
-/// The body of an HTTP error, as the contract gives it.
-pub fn http_failure(status: u16, body: &str) -> SendFailure {
-    #[derive(Deserialize)]
-    struct Envelope {
-        error: Inner,
+/// Reads an answer's frames, handing the text to `on_text` as it arrives (one call per
+/// network chunk, however many deltas it held), until the stream says how it ended.
+/// Returning drops `body`, which in the browser cancels the response's reader.
+pub async fn read_answer<S, B>(body: S, mut on_text: impl FnMut(&str)) -> Outcome
+where
+    S: Stream<Item = Result<B, AppError>>,
+    B: AsRef<[u8]>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut decoder = FrameDecoder::default();
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else {
+            return Outcome::Lost;
+        };
+        let Ok(events) = decoder.push(chunk.as_ref()) else {
+            return Outcome::Lost;
+        };
+        let mut text = String::new();
+        let mut ending = None;
+        for event in events {
+            match event {
+                ChatEvent::Delta(delta) => text.push_str(&delta.text),
+                ChatEvent::Done(done) => ending = Some(Outcome::Done(done)),
+                ChatEvent::Error(error) => ending = Some(Outcome::Stopped(error)),
+            }
+            if ending.is_some() {
+                break;
+            }
+        }
+        if !text.is_empty() {
+            on_text(&text);
+        }
+        if let Some(ending) = ending {
+            return ending;
+        }
     }
-    #[derive(Deserialize)]
-    struct Inner {
-        code: String,
-        message: String,
-    }
-    match serde_json::from_str::<Envelope>(body) {
-        Ok(Envelope { error }) => SendFailure::Http {
-            code: error.code,
-            message: error.message,
-        },
-        Err(_) if status == 503 || status == 502 || status == 504 => SendFailure::Http {
-            code: "anthropic_unavailable".into(),
-            message: "The service is unavailable right now. Please try again in a moment.".into(),
-        },
-        Err(_) => SendFailure::Http {
-            code: "internal".into(),
-            message: "Something went wrong on our side. Please try again.".into(),
-        },
-    }
+    Outcome::Lost
 }
 
-/// The app's chat events, read with the shared Server-Sent Events parser.
-#[derive(Default)]
-pub struct SseParser(crate::sse::SseParser);
-
-impl SseParser {
-    /// Feeds a chunk; returns the chat events it completed.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<StreamEvent> {
-        self.0
-            .push(chunk)
-            .into_iter()
-            .filter_map(|e| decode(&e.event, &e.data))
-            .collect()
-    }
-}
-
-fn decode(event: &str, data: &str) -> Option<StreamEvent> {
-    #[derive(Deserialize)]
-    struct Delta {
-        text: String,
-    }
-    match event {
-        "delta" => serde_json::from_str::<Delta>(data)
-            .ok()
-            .map(|d| StreamEvent::Delta(d.text)),
-        "done" => serde_json::from_str(data).ok().map(StreamEvent::Done),
-        "error" => Some(StreamEvent::Error(
-            serde_json::from_str(data).unwrap_or_else(|_| StreamError {
-                code: "internal".into(),
-                message: "Something went wrong on our side. Please try again.".into(),
-                conversation_id: None,
-            }),
-        )),
-        _ => None, // events this page does not know yet
+/// Sends `request` through `send_message` and reads the answer (see [`read_answer`]).
+/// Dropping the returned future stops it: before the answer starts, server_fn aborts the
+/// fetch; after, the stream is dropped and its reader cancelled. Either closes the
+/// connection, and the server cancels the call to Anthropic.
+#[cfg(feature = "hydrate")]
+pub async fn send(request: &crate::types::chat::ChatRequest, on_text: impl FnMut(&str)) -> Outcome {
+    let request = request.clone();
+    let call = crate::api::chat::send_message(
+        request.message,
+        request.conversation_id,
+        request.agent,
+        request.model,
+        request.client_message_id,
+    );
+    match call.await {
+        Ok(body) => read_answer(body.into_inner(), on_text).await,
+        Err(error) => Outcome::Refused(error),
     }
 }
 
@@ -120,164 +101,82 @@ pub fn new_client_message_id() -> String {
     }
 }
 
-#[cfg(feature = "hydrate")]
-pub use browser::post_chat;
-
-#[cfg(feature = "hydrate")]
-mod browser {
-    use js_sys::{Reflect, Uint8Array};
-    use wasm_bindgen::{JsCast as _, JsValue};
-    use wasm_bindgen_futures::JsFuture;
-    use web_sys::{
-        AbortSignal, Headers, ReadableStreamDefaultReader, Request, RequestCredentials,
-        RequestInit, Response,
-    };
-
-    use super::{http_failure, SendFailure, SseParser, StreamEvent};
-    use crate::types::chat::ChatRequest;
-
-    /// Sends `request` and hands each batch of events to `on_events` as it arrives.
-    /// Returns once the stream has ended with `done` or `error` (both given to
-    /// `on_events`), or with the reason it could not.
-    pub async fn post_chat(
-        request: &ChatRequest,
-        signal: &AbortSignal,
-        mut on_events: impl FnMut(Vec<StreamEvent>),
-    ) -> Result<(), SendFailure> {
-        let fail = |_: JsValue| {
-            if signal.aborted() {
-                SendFailure::Aborted
-            } else {
-                SendFailure::Network
-            }
-        };
-
-        let body = serde_json::to_string(request).map_err(|_| SendFailure::Network)?;
-        let headers = Headers::new().map_err(fail)?;
-        headers
-            .set("content-type", "application/json")
-            .map_err(fail)?;
-        headers.set("accept", "text/event-stream").map_err(fail)?;
-        let init = RequestInit::new();
-        init.set_method("POST");
-        init.set_headers(&headers);
-        init.set_body(&JsValue::from_str(&body));
-        init.set_credentials(RequestCredentials::SameOrigin);
-        init.set_signal(Some(signal));
-        let request = Request::new_with_str_and_init("/api/v1/chat", &init).map_err(fail)?;
-
-        let window = web_sys::window().ok_or(SendFailure::Network)?;
-        let response: Response = JsFuture::from(window.fetch_with_request(&request))
-            .await
-            .map_err(fail)?
-            .unchecked_into();
-        if !response.ok() {
-            let text = match response.text() {
-                Ok(promise) => JsFuture::from(promise)
-                    .await
-                    .ok()
-                    .and_then(|t| t.as_string()),
-                Err(_) => None,
-            };
-            return Err(http_failure(
-                response.status(),
-                text.as_deref().unwrap_or(""),
-            ));
-        }
-
-        let body = response.body().ok_or(SendFailure::Network)?;
-        let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-        let mut parser = SseParser::default();
-        loop {
-            let chunk = JsFuture::from(reader.read()).await.map_err(fail)?;
-            let done = Reflect::get(&chunk, &JsValue::from_str("done"))
-                .ok()
-                .and_then(|d| d.as_bool())
-                .unwrap_or(true);
-            if done {
-                // The server always ends with `done` or `error`; anything else was cut off.
-                return Err(if signal.aborted() {
-                    SendFailure::Aborted
-                } else {
-                    SendFailure::Network
-                });
-            }
-            let value = Reflect::get(&chunk, &JsValue::from_str("value")).map_err(fail)?;
-            let events = parser.push(&Uint8Array::new(&value).to_vec());
-            if events.is_empty() {
-                continue;
-            }
-            let finished = events.iter().any(|e| !matches!(e, StreamEvent::Delta(_)));
-            on_events(events);
-            if finished {
-                let _ = reader.cancel();
-                return Ok(());
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use futures::stream;
 
-    #[test]
-    fn reads_the_contract_events_split_anywhere() {
-        let stream = "event: delta\ndata: {\"text\":\"H\u{e9}llo \"}\n\n: keep-alive\n\nevent: delta\r\ndata: {\"text\":\"world\"}\r\n\r\nevent: done\ndata: {\"conversation_id\":\"c1\",\"message_id\":\"m1\",\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}\n\n";
-        let bytes = stream.as_bytes();
-        for split in 0..bytes.len() {
-            let mut parser = SseParser::default();
-            let mut events = parser.push(&bytes[..split]);
-            events.extend(parser.push(&bytes[split..]));
-            assert_eq!(
-                events,
-                vec![
-                    StreamEvent::Delta("H\u{e9}llo ".into()),
-                    StreamEvent::Delta("world".into()),
-                    StreamEvent::Done(Done {
-                        conversation_id: "c1".into(),
-                        message_id: "m1".into()
-                    }),
-                ],
-                "split at {split}"
-            );
+    use super::*;
+    use crate::types::chat::{Delta, Payer, StreamErrorCode, Usage};
+
+    fn delta(text: &str) -> ChatEvent {
+        ChatEvent::Delta(Delta { text: text.into() })
+    }
+
+    fn done() -> Done {
+        Done {
+            conversation_id: "c1".into(),
+            message_id: "m1".into(),
+            usage: Usage::default(),
+            cost_usd: None,
+            payer: Payer::Byok,
         }
     }
 
-    #[test]
-    fn reads_an_error_event_with_its_conversation() {
-        let mut parser = SseParser::default();
-        let events = parser.push(b"event: error\ndata: {\"code\":\"anthropic_unavailable\",\"message\":\"Try again.\",\"conversation_id\":\"c9\"}\n\n");
-        assert_eq!(
-            events,
-            vec![StreamEvent::Error(StreamError {
-                code: "anthropic_unavailable".into(),
-                message: "Try again.".into(),
-                conversation_id: Some("c9".into()),
-            })]
-        );
+    /// Reads `frames`' bytes cut into chunks of `size`; returns the outcome and the texts.
+    async fn read(frames: &[ChatEvent], tail: &[u8], size: usize) -> (Outcome, Vec<String>) {
+        let mut bytes: Vec<u8> = frames.iter().flat_map(ChatEvent::frame).collect();
+        bytes.extend_from_slice(tail);
+        let chunks: Vec<Result<Vec<u8>, AppError>> =
+            bytes.chunks(size).map(|c| Ok(c.to_vec())).collect();
+        let mut texts = Vec::new();
+        let outcome = read_answer(stream::iter(chunks), |t| texts.push(t.to_string())).await;
+        (outcome, texts)
     }
 
-    #[test]
-    fn ignores_unknown_events_and_keeps_alive_comments() {
-        let mut parser = SseParser::default();
-        assert!(parser
-            .push(b": keep-alive\n\nevent: ping\ndata: {}\n\n")
-            .is_empty());
+    #[tokio::test]
+    async fn deltas_arrive_as_text_until_done() {
+        let frames = [
+            delta("Gr\u{fc}\u{df} "),
+            delta("\u{1f600}!"),
+            ChatEvent::Done(done()),
+        ];
+        for size in 1..40 {
+            let (outcome, texts) = read(&frames, b"", size).await;
+            assert_eq!(outcome, Outcome::Done(done()), "chunks of {size}");
+            assert_eq!(
+                texts.concat(),
+                "Gr\u{fc}\u{df} \u{1f600}!",
+                "chunks of {size}"
+            );
+        }
+        // One chunk with everything: one text, then the ending.
+        let (_, texts) = read(&frames, b"", 4096).await;
+        assert_eq!(texts, ["Gr\u{fc}\u{df} \u{1f600}!"]);
     }
 
-    #[test]
-    fn http_errors_carry_the_contract_code() {
-        let body = r#"{"error":{"code":"api_key_invalid","message":"Anthropic rejected your saved API key."}}"#;
+    #[tokio::test]
+    async fn an_error_event_ends_the_answer_with_what_arrived() {
+        let error = StreamError {
+            code: StreamErrorCode::AnthropicUnavailable,
+            message: "Try again.".into(),
+            conversation_id: "c9".into(),
+            retry_after: None,
+        };
+        let frames = [delta("part"), ChatEvent::Error(error.clone())];
+        let (outcome, texts) = read(&frames, b"", 4096).await;
+        assert_eq!(outcome, Outcome::Stopped(error));
+        assert_eq!(texts, ["part"]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ends_or_breaks_without_an_ending_is_lost() {
+        assert_eq!(read(&[delta("a")], b"", 3).await.0, Outcome::Lost);
         assert_eq!(
-            http_failure(403, body),
-            SendFailure::Http {
-                code: "api_key_invalid".into(),
-                message: "Anthropic rejected your saved API key.".into()
-            }
+            read(&[delta("a")], b"{\"event\":", 3).await.0,
+            Outcome::Lost
         );
-        assert!(
-            matches!(http_failure(503, "<html>"), SendFailure::Http { code, .. } if code == "anthropic_unavailable")
-        );
+        assert_eq!(read(&[delta("a")], b"<html>\n", 3).await.0, Outcome::Lost);
+        let broken = stream::iter([Ok(delta("a").frame()), Err(AppError::Transport)]);
+        assert_eq!(read_answer(broken, |_| {}).await, Outcome::Lost);
     }
 }

@@ -8,7 +8,7 @@ use super::state::{AnswerStatus, ChatState, LiveAnswer, LiveItem};
 use crate::{
     components::markdown::Markdown,
     error::AppError,
-    types::chat::{AgentView, MessageView},
+    types::chat::{AgentView, MessageView, Payer},
 };
 
 #[component]
@@ -262,7 +262,7 @@ fn StoredMessage(message: MessageView, agent: String) -> impl IntoView {
         return view! { <UserMessage text=message.content/> }.into_any();
     }
     let incomplete = message.incomplete;
-    let on_platform = message.payer.as_deref() == Some("platform");
+    let on_platform = message.payer == Some(Payer::Platform);
     view! {
         <article class="message message-answer" class:incomplete=incomplete>
             <h2 class="message-author">{agent}</h2>

@@ -9,23 +9,7 @@ use super::{classify, Db, DbError, NewMessage, INSERT_MESSAGE};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// Who paid Anthropic for an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Payer {
-    /// The user's own key: Anthropic bills the user; never reported to Stripe.
-    Byok,
-    /// The platform's key: reported to Stripe's meter.
-    Platform,
-}
-
-impl Payer {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Byok => "byok",
-            Self::Platform => "platform",
-        }
-    }
-}
+pub use crate::types::chat::Payer;
 
 /// One answer's usage, for the ledger.
 #[derive(Debug, Clone)]
