@@ -307,7 +307,7 @@ mod tests {
         assert_eq!(
             value,
             serde_json::json!({"event": "done", "data": {
-                "conversation_id": "c1", "message_id": "m1", "cost_usd": null,
+                "conversation_id": "c1", "message_id": "m1", "cost_usd": null, "payer": "platform",
                 "usage": {"input_tokens": 3, "output_tokens": 4,
                     "cache_creation_input_tokens": 5, "cache_read_input_tokens": 6},
             }})
