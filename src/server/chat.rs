@@ -13,8 +13,10 @@ use super::{
     },
     api_keys,
     billing::{chat_key, ChatKey},
+    chat_limits::StreamSlot,
     conversations::{self, Answer},
     db::MessageRow,
+    rate_limit::Limit,
     state::AppState,
 };
 use crate::{
@@ -56,6 +58,20 @@ struct Prepared {
     model: String,
     system: String,
     history: Vec<protocol::Message>,
+    /// Older turns were left out to fit the history budget.
+    history_truncated: bool,
+}
+
+/// What the relay needs besides the streams themselves.
+struct RelayJob {
+    state: AppState,
+    user_id: i64,
+    key: ChatKey,
+    conversation_id: String,
+    model: String,
+    history_truncated: bool,
+    /// This answer's place among the person's streams, freed when the relay ends.
+    _slot: StreamSlot,
 }
 
 /// Checks the request with the key already found by [`chat_key`] (the caller
@@ -70,6 +86,16 @@ pub async fn start(
     request: ChatRequest,
 ) -> Result<mpsc::Receiver<ChatEvent>, AppError> {
     let request = ValidRequest::try_from(request)?;
+    let slot = state
+        .streams
+        .take(user_id, state.settings.chat_streams_per_user)?;
+    state
+        .limits
+        .hit(
+            &format!("chat:{user_id}"),
+            Limit::per_minute(state.settings.chat_messages_per_minute),
+        )
+        .await?;
     let prepared = prepare(&state, user_id, request).await?;
 
     let body = MessagesRequest {
@@ -137,15 +163,16 @@ pub async fn start(
     }
 
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(relay(
+    let job = RelayJob {
         state,
         user_id,
         key,
-        prepared.conversation_id,
-        prepared.model,
-        response,
-        tx,
-    ));
+        conversation_id: prepared.conversation_id,
+        model: prepared.model,
+        history_truncated: prepared.history_truncated,
+        _slot: slot,
+    };
+    tokio::spawn(relay(job, response, tx));
     Ok(rx)
 }
 
@@ -223,17 +250,20 @@ async fn prepare(
         .system
         .clone();
     let rows = conversations::messages(state, &conversation.id).await?;
+    let (history, history_truncated) = history(&rows, state.settings.history_budget_chars);
     Ok(Prepared {
         conversation_id: conversation.id,
         model,
         system,
-        history: history(&rows),
+        history,
+        history_truncated,
     })
 }
 
-/// The conversation as Anthropic wants it: alternating roles, starting with the user,
-/// empty cut-off answers left out.
-fn history(rows: &[MessageRow]) -> Vec<protocol::Message> {
+/// The conversation as Anthropic wants it: alternating roles, starting with the person,
+/// empty cut-off answers left out; of it, the newest turns that fit in `budget` characters
+/// (the latest message always). True when older turns were left out.
+fn history(rows: &[MessageRow], budget: usize) -> (Vec<protocol::Message>, bool) {
     let mut turns: Vec<(String, String)> = Vec::new();
     for row in rows.iter().filter(|r| !r.content.trim().is_empty()) {
         if turns.is_empty() && row.role != "user" {
@@ -252,7 +282,25 @@ fn history(rows: &[MessageRow]) -> Vec<protocol::Message> {
     while turns.last().is_some_and(|(role, _)| role != "user") {
         turns.pop();
     }
-    turns
+    let mut used = 0;
+    let mut first_kept = turns.len();
+    for (i, (_, text)) in turns.iter().enumerate().rev() {
+        let size = text.chars().count();
+        if first_kept < turns.len() && used + size > budget {
+            break;
+        }
+        used += size;
+        first_kept = i;
+    }
+    let mut kept = turns.split_off(first_kept);
+    // What is sent must still begin with the person.
+    let mut left_out = turns.len();
+    while kept.len() > 1 && kept.first().is_some_and(|(role, _)| role != "user") {
+        kept.remove(0);
+        left_out += 1;
+    }
+    let truncated = left_out > 0;
+    let messages = kept
         .into_iter()
         .map(|(role, content)| protocol::Message {
             role: if role == "user" {
@@ -262,7 +310,8 @@ fn history(rows: &[MessageRow]) -> Vec<protocol::Message> {
             },
             content: Content::Text(content.trim_end().to_string()),
         })
-        .collect()
+        .collect::<Vec<_>>();
+    (messages, truncated)
 }
 
 enum Outcome {
@@ -278,15 +327,17 @@ enum Outcome {
 /// Relays Anthropic's stream to the browser and stores the answer when it ends. Dropping
 /// the receiver (the browser left) stops the loop, which drops the upstream response and
 /// so cancels the call.
-async fn relay(
-    state: AppState,
-    user_id: i64,
-    key: ChatKey,
-    conversation_id: String,
-    model: String,
-    response: reqwest::Response,
-    tx: mpsc::Sender<ChatEvent>,
-) {
+async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<ChatEvent>) {
+    let RelayJob {
+        state,
+        user_id,
+        key,
+        conversation_id,
+        model,
+        history_truncated,
+        _slot,
+    } = job;
+    let stalled = state.settings.stalled_reader;
     let mut events = EventStream::new(response);
     let mut answer = String::new();
     let mut usage = protocol::Usage::default();
@@ -307,7 +358,7 @@ async fn relay(
                 ..
             } => {
                 answer.push_str(&text);
-                if tx.send(ChatEvent::Delta(Delta { text })).await.is_err() {
+                if !deliver(&tx, ChatEvent::Delta(Delta { text }), stalled).await {
                     break Outcome::Cancelled;
                 }
             }
@@ -371,6 +422,7 @@ async fn relay(
             usage,
             cost_usd: None,
             payer: key.payer(),
+            history_truncated,
         }),
         Outcome::Cancelled => {
             tracing::info!(
@@ -399,7 +451,21 @@ async fn relay(
             })
         }
     };
-    let _ = tx.send(event).await;
+    deliver(&tx, event, stalled).await;
+}
+
+/// Hands an event to the browser's side; false when the browser is gone, or has read
+/// nothing for `stalled` (its buffers full): the relay then gives up rather than hold the
+/// upstream call and this task open for someone who no longer reads.
+async fn deliver(tx: &mpsc::Sender<ChatEvent>, event: ChatEvent, stalled: Duration) -> bool {
+    match tokio::time::timeout(stalled, tx.send(event)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::info!("the browser stopped reading the answer; giving up on it");
+            false
+        }
+    }
 }
 
 /// Anthropic's counts as the `done` event carries them (a count it never gave is 0).
@@ -444,7 +510,8 @@ mod tests {
             row("user", "d"),
             row("assistant", "partial"),
         ];
-        let h = history(&rows);
+        let (h, truncated) = history(&rows, 1_000);
+        assert!(!truncated);
         assert_eq!(
             serde_json::to_value(h).unwrap(),
             json!([
@@ -453,6 +520,63 @@ mod tests {
                 {"role": "user", "content": "d"},
             ])
         );
+    }
+
+    #[tokio::test]
+    async fn a_browser_that_stops_reading_is_given_up_on() {
+        let delta = |text: &str| ChatEvent::Delta(Delta { text: text.into() });
+        let stalled = Duration::from_millis(20);
+        let (tx, rx) = mpsc::channel(1);
+        assert!(deliver(&tx, delta("a"), stalled).await);
+        assert!(
+            !deliver(&tx, delta("b"), stalled).await,
+            "the buffer is full and nobody reads"
+        );
+        drop(rx);
+        assert!(
+            !deliver(&tx, delta("c"), stalled).await,
+            "the browser is gone"
+        );
+    }
+
+    #[test]
+    fn history_keeps_the_newest_turns_that_fit_the_budget_and_the_latest_always() {
+        let rows = [
+            row("user", "aaaaaaaaaa"),
+            row("assistant", "bbbbbbbbbb"),
+            row("user", "cccccccccc"),
+            row("assistant", "dddddddddd"),
+            row("user", "eeeeeeeeee"),
+        ];
+        let texts = |budget| {
+            let (h, truncated) = history(&rows, budget);
+            let v = serde_json::to_value(h).unwrap();
+            let texts: Vec<String> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["content"].as_str().unwrap().to_string())
+                .collect();
+            (texts, truncated)
+        };
+        assert!(!texts(50).1);
+        assert_eq!(texts(50).0.len(), 5);
+        // 30 characters fit c, d, e; 25 fit d and e, but a history must begin with the
+        // person, so only e is sent.
+        assert_eq!(
+            texts(30),
+            (
+                vec![
+                    "cccccccccc".into(),
+                    "dddddddddd".into(),
+                    "eeeeeeeeee".into()
+                ],
+                true
+            )
+        );
+        assert_eq!(texts(25), (vec!["eeeeeeeeee".to_string()], true));
+        // The latest message goes even when it alone is over the budget.
+        assert_eq!(texts(3), (vec!["eeeeeeeeee".to_string()], true));
     }
 
     fn request(message: &str, model: Option<&str>, cid: Option<&str>) -> ChatRequest {

@@ -66,6 +66,15 @@ pub struct RuntimeFile {
     pub agents_file: Option<PathBuf>,
     /// Longest answer, in tokens, asked of Anthropic.
     pub max_tokens: u32,
+    /// The most of a conversation sent to Anthropic with a message, in characters: the
+    /// newest turns that fit (the latest message always).
+    pub history_budget_chars: usize,
+    /// Answers one person may have streaming at once (per instance).
+    pub chat_streams_per_user: usize,
+    /// Messages one person may send a minute (shared by every instance).
+    pub chat_messages_per_minute: u32,
+    /// How long the relay waits on a browser that has stopped reading before giving up.
+    pub stalled_reader_secs: u64,
     pub stripe_connect_timeout_secs: u64,
     /// Longest a whole Stripe call may take.
     pub stripe_timeout_secs: u64,
@@ -95,6 +104,10 @@ impl Default for RuntimeFile {
             password_hash_queue: 32,
             agents_file: None,
             max_tokens: 4096,
+            history_budget_chars: 400_000,
+            chat_streams_per_user: 3,
+            chat_messages_per_minute: 20,
+            stalled_reader_secs: 30,
             stripe_connect_timeout_secs: 5,
             stripe_timeout_secs: 15,
             meter_poll_ms: 5_000,
@@ -141,6 +154,15 @@ pub struct Settings {
     pub trusted_proxies: Vec<TrustedProxy>,
     pub agents_file: Option<PathBuf>,
     pub max_tokens: u32,
+    /// The most of a conversation sent to Anthropic with a message, in characters: the
+    /// newest turns that fit (the latest message always).
+    pub history_budget_chars: usize,
+    /// Answers one person may have streaming at once (per instance).
+    pub chat_streams_per_user: usize,
+    /// Messages one person may send a minute (shared by every instance).
+    pub chat_messages_per_minute: u32,
+    /// How long the relay waits on a browser that has stopped reading before giving up.
+    pub stalled_reader: Duration,
     /// The site's own address (no trailing slash), for the links Stripe sends people back to.
     pub public_url: String,
     /// The platform's Anthropic key, for Pro subscribers without a key of their own.
@@ -397,6 +419,10 @@ impl Settings {
             trusted_proxies,
             agents_file: file.agents_file.filter(|p| !p.as_os_str().is_empty()),
             max_tokens: file.max_tokens,
+            history_budget_chars: file.history_budget_chars,
+            chat_streams_per_user: file.chat_streams_per_user,
+            chat_messages_per_minute: file.chat_messages_per_minute,
+            stalled_reader: Duration::from_secs(file.stalled_reader_secs),
             public_url,
             platform_anthropic_key,
             billing,

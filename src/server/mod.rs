@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod billing;
 pub mod chat;
+pub mod chat_limits;
 pub mod chat_stream;
 pub mod client;
 pub mod config;

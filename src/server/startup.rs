@@ -149,6 +149,7 @@ impl Application {
                 settings.password_hash_queue,
             )),
             billing: Billing::from_settings(&settings),
+            streams: Default::default(),
             instance: instance_name().into(),
             unreadable_reported: Arc::default(),
             settings: Arc::new(settings),

@@ -7,6 +7,7 @@ use super::{
     agents::Agents,
     anthropic::AnthropicClient,
     billing::Billing,
+    chat_limits::StreamSlots,
     config::Settings,
     crypto::KeyCipher,
     db::Db,
@@ -32,6 +33,8 @@ pub struct AppState {
     pub unreadable_reported: Arc<std::sync::Mutex<std::collections::HashSet<[u8; 16]>>>,
     /// Stripe billing; `None` while billing is off.
     pub billing: Option<Arc<Billing>>,
+    /// Answers streaming now, per person, on this instance.
+    pub streams: Arc<StreamSlots>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -113,6 +113,10 @@ pub struct Done {
     pub cost_usd: Option<f64>,
     /// Who paid Anthropic for it.
     pub payer: Payer,
+    /// Older turns of the conversation were left out of what Anthropic saw: it is longer
+    /// than the history budget.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub history_truncated: bool,
 }
 
 /// Who paid Anthropic for an answer.
@@ -256,6 +260,7 @@ mod tests {
             },
             cost_usd: None,
             payer: Payer::Platform,
+            history_truncated: false,
         })
     }
 

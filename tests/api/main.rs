@@ -10,6 +10,7 @@ mod assets;
 mod auth;
 mod billing;
 mod chat;
+mod chat_bounds;
 mod chat_fn;
 mod health;
 mod malformed;

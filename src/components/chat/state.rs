@@ -46,6 +46,9 @@ pub struct LiveAnswer {
     pub key: u32,
     pub text: ArcRwSignal<String>,
     pub status: ArcRwSignal<AnswerStatus>,
+    /// The conversation was longer than what is sent with a message: older turns were left
+    /// out of what the Agent saw.
+    pub history_truncated: ArcRwSignal<bool>,
     request: Arc<ChatRequest>,
 }
 
@@ -352,6 +355,7 @@ impl ChatState {
             key: self.next_key(),
             text: ArcRwSignal::new(String::new()),
             status: ArcRwSignal::new(AnswerStatus::Streaming),
+            history_truncated: ArcRwSignal::new(false),
             request: Arc::new(request),
         }
     }
@@ -426,6 +430,7 @@ impl ChatState {
         match outcome {
             Outcome::Done(done) => {
                 answer.status.set(AnswerStatus::Done);
+                answer.history_truncated.set(done.history_truncated);
                 look_for_new = false;
                 if still_here {
                     self.adopt(done.conversation_id, &navigate);

@@ -119,6 +119,7 @@ mod tests {
             usage: Usage::default(),
             cost_usd: None,
             payer: Payer::Byok,
+            history_truncated: false,
         }
     }
 

@@ -297,6 +297,7 @@ fn LiveAnswerView(answer: LiveAnswer) -> impl IntoView {
     };
     let status: Signal<AnswerStatus> = answer.status.clone().into();
     let text: Signal<String> = answer.text.clone().into();
+    let history_truncated: Signal<bool> = answer.history_truncated.clone().into();
     let streaming = move || status.with(|s| *s == AnswerStatus::Streaming);
     let has_text = move || text.with(|t: &String| !t.is_empty());
     let cut_off = move || {
@@ -317,6 +318,9 @@ fn LiveAnswerView(answer: LiveAnswer) -> impl IntoView {
                 </Show>
                 <Show when=move || cut_off() && has_text()>
                     <IncompleteMark/>
+                </Show>
+                <Show when=move || history_truncated.get()>
+                    <p class="history-note">"This conversation is longer than what is sent with each message: the Agent saw only its latest part. Start a new conversation to begin afresh."</p>
                 </Show>
             </article>
         </Show>

@@ -1,0 +1,178 @@
+//! What one person's chatting may cost: the history sent with a message stays within a
+//! budget (and the answer says when older turns were left out), answers streaming at once
+//! and messages a minute are limited, answered 429 `rate_limited` with `Retry-After`.
+
+use apexaurum::server::config::RuntimeFile;
+use serde_json::json;
+
+use crate::{
+    api_keys::CANARY,
+    chat::chat,
+    helpers::{assert_error, spawn_app_with, Backend, Options, TestApp},
+};
+
+async fn app_with(backend: Backend, runtime: RuntimeFile) -> TestApp {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            runtime: Some(runtime),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.signed_in_user().await;
+    assert_eq!(app.save_key(CANARY).await.status(), 200);
+    app
+}
+
+/// The messages of the last request the stand-in received for an answer.
+fn last_sent_history(app: &TestApp) -> Vec<String> {
+    let sent = app
+        .stub
+        .state
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path == "/v1/messages")
+        .expect("a messages request");
+    let body = sent.body.expect("a JSON body");
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn a_long_conversation_sends_its_newest_turns_and_says_older_ones_were_left_out(
+    backend: Backend,
+) {
+    let app = app_with(
+        backend,
+        RuntimeFile {
+            history_budget_chars: 400,
+            ..Default::default()
+        },
+    )
+    .await;
+    let first = chat(
+        &app,
+        json!({ "message": format!("first {}", "a".repeat(100)) }),
+    )
+    .await;
+    assert_eq!(first.last().0, "done");
+    assert!(first.last().1.get("history_truncated").is_none());
+    let id = first.last().1["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for n in 0..3 {
+        let message = format!("turn {n} {}", "b".repeat(100));
+        let answer = chat(&app, json!({ "message": message, "conversation_id": id })).await;
+        assert_eq!(answer.last().0, "done");
+    }
+    let sent = last_sent_history(&app);
+    assert!(sent.last().unwrap().starts_with("turn 2"), "{sent:?}");
+    assert!(!sent.iter().any(|m| m.starts_with("first")), "{sent:?}");
+    assert!(
+        sent.first().unwrap().starts_with("turn"),
+        "begins with the person: {sent:?}"
+    );
+    let total: usize = sent.iter().map(|m| m.chars().count()).sum();
+    assert!(total <= 400, "{total}");
+
+    let last = chat(
+        &app,
+        json!({ "message": "and now?", "conversation_id": id }),
+    )
+    .await;
+    assert_eq!(last.last().1["history_truncated"], true);
+    // Nothing is deleted: the whole conversation is still there to read.
+    let stored: serde_json::Value = app
+        .get(&format!("/api/v1/conversations/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["messages"].as_array().unwrap().len(), 10);
+}
+
+async fn a_person_may_have_only_so_many_answers_streaming_at_once(backend: Backend) {
+    let app = app_with(
+        backend,
+        RuntimeFile {
+            chat_streams_per_user: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    // An answer that takes seconds, left open.
+    let open = app
+        .client
+        .post(app.url("/api/v1/chat"))
+        .json(&json!({ "message": "take your time [[slow]]" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    let refused = app
+        .client
+        .post(app.url("/api/v1/chat"))
+        .json(&json!({ "message": "me too" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_error(refused, 429, "rate_limited").await;
+    // Once the first answer has ended (here: read to its end), the place is free again.
+    open.text().await.unwrap();
+    let mut freed = false;
+    for _ in 0..50 {
+        let next = chat(&app, json!({ "message": "now?" })).await;
+        if next.status == 200 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(freed, "the place of a finished answer is given back");
+}
+
+async fn messages_a_minute_are_limited_with_retry_after(backend: Backend) {
+    let app = app_with(
+        backend,
+        RuntimeFile {
+            chat_messages_per_minute: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    for n in 0..2 {
+        assert_eq!(
+            chat(&app, json!({ "message": format!("m{n}") }))
+                .await
+                .status,
+            200
+        );
+    }
+    let response = app
+        .client
+        .post(app.url("/api/v1/chat"))
+        .json(&json!({ "message": "one too many" }))
+        .send()
+        .await
+        .unwrap();
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_error(response, 429, "rate_limited").await;
+}
+
+crate::db_tests!(
+    a_long_conversation_sends_its_newest_turns_and_says_older_ones_were_left_out,
+    a_person_may_have_only_so_many_answers_streaming_at_once,
+    messages_a_minute_are_limited_with_retry_after,
+);
