@@ -286,10 +286,16 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
+/// `2026-12-25T10:00:00Z` → `25 December 2026`, the day as written in the time.
+pub fn date_of(rfc3339: &str) -> Option<String> {
+    let (_, (year, month, day)) = parse_rfc3339(rfc3339)?;
+    Some(format!("{day} {} {year}", MONTHS[month as usize - 1]))
+}
+
 /// "just now", "2 minutes ago", "3 hours ago", "yesterday", "4 days ago" or the date, for
 /// an RFC 3339 time seen at `now` (seconds since the Unix epoch).
 pub fn relative_time(rfc3339: &str, now: i64) -> String {
-    let Some((then, (year, month, day))) = parse_rfc3339(rfc3339) else {
+    let Some((then, _)) = parse_rfc3339(rfc3339) else {
         return rfc3339.to_string();
     };
     let secs = (now - then).max(0);
@@ -306,7 +312,7 @@ pub fn relative_time(rfc3339: &str, now: i64) -> String {
         3600..=86_399 => plural(secs / 3600, "hour"),
         86_400..=172_799 => "yesterday".into(),
         172_800..=2_591_999 => plural(secs / 86_400, "day"),
-        _ => format!("{day} {} {year}", MONTHS[month as usize - 1]),
+        _ => date_of(rfc3339).unwrap_or_default(),
     }
 }
 

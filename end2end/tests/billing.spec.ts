@@ -40,6 +40,8 @@ test('a free account upgrades to Pro, chats without a key, cancels and meets the
     await expect(log.getByText('hello from Pro', { exact: true }).last()).toBeVisible({ timeout: 1_000 });
   }).toPass({ timeout: 20_000 });
   await expect(log.getByText('You said: hello from Pro')).toBeVisible();
+  // The conversation is in the address once the answer has finished.
+  await expect(page).toHaveURL(/\/chat\?c=/);
   await page.reload();
   await expect(log.getByText("Answered on ApexAurum's key (Pro)")).toBeVisible();
 

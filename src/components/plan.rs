@@ -81,32 +81,6 @@ fn plan_name(status: &str) -> &'static str {
     }
 }
 
-/// `2026-12-25T10:00:00Z` → `25 December 2026` (the browser carries no date library).
-fn day_of(rfc3339: &str) -> Option<String> {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let date = rfc3339.get(..10)?;
-    let mut parts = date.split('-');
-    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
-    let year: u32 = year.parse().ok()?;
-    let month: usize = month.parse().ok()?;
-    let day: u32 = day.parse().ok()?;
-    let name = MONTHS.get(month.checked_sub(1)?)?;
-    (year >= 1970 && (1..=31).contains(&day)).then(|| format!("{day} {name} {year}"))
-}
-
 #[component]
 fn PlanView(
     view: BillingView,
@@ -132,7 +106,7 @@ fn PlanView(
     let renews = view
         .current_period_end
         .as_deref()
-        .and_then(day_of)
+        .and_then(crate::util::date_of)
         .filter(|_| view.stripe_status.as_deref() == Some("active"));
     let platform_note = if view.platform_key {
         "Chat works without a key of your own, on ApexAurum's key, metered to your plan. A key you save is used first and billed by Anthropic directly."
@@ -195,9 +169,9 @@ mod tests {
     #[test]
     fn renewal_days_read_like_a_date() {
         assert_eq!(
-            day_of("2026-12-25T10:00:00Z").as_deref(),
+            crate::util::date_of("2026-12-25T10:00:00Z").as_deref(),
             Some("25 December 2026")
         );
-        assert_eq!(day_of("soon"), None);
+        assert_eq!(crate::util::date_of("soon"), None);
     }
 }
