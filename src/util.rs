@@ -340,6 +340,15 @@ mod time_tests {
     }
 
     #[test]
+    fn renewal_days_read_like_a_date() {
+        assert_eq!(
+            super::date_of("2026-12-25T10:00:00Z").as_deref(),
+            Some("25 December 2026")
+        );
+        assert_eq!(super::date_of("soon"), None);
+    }
+
+    #[test]
     fn parses_what_rfc_3339_allows() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z").unwrap().0, 0);
         assert_eq!(

@@ -161,17 +161,3 @@ fn PlanView(
     }
     .into_any()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renewal_days_read_like_a_date() {
-        assert_eq!(
-            crate::util::date_of("2026-12-25T10:00:00Z").as_deref(),
-            Some("25 December 2026")
-        );
-        assert_eq!(crate::util::date_of("soon"), None);
-    }
-}

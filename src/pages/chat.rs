@@ -21,7 +21,7 @@ pub fn ChatPage() -> impl IntoView {
         <Title text="Chat"/>
         <Protected children=|user: UserView| {
             if !user.has_api_key && !user.platform_key {
-                view! { <KeyRequired/> }.into_any()
+                view! { <KeyRequired gate=user.gate/> }.into_any()
             } else if user.key_valid == Some(false) {
                 view! { <KeyRejected/> }.into_any()
             } else {

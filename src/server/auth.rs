@@ -40,6 +40,7 @@ pub fn view_of(row: &UserRow, settings: &Settings) -> UserView {
         has_api_key: key.is_some(),
         key_valid: key.and_then(|k| k.valid),
         platform_key: super::billing::platform_key_serves(settings, &row.settings.0),
+        gate: super::billing::gate_plan(settings, &row.settings.0),
     }
 }
 

@@ -108,6 +108,10 @@ async fn free_and_unpaid_accounts_without_a_key_are_asked_for_one(backend: Backe
     app.signed_in_user().await;
     let page = app.get("/chat").await.text().await.unwrap();
     assert!(page.contains("API Key Required"));
+    assert!(
+        page.contains("or upgrade to Pro to chat on"),
+        "the gate offers Pro"
+    );
     assert_error(
         app.post_json("/api/v1/chat", &json!({ "message": "Hi" }))
             .await,
@@ -138,6 +142,14 @@ async fn free_and_unpaid_accounts_without_a_key_are_asked_for_one(backend: Backe
             "api_key_required",
         )
         .await;
+        // The gate says why, in the words of the plan.
+        let page = other.get("/chat").await.text().await.unwrap();
+        let says = if status == "canceled" {
+            "or upgrade to Pro to chat on"
+        } else {
+            "last payment did not go through"
+        };
+        assert!(page.contains(says), "{status}");
     }
     assert!(
         upstream_keys(&other).is_empty(),

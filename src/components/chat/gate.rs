@@ -2,6 +2,8 @@
 
 use leptos::{html, prelude::*};
 
+use crate::types::user::GatePlan;
+
 /// Whether a rejected-key panel takes the keyboard focus when it appears: from the moment
 /// the key is refused in front of the person (a fresh page never does). The chat page
 /// provides it, so it outlives the chat view: once the account is reloaded, the page's gate
@@ -27,15 +29,34 @@ impl PanelFocus {
     }
 }
 
-/// The design's "API Key Required" panel.
+/// The design's "API Key Required" panel, in the words of the person's plan: the beta's
+/// text while billing is off; with billing on, the way to Pro as well, or why Pro's key is
+/// paused.
 #[component]
-pub fn KeyRequired() -> impl IntoView {
+pub fn KeyRequired(#[prop(optional)] gate: GatePlan) -> impl IntoView {
+    let (text, plan_link) = match gate {
+        GatePlan::Beta => (
+            "ApexAurum is in beta - bring your own Anthropic API key to start chatting with the Agents.",
+            None,
+        ),
+        GatePlan::Free => (
+            "Bring your own Anthropic API key to chat with the Agents, or upgrade to Pro to chat on ApexAurum's key.",
+            Some("Upgrade to Pro"),
+        ),
+        GatePlan::PaymentProblem => (
+            "Your Pro plan's last payment did not go through, so chatting on ApexAurum's key is paused. Update your payment in Settings, or bring your own Anthropic API key.",
+            Some("Manage billing"),
+        ),
+    };
     view! {
         <section class="card center gate" aria-labelledby="gate-heading">
             <div class="gate-icon" aria-hidden="true">"🔑"</div>
             <h1 id="gate-heading">"API Key Required"</h1>
-            <p>"ApexAurum is in beta - bring your own Anthropic API key to start chatting with the Agents."</p>
-            <p><a class="button primary" href="/settings">"Set Up API Key"</a></p>
+            <p>{text}</p>
+            <p class="gate-actions">
+                <a class="button primary" href="/settings">"Set Up API Key"</a>
+                {plan_link.map(|label| view! { " " <a class="button" href="/settings#plan-heading">{label}</a> })}
+            </p>
             <p class="muted">"Don't have a key? Get one at "
                 <a href="https://console.anthropic.com" rel="noopener noreferrer" target="_blank">"console.anthropic.com"</a>
             </p>

@@ -11,6 +11,8 @@ use leptos::prelude::*;
 
 use composer::Composer;
 use gate::{KeyRejected, KeyRequired};
+
+use crate::auth::Auth;
 use sidebar::Sidebar;
 use state::{ChatState, KeyProblem};
 use thread::{MessageLog, ThreadHeader};
@@ -23,7 +25,10 @@ pub fn ChatView() -> impl IntoView {
     view! {
         {move || match state.key_problem.get() {
             Some(KeyProblem::Rejected) => view! { <KeyRejected/> }.into_any(),
-            Some(KeyProblem::Required) => view! { <KeyRequired/> }.into_any(),
+            Some(KeyProblem::Required) => {
+                let gate = expect_context::<Auth>().current().map(|u| u.gate).unwrap_or_default();
+                view! { <KeyRequired gate/> }.into_any()
+            }
             None => ().into_any(),
         }}
         <div class="chat-layout" class:hidden=move || state.key_problem.get().is_some()>

@@ -8,6 +8,7 @@ pub mod meter;
 pub mod stripe;
 pub mod webhook;
 
+use crate::types::user::GatePlan;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
@@ -94,6 +95,22 @@ pub fn platform_key_serves(settings: &Settings, user: &UserSettings) -> bool {
             .subscription
             .as_ref()
             .is_some_and(|s| s.entitles_platform_key(settings.billing_enabled()))
+}
+
+/// What the key gate offers this user when they have no usable key of their own.
+pub fn gate_plan(settings: &Settings, user: &UserSettings) -> GatePlan {
+    if !settings.billing_enabled() || settings.platform_anthropic_key.is_none() {
+        return GatePlan::Beta;
+    }
+    match &user.subscription {
+        Some(s)
+            if matches!(s.status.as_str(), "pro" | "enterprise")
+                && matches!(s.stripe_status.as_deref(), Some("past_due" | "unpaid")) =>
+        {
+            GatePlan::PaymentProblem
+        }
+        _ => GatePlan::Free,
+    }
 }
 
 /// The key a chat runs on, and so who pays Anthropic for the answer.
