@@ -29,10 +29,42 @@ impl CspNonce {
     }
 }
 
-/// Whether this is production (adds HSTS) or development (allows the live-reload socket).
-#[derive(Debug, Clone, Copy)]
+/// Whether this is production (adds HSTS) or development (allows the live-reload socket),
+/// and where forms may lead.
+#[derive(Debug, Clone)]
 pub struct HeaderPolicy {
     pub production: bool,
+    /// `form-action` sources beyond `'self'`: the billing buttons are forms whose answer is
+    /// a redirect to Stripe's Checkout or portal, and a browser applies `form-action` to
+    /// that redirect too (before the page hydrates, or with JavaScript off).
+    pub form_targets: std::sync::Arc<str>,
+}
+
+impl HeaderPolicy {
+    /// The policy for these settings: Stripe's page origins when billing is on (the real
+    /// ones for Stripe's API, else the origin of the configured base URL, e.g. a stand-in).
+    pub fn new(production: bool, stripe_base_url: Option<&str>) -> Self {
+        let form_targets = match stripe_base_url {
+            None => String::new(),
+            Some(url) if url.starts_with("https://api.stripe.com") => {
+                "https://checkout.stripe.com https://billing.stripe.com".into()
+            }
+            Some(url) => origin_of(url).to_string(),
+        };
+        Self {
+            production,
+            form_targets: form_targets.into(),
+        }
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(end) => &url[..after_scheme + end],
+        None => url,
+    }
 }
 
 impl HeaderPolicy {
@@ -46,7 +78,13 @@ impl HeaderPolicy {
         format!(
             "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
              style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src {connect}; \
-             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+             object-src 'none'; base-uri 'none'; form-action 'self'{form_targets}; \
+             frame-ancestors 'none'",
+            form_targets = if self.form_targets.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", self.form_targets)
+            }
         )
     }
 }
@@ -157,14 +195,29 @@ mod tests {
 
     #[test]
     fn the_policy_names_the_nonce_and_forbids_framing() {
-        let csp = HeaderPolicy { production: true }.csp("abc123");
+        let csp = HeaderPolicy::new(true, None).csp("abc123");
         assert!(csp.contains("script-src 'self' 'nonce-abc123' 'wasm-unsafe-eval'"));
         assert!(csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe-inline"));
         assert!(!csp.contains("ws:"));
-        assert!(HeaderPolicy { production: false }
+        assert!(HeaderPolicy::new(false, None)
             .csp("n")
             .contains("ws://127.0.0.1:*"));
+    }
+
+    #[test]
+    fn forms_may_lead_to_stripes_pages_only_when_billing_is_on() {
+        let off = HeaderPolicy::new(true, None).csp("n");
+        assert!(off.contains("form-action 'self';"), "{off}");
+        let stripe = HeaderPolicy::new(true, Some("https://api.stripe.com")).csp("n");
+        assert!(stripe.contains(
+            "form-action 'self' https://checkout.stripe.com https://billing.stripe.com;"
+        ));
+        let stand_in = HeaderPolicy::new(false, Some("http://127.0.0.1:3197/")).csp("n");
+        assert!(
+            stand_in.contains("form-action 'self' http://127.0.0.1:3197;"),
+            "{stand_in}"
+        );
     }
 
     #[test]

@@ -244,9 +244,10 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         }
     };
     let trusted: Arc<[client::TrustedProxy]> = settings.trusted_proxies.clone().into();
-    let policy = HeaderPolicy {
-        production: settings.is_production(),
-    };
+    let policy = HeaderPolicy::new(
+        settings.is_production(),
+        settings.billing.as_ref().map(|b| b.base_url.as_str()),
+    );
     let leptos_options = state.leptos_options.clone();
 
     Router::new()
@@ -281,7 +282,7 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         }))
         .layer(middleware::from_fn(headers::limit_body))
         .layer(middleware::from_fn(move |req, next| {
-            headers::secure(policy, req, next)
+            headers::secure(policy.clone(), req, next)
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
