@@ -17,9 +17,14 @@ pub fn ThreadHeader() -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <div class="thread-head"><h1 class="thread-title">"Chat"</h1></div> }>
             {move || {
+                // A cancelled page's render can run this after the chat's state is gone
+                // (leptos' SSR Suspense effect runs on its own task): draw nothing then.
+                let Some(current) = state.current.try_get() else {
+                    return ().into_any();
+                };
                 let summary = state.summary();
                 let agent = state.current_agent().map(|a| a.name);
-                let title = match (&summary, state.current.get()) {
+                let title = match (&summary, current) {
                     (Some(s), _) => s.title.clone(),
                     (None, None) => "New conversation".to_string(),
                     (None, Some(_)) => "Conversation".to_string(),
