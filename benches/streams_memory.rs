@@ -83,8 +83,17 @@ async fn main() {
             .spawn()
             .expect("the stand-in binary (APX_STUB) starts"),
     );
+    // Ten streams a person at once, and their messages, are over the default chat bounds.
+    std::fs::write(
+        dir.path().join("Leptos.toml"),
+        "chat-streams-per-user = 100\nchat-messages-per-minute = 1000\n",
+    )
+    .unwrap();
+    let server = std::fs::canonicalize(binary("APX_SERVER", "target/release/apexaurum"))
+        .expect("the server binary (APX_SERVER) exists");
     let app = Process(
-        Command::new(binary("APX_SERVER", "target/release/apexaurum"))
+        Command::new(server)
+            .current_dir(dir.path())
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{app_port}"))
             .env(
                 "ANTHROPIC_BASE_URL",
@@ -129,6 +138,7 @@ async fn main() {
         assert!(r.status().is_success(), "register: {}", r.status());
         let r = client
             .post(format!("{base}/api/v1/user/api-key"))
+            .header("x-forwarded-for", &address)
             .json(&json!({"api_key": KEY}))
             .send()
             .await

@@ -54,6 +54,9 @@ impl Harness {
         let file = RuntimeFile {
             site_addr: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().into(),
+            // The load is the point: no per-person chat limits in the way.
+            chat_messages_per_minute: 1_000_000,
+            chat_streams_per_user: 1_000,
             ..Default::default()
         };
         let db = format!("sqlite://{}", dir.path().join("bench.db").display());
@@ -89,9 +92,10 @@ impl Harness {
     /// A client (own cookies, keep-alive, no Nagle) logged in as a new user with a key.
     pub async fn user(&self, n: usize) -> reqwest::Client {
         let client = client();
+        let address = format!("10.2.{}.{}", n / 250, n % 250 + 1);
         let registered = client
             .post(format!("{}/api/v1/auth/register", self.base))
-            .header("x-forwarded-for", format!("10.2.{}.{}", n / 250, n % 250 + 1))
+            .header("x-forwarded-for", &address)
             .json(&json!({"email": format!("bench{n}@example.org"), "password": "benchmark-password"}))
             .send()
             .await
@@ -99,6 +103,7 @@ impl Harness {
         assert!(registered.status().is_success(), "{}", registered.status());
         let saved = client
             .post(format!("{}/api/v1/user/api-key", self.base))
+            .header("x-forwarded-for", &address)
             .json(&json!({"api_key": KEY}))
             .send()
             .await
