@@ -24,11 +24,7 @@ use secrecy::SecretString;
 use super::{
     api_keys::{self, StoredKey},
     config::{BillingSettings, Settings},
-    db::{
-        billing::{EventRecord, Payer},
-        DbError,
-    },
-    internal,
+    db::billing::{EventRecord, Payer},
     state::AppState,
     user_settings::{Subscription as SubscriptionDoc, UserSettings},
 };
@@ -157,11 +153,7 @@ pub async fn chat_key(state: &AppState, user_id: i64) -> Result<ChatKey, AppErro
         Err(AppError::ApiKeyRequired) => {
             let (Some(secret), Some(settings)) = (
                 state.settings.platform_anthropic_key.as_ref(),
-                state
-                    .db
-                    .user_settings(user_id)
-                    .await
-                    .map_err(db_err("reading settings"))?,
+                state.db.user_settings(user_id).await?,
             ) else {
                 return Err(AppError::ApiKeyRequired);
             };
@@ -188,10 +180,6 @@ pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
-fn db_err(context: &'static str) -> impl Fn(DbError) -> AppError {
-    move |e| internal(context, e)
-}
-
 fn require(state: &AppState) -> Result<&Arc<Billing>, AppError> {
     state.billing.as_ref().ok_or(AppError::BillingUnavailable)
 }
@@ -213,17 +201,12 @@ pub async fn status(state: &AppState, user_id: i64) -> Result<BillingView, AppEr
     let settings = state
         .db
         .user_settings(user_id)
-        .await
-        .map_err(db_err("reading settings"))?
+        .await?
         .ok_or(AppError::Unauthenticated)?;
     let doc = settings.subscription.as_ref();
     let billing_on = state.settings.billing_enabled();
     let start = month_start(Utc::now());
-    let totals = state
-        .db
-        .ledger_since(user_id, start)
-        .await
-        .map_err(db_err("summing usage"))?;
+    let totals = state.db.ledger_since(user_id, start).await?;
     let sum = |f: fn(&crate::server::db::billing::LedgerTotals) -> i64| totals.iter().map(f).sum();
     Ok(BillingView {
         enabled: billing_on,
@@ -249,8 +232,7 @@ pub async fn checkout(state: &AppState, user_id: i64) -> Result<String, AppError
     let user = state
         .db
         .find_user(user_id)
-        .await
-        .map_err(db_err("loading a user"))?
+        .await?
         .ok_or(AppError::Unauthenticated)?;
     let doc = user.settings.0.subscription.as_ref();
     if doc.is_some_and(SubscriptionDoc::is_live) {
@@ -269,8 +251,7 @@ pub async fn checkout(state: &AppState, user_id: i64) -> Result<String, AppError
             if state
                 .db
                 .set_stripe_customer_if_absent(user_id, &created)
-                .await
-                .map_err(db_err("storing the Stripe customer"))?
+                .await?
             {
                 tracing::info!(user_id, customer = %created, "Stripe customer created");
                 created
@@ -279,8 +260,7 @@ pub async fn checkout(state: &AppState, user_id: i64) -> Result<String, AppError
                 state
                     .db
                     .user_settings(user_id)
-                    .await
-                    .map_err(db_err("reading the subscription"))?
+                    .await?
                     .and_then(|s| s.subscription)
                     .and_then(|s| s.stripe_customer_id)
                     .unwrap_or(created)
@@ -314,8 +294,7 @@ pub async fn portal(state: &AppState, user_id: i64) -> Result<String, AppError> 
     let settings = state
         .db
         .user_settings(user_id)
-        .await
-        .map_err(db_err("reading the subscription"))?
+        .await?
         .ok_or(AppError::Unauthenticated)?;
     let customer = settings
         .subscription
@@ -391,12 +370,7 @@ pub async fn handle_webhook(
         tracing::error!(error = %e, "a signed webhook is not an event");
         AppError::InvalidRequest("The body is not a Stripe event.".into())
     })?;
-    if state
-        .db
-        .stripe_event_seen(&event.id)
-        .await
-        .map_err(db_err("looking up a webhook event"))?
-    {
+    if state.db.stripe_event_seen(&event.id).await? {
         tracing::info!(event = %event.id, "webhook event already handled");
         return Ok(());
     }
@@ -410,8 +384,7 @@ pub async fn handle_webhook(
     let outcome = state
         .db
         .apply_stripe_event(&record, change.as_ref().map(|(u, p)| (*u, p)))
-        .await
-        .map_err(db_err("applying a webhook event"))?;
+        .await?;
     tracing::info!(event = %event.id, kind = %event.kind, ?outcome, "webhook event");
     Ok(())
 }
@@ -433,11 +406,7 @@ async fn change_for(
             {
                 Some(id) => Some(id),
                 None => match event.customer() {
-                    Some(c) => state
-                        .db
-                        .user_by_stripe_customer(c)
-                        .await
-                        .map_err(db_err("finding a customer"))?,
+                    Some(c) => state.db.user_by_stripe_customer(c).await?,
                     None => None,
                 },
             }
@@ -445,11 +414,7 @@ async fn change_for(
         "customer.subscription.updated"
         | "customer.subscription.deleted"
         | "invoice.payment_failed" => match event.customer() {
-            Some(c) => state
-                .db
-                .user_by_stripe_customer(c)
-                .await
-                .map_err(db_err("finding a customer"))?,
+            Some(c) => state.db.user_by_stripe_customer(c).await?,
             None => None,
         },
         _ => return Ok(None),
@@ -458,12 +423,7 @@ async fn change_for(
         tracing::warn!(event = %event.id, kind = %event.kind, "webhook event for no known user");
         return Ok(None);
     };
-    let Some(settings) = state
-        .db
-        .user_settings(user_id)
-        .await
-        .map_err(db_err("reading settings"))?
-    else {
+    let Some(settings) = state.db.user_settings(user_id).await? else {
         tracing::warn!(event = %event.id, "webhook event for a removed user");
         return Ok(None);
     };
