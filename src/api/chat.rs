@@ -29,6 +29,8 @@ pub async fn send_message(
     agent: Option<String>,
     model: Option<String>,
     client_message_id: Option<String>,
+    #[server(default)] regenerate: Option<String>,
+    #[server(default)] edit_of: Option<String>,
 ) -> Result<ByteStream<AppError>, AppError> {
     let (state, user_id) = super::authenticated().await?;
     let key = billing::chat_key(&state, user_id).await?;
@@ -38,6 +40,8 @@ pub async fn send_message(
         agent,
         model,
         client_message_id,
+        regenerate,
+        edit_of,
     };
     let events = chat::start(state, user_id, key, request).await?;
     let response = use_context::<leptos_axum::ResponseOptions>().ok_or_else(|| {
@@ -72,6 +76,17 @@ pub async fn list_conversations() -> Result<Vec<ConversationSummary>, AppError> 
 pub async fn get_conversation(id: String) -> Result<ConversationView, AppError> {
     let (state, user_id) = super::authenticated().await?;
     conversations::get(&state, user_id, &id).await
+}
+
+/// Switches a conversation to the branch through `message_id` (a version of a message);
+/// returns the conversation along it.
+#[server(prefix = "/api/fn", endpoint = "select_branch")]
+pub async fn select_branch(
+    conversation_id: String,
+    message_id: String,
+) -> Result<ConversationView, AppError> {
+    let (state, user_id) = super::authenticated().await?;
+    conversations::select(&state, user_id, &conversation_id, &message_id).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "rename_conversation")]

@@ -9,7 +9,9 @@
 //! * through Rust ([`StubState::set_fault`], [`StubState::revoke`], ...),
 //! * through HTTP control routes under `/_stub/` (for tests that only have a URL),
 //! * through magic words in the last user message (`[[slow]]`, `[[drop]]`,
-//!   `[[overloaded]]`), so a browser test can drive a fault by what it types.
+//!   `[[overloaded]]`), so a browser test can drive a fault by what it types;
+//!   `[[numbered]]` ends the answer with ` (answer N)`, N counting the requests this
+//!   stand-in has seen, so regenerated versions of one answer tell apart.
 //!
 //! Every request to `/v1/*` is recorded so tests can assert which key reached the upstream,
 //! and every streamed answer the client closed before `message_stop` is counted
@@ -639,6 +641,8 @@ const MAGIC_SLOW: &str = "[[slow]]";
 const MAGIC_DROP: &str = "[[drop]]";
 /// Magic word: `event: error` (overloaded) after `message_start`.
 const MAGIC_OVERLOADED: &str = "[[overloaded]]";
+/// Magic word: the answer ends with ` (answer N)`, N the requests seen so far.
+const MAGIC_NUMBERED: &str = "[[numbered]]";
 
 impl Plan {
     fn add_fault(&mut self, fault: &Fault) {
@@ -781,7 +785,11 @@ fn message(
 
 fn create_message(state: &StubState, request: &MessagesRequest, plan: Plan) -> Response {
     let id = format!("msg_{}", random_id());
-    let text = answer_text(&request.last_user_text, plan.long_answer);
+    let mut text = answer_text(&request.last_user_text, plan.long_answer);
+    if request.last_user_text.contains(MAGIC_NUMBERED) {
+        let n = state.lock().requests.len();
+        text.push_str(&format!(" (answer {n})"));
+    }
     let deltas = split_deltas(&text);
 
     if !request.stream {

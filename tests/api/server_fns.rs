@@ -62,6 +62,12 @@ const ANONYMOUS: &[Case] = &[
         "unauthenticated",
     ),
     ("usage_this_month", &[], 401, "unauthenticated"),
+    (
+        "select_branch",
+        &[("conversation_id", "x"), ("message_id", "y")],
+        401,
+        "unauthenticated",
+    ),
     ("api_key_status", &[], 401, "unauthenticated"),
     (
         "save_api_key",
@@ -150,6 +156,21 @@ const SIGNED_IN: &[Case] = &[
     (
         "delete_conversation",
         &[("idd", "x")],
+        422,
+        "invalid_request",
+    ),
+    (
+        "select_branch",
+        &[
+            ("conversation_id", "no-such-conversation"),
+            ("message_id", "m"),
+        ],
+        404,
+        "conversation_not_found",
+    ),
+    (
+        "select_branch",
+        &[("conversation_id", "x")],
         422,
         "invalid_request",
     ),
