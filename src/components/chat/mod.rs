@@ -1,8 +1,12 @@
 //! The chat: conversation list, the open conversation, and the Message field.
 
+mod branch_nav;
+mod branching;
 mod composer;
 pub mod gate;
 mod sidebar;
+mod message_actions;
+mod shortcuts;
 mod state;
 pub mod stream;
 mod thread;
@@ -13,6 +17,7 @@ use composer::Composer;
 use gate::{KeyRejected, KeyRequired};
 
 use crate::auth::Auth;
+use shortcuts::Shortcuts;
 use sidebar::Sidebar;
 use state::{ChatState, KeyProblem};
 use thread::{MessageLog, ThreadHeader};
@@ -37,6 +42,7 @@ pub fn ChatView() -> impl IntoView {
                 <ThreadHeader/>
                 <MessageLog/>
                 <Composer/>
+                <Shortcuts/>
             </section>
         </div>
     }

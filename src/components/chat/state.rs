@@ -92,6 +92,16 @@ pub struct ChatState {
     pub list_open: RwSignal<bool>,
     pub rename: ServerAction<RenameConversation>,
     pub delete: ServerAction<DeleteConversation>,
+    /// The conversation as the server last sent it after an answer or a switch of
+    /// version; shown instead of `conversation` while it is the current one.
+    pub fresh: RwSignal<Option<ConversationView>>,
+    /// Stored messages from this one on are not shown: a regenerated answer or an edited
+    /// message is taking their place (as live items).
+    pub cut: RwSignal<Option<String>>,
+    /// The person's stored message being edited.
+    pub editing: RwSignal<Option<String>>,
+    /// Why the last switch of version failed.
+    pub branch_error: RwSignal<Option<String>>,
     auth: Auth,
     next_key: StoredValue<u32>,
     /// Bumped whenever another conversation opens: a stream still running for the old
@@ -161,6 +171,10 @@ impl ChatState {
             list_open: RwSignal::new(initial.is_none()),
             rename,
             delete,
+            fresh: RwSignal::new(None),
+            cut: RwSignal::new(None),
+            editing: RwSignal::new(None),
+            branch_error: RwSignal::new(None),
             auth: expect_context::<Auth>(),
             next_key: StoredValue::new(0),
             generation: StoredValue::new(0),
@@ -188,6 +202,10 @@ impl ChatState {
         self.live.set(Vec::new());
         self.model.set(None);
         self.streaming.set(false);
+        self.fresh.set(None);
+        self.cut.set(None);
+        self.editing.set(None);
+        self.branch_error.set(None);
     }
 
     /// The current conversation's summary. Reads resources: call it inside a
@@ -238,7 +256,7 @@ impl ChatState {
         self.current.get().is_none() && self.live.with(|l| l.is_empty())
     }
 
-    fn next_key(&self) -> u32 {
+    pub(super) fn next_key(&self) -> u32 {
         self.next_key.update_value(|k| *k += 1);
         self.next_key.get_value()
     }
@@ -351,7 +369,7 @@ impl ChatState {
         self.stopper.try_update_value(Option::take);
     }
 
-    fn new_answer(&self, request: ChatRequest) -> LiveAnswer {
+    pub(super) fn new_answer(&self, request: ChatRequest) -> LiveAnswer {
         LiveAnswer {
             key: self.next_key(),
             text: ArcRwSignal::new(String::new()),
@@ -361,7 +379,7 @@ impl ChatState {
         }
     }
 
-    fn run<N>(self, answer: LiveAnswer, navigate: N)
+    pub(super) fn run<N>(self, answer: LiveAnswer, navigate: N)
     where
         N: Fn(&str, NavigateOptions) + Clone + 'static,
     {
@@ -434,7 +452,9 @@ impl ChatState {
                 answer.history_truncated.set(done.history_truncated);
                 look_for_new = false;
                 if still_here {
-                    self.adopt(done.conversation_id, &navigate);
+                    self.adopt(done.conversation_id.clone(), &navigate);
+                    // The stored answer, with its versions, takes the live one's place.
+                    self.reload(done.conversation_id);
                 }
             }
             Outcome::Stopped(error) => {

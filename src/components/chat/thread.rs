@@ -4,7 +4,10 @@
 use leptos::{html, prelude::*};
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use super::state::{AnswerStatus, ChatState, LiveAnswer, LiveItem};
+use super::{
+    message_actions::{EditMessage, MessageActions},
+    state::{AnswerStatus, ChatState, LiveAnswer, LiveItem},
+};
 use crate::{
     components::markdown::Markdown,
     error::AppError,
@@ -222,14 +225,18 @@ pub fn MessageLog() -> impl IntoView {
             <Transition fallback=|| view! { <p class="loading">"Loading conversation…"</p> }>
                 {move || {
                     let agent = state.current_agent().map(|a| a.name).unwrap_or_else(|| "Agent".into());
-                    state.conversation.get().map(|loaded| match loaded {
+                    state.stored().map(|loaded| match loaded {
                         None => ().into_any(),
-                        Some(Ok(conversation)) => conversation
-                            .messages
-                            .into_iter()
-                            .map(|m| view! { <StoredMessage message=m agent=agent.clone()/> })
-                            .collect_view()
-                            .into_any(),
+                        Some(Ok(_)) => {
+                            let messages = state.shown_messages();
+                            let count = messages.len();
+                            messages
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, m)| view! { <StoredMessage message=m agent=agent.clone() last=i + 1 == count/> })
+                                .collect_view()
+                                .into_any()
+                        }
                         Some(Err(AppError::ConversationNotFound)) => view! {
                             <div class="card notice-card" role="alert">
                                 <p>"This conversation does not exist, or it was deleted."</p>
@@ -246,6 +253,7 @@ pub fn MessageLog() -> impl IntoView {
                     }}
                 </For>
             </Transition>
+            {move || state.branch_error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
         </div>
     }
     .into_any()
@@ -262,10 +270,23 @@ fn UserMessage(text: String) -> impl IntoView {
 }
 
 #[component]
-fn StoredMessage(message: MessageView, agent: String) -> impl IntoView {
+fn StoredMessage(message: MessageView, agent: String, last: bool) -> impl IntoView {
+    let state = expect_context::<ChatState>();
     if message.role == "user" {
-        return view! { <UserMessage text=message.content/> }.into_any();
+        let id = message.id.clone();
+        return view! {
+            {move || if state.editing.get().as_deref() == Some(id.as_str()) {
+                view! { <EditMessage message=message.clone()/> }.into_any()
+            } else {
+                view! {
+                    <UserMessage text=message.content.clone()/>
+                    <MessageActions message=message.clone() last/>
+                }.into_any()
+            }}
+        }
+        .into_any();
     }
+    let actions = view! { <MessageActions message=message.clone() last/> };
     let incomplete = message.incomplete;
     let on_platform = message.payer == Some(Payer::Platform);
     view! {
@@ -276,6 +297,7 @@ fn StoredMessage(message: MessageView, agent: String) -> impl IntoView {
             {on_platform.then(|| view! {
                 <p class="payer-note">"Answered on ApexAurum's key (Pro)"</p>
             })}
+            {actions}
         </article>
     }
     .into_any()
