@@ -20,9 +20,10 @@ impl ChatState {
     /// it inside a `<Suspense>`/`<Transition>`.
     pub fn stored(&self) -> Option<Option<Result<ConversationView, AppError>>> {
         let current = self.current.get();
-        let fresh = self
-            .fresh
-            .with(|f| f.clone().filter(|v| Some(&v.summary.id) == current.as_ref()));
+        let fresh = self.fresh.with(|f| {
+            f.clone()
+                .filter(|v| Some(&v.summary.id) == current.as_ref())
+        });
         match fresh {
             Some(view) => Some(Some(Ok(view))),
             None => self.conversation.get(),

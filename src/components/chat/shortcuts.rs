@@ -75,22 +75,22 @@ pub fn Shortcuts() -> impl IntoView {
         }
     };
     // Focus goes back to where it was when the dialog opened (the browser's modal dialog
-    // does this too; the button is the fallback when that element is gone).
+    // does this too; the button is the fallback when that element is gone). A browser
+    // object, so it is kept only in the browser (a server render never opens the dialog).
+    #[cfg(feature = "hydrate")]
     let returning = StoredValue::new_local(None::<leptos::web_sys::HtmlElement>);
     let on_close = move |_| {
-        let back = returning
+        #[cfg(feature = "hydrate")]
+        if let Some(element) = returning
             .try_update_value(Option::take)
             .flatten()
-            .filter(|e| e.is_connected());
-        match back {
-            Some(element) => {
-                let _ = element.focus();
-            }
-            None => {
-                if let Some(b) = button.get_untracked() {
-                    let _ = b.focus();
-                }
-            }
+            .filter(|e| e.is_connected())
+        {
+            let _ = element.focus();
+            return;
+        }
+        if let Some(b) = button.get_untracked() {
+            let _ = b.focus();
         }
     };
     let remember_focus = move || {
