@@ -135,16 +135,17 @@ pub fn Shortcuts() -> impl IntoView {
                     }
                     super::state::focus_message();
                 }
+                // Opens the edit when there is a message of the person to edit; otherwise
+                // ↑ keeps its usual meaning.
                 "ArrowUp"
                     if focus == Focus::Composer
                         && !command
                         && !ev.alt_key()
                         && !ev.shift_key()
-                        && state.draft.with_untracked(|d| d.is_empty()) =>
+                        && state.draft.with_untracked(|d| d.is_empty())
+                        && state.edit_last() =>
                 {
-                    if state.edit_last() {
-                        ev.prevent_default();
-                    }
+                    ev.prevent_default();
                 }
                 "?" if focus == Focus::Elsewhere && !command && !ev.alt_key() => {
                     ev.prevent_default();
