@@ -110,6 +110,16 @@ test('Esc stops the answer being written', async ({ page, newAccount, stub }) =>
   await expect(c.stop).toHaveCount(0);
   await expect(c.log.getByText(/incomplete/i)).toBeVisible();
   await expect.poll(() => stub.cutStreams()).toBe(cut + 1);
+
+  // What arrived is kept; Regenerate asks again, and the cut-off answer stays a version.
+  await c.regenerate.click();
+  await expect(c.stop).toBeVisible();
+  await expect(c.log.getByText(/Hello from/)).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(c.stop).toHaveCount(0);
+  await expect(c.log.getByRole('group', { name: 'Version 2 of 2' })).toBeVisible();
+  await c.previous.click();
+  await expect(c.log.getByRole('group', { name: 'Version 1 of 2' })).toBeVisible();
 });
 
 test('Ctrl+K starts a new conversation', async ({ page, newAccount }) => {

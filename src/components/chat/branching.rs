@@ -62,6 +62,45 @@ impl ChatState {
         let _ = id;
     }
 
+    /// After Stop: once the server has stored what arrived (it does so when it notices
+    /// the closed connection, so a moment later), shows the conversation as stored.
+    /// Left as it is when the answer does not turn up.
+    pub fn reload_stopped(self) {
+        // The answers shown before: the stopped one is none of them.
+        let known: Vec<String> = match untrack(|| self.stored()) {
+            Some(Some(Ok(view))) => view.messages.into_iter().map(|m| m.id).collect(),
+            _ => Vec::new(),
+        };
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            for attempt in 0..8 {
+                if attempt > 0 {
+                    pause(std::time::Duration::from_millis(250)).await;
+                }
+                let Some(Some(id)) = self.current.try_get_untracked() else {
+                    return;
+                };
+                if self.streaming.try_get_untracked() != Some(false) {
+                    return;
+                }
+                let Ok(view) = crate::api::chat::get_conversation(id).await else {
+                    return;
+                };
+                let stored = view.messages.last().is_some_and(|m| {
+                    m.role == "assistant" && m.incomplete && !known.contains(&m.id)
+                });
+                if stored {
+                    if self.streaming.try_get_untracked() == Some(false) {
+                        self.show(view);
+                    }
+                    return;
+                }
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = known;
+    }
+
     /// Shows `view` as the conversation, nothing live below it.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn show(&self, view: ConversationView) {
@@ -177,4 +216,17 @@ impl ChatState {
             None => false,
         }
     }
+}
+
+/// Waits `duration` in the browser.
+#[cfg(feature = "hydrate")]
+async fn pause(duration: std::time::Duration) {
+    let (done, wait) = futures::channel::oneshot::channel::<()>();
+    set_timeout(
+        move || {
+            let _ = done.send(());
+        },
+        duration,
+    );
+    let _ = wait.await;
 }

@@ -446,6 +446,8 @@ impl ChatState {
         };
         // Whether a new conversation may have been created on the server anyway.
         let mut look_for_new = true;
+        // Stopped after the first words: the server stores what arrived.
+        let mut stopped_with_text = false;
         match outcome {
             Outcome::Done(done) => {
                 answer.status.set(AnswerStatus::Done);
@@ -470,7 +472,10 @@ impl ChatState {
                     "The connection was lost before the answer finished. Please try again.".into(),
                 ));
             }
-            Outcome::Aborted => answer.status.set(AnswerStatus::Incomplete),
+            Outcome::Aborted => {
+                answer.status.set(AnswerStatus::Incomplete);
+                stopped_with_text = answer.text.with_untracked(|t| !t.is_empty());
+            }
             Outcome::Refused(error) => match error {
                 AppError::ApiKeyInvalid => {
                     self.key_rejected();
@@ -503,6 +508,10 @@ impl ChatState {
             && self.current.get_untracked().is_none()
         {
             self.find_started(&request.message, &navigate).await;
+        }
+        if stopped_with_text {
+            // Shown as stored, the cut-off answer can be regenerated.
+            self.reload_stopped();
         }
         self.refresh_list();
     }
