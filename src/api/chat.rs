@@ -29,6 +29,9 @@ pub async fn send_message(
     agent: Option<String>,
     model: Option<String>,
     client_message_id: Option<String>,
+    /// "Send anyway": past the spending cap, this once.
+    #[server(default)]
+    over_cap: bool,
 ) -> Result<ByteStream<AppError>, AppError> {
     let (state, user_id) = super::authenticated().await?;
     let key = billing::chat_key(&state, user_id).await?;
@@ -38,6 +41,7 @@ pub async fn send_message(
         agent,
         model,
         client_message_id,
+        over_cap,
     };
     let events = chat::start(state, user_id, key, request).await?;
     let response = use_context::<leptos_axum::ResponseOptions>().ok_or_else(|| {

@@ -16,12 +16,16 @@ pub mod crypto;
 pub mod csrf;
 pub mod db;
 pub mod headers;
+pub mod pricing;
+pub mod prompt_cache;
 pub mod rate_limit;
 pub mod rest;
 pub mod session;
+pub mod spend_cap;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod usage;
 pub mod user_settings;
 
 use crate::error::AppError;

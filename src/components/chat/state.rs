@@ -281,6 +281,7 @@ impl ChatState {
             agent,
             model: untrack(|| self.effective_model()),
             client_message_id: Some(new_client_message_id()),
+            over_cap: false,
         };
         self.draft.set(String::new());
         self.list_open.set(false);
