@@ -247,12 +247,21 @@ mod tests {
         // Dated ids match their family; the longest key wins.
         assert_eq!(prices.price("claude-sonnet-4-20250514"), Some(sonnet));
         assert_eq!(prices.price("claude-opus-4-1").unwrap().input, 15_000_000);
-        assert_eq!(prices.price("claude-opus-4-20250514").unwrap().output, 75_000_000);
-        assert_eq!(prices.price("claude-opus-4-5-20251101").unwrap().input, 5_000_000);
+        assert_eq!(
+            prices.price("claude-opus-4-20250514").unwrap().output,
+            75_000_000
+        );
+        assert_eq!(
+            prices.price("claude-opus-4-5-20251101").unwrap().input,
+            5_000_000
+        );
         assert_eq!(prices.price("claude-haiku-4-5").unwrap().output, 5_000_000);
         let haiku35 = prices.price("claude-3-5-haiku-20241022").unwrap();
         assert_eq!((haiku35.input, haiku35.output), (800_000, 4_000_000));
-        assert_eq!((haiku35.cache_write, haiku35.cache_read), (1_000_000, 80_000));
+        assert_eq!(
+            (haiku35.cache_write, haiku35.cache_read),
+            (1_000_000, 80_000)
+        );
         // Every model the built-in Agents use is priced.
         for model in super::super::agents::Agents::built_in().default_models() {
             assert!(prices.price(&model).is_some(), "{model}");
@@ -260,7 +269,10 @@ mod tests {
         // A family key matches only at a word boundary; unknown models have no price.
         assert_eq!(prices.price("claude-sonnet-40"), None);
         assert_eq!(prices.price("claude-unknown-9"), None);
-        assert_eq!(prices.cost_usd("claude-unknown-9", &usage(1, 1, 0, 0)), None);
+        assert_eq!(
+            prices.cost_usd("claude-unknown-9", &usage(1, 1, 0, 0)),
+            None
+        );
     }
 
     #[test]
@@ -317,14 +329,23 @@ mod tests {
             ("[models.\"claude-x\"]\ninput = -1\noutput = 1\n", "input"),
             ("[models.\"claude-x\"]\ninput = 1\noutput = 1e9\n", "output"),
             ("[models.\"claude-x\"]\ninput = 1\noutput = nan\n", "output"),
-            ("[models.\"claude-x\"]\ninput = 1\noutput = 1\ncache_read = 2\n", "cache_read"),
+            (
+                "[models.\"claude-x\"]\ninput = 1\noutput = 1\ncache_read = 2\n",
+                "cache_read",
+            ),
             ("[models.\"claude-x\"]\ninput = 1\n", "output"),
-            ("[models.\"claude-x\"]\ninput = 1\noutput = 1\nextra = 1\n", "extra"),
+            (
+                "[models.\"claude-x\"]\ninput = 1\noutput = 1\nextra = 1\n",
+                "extra",
+            ),
             ("models = 3", "map"),
         ] {
             let err = Prices::parse(bad).unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");
         }
-        assert!(Prices::parse("").unwrap().price("claude-sonnet-4-5").is_none());
+        assert!(Prices::parse("")
+            .unwrap()
+            .price("claude-sonnet-4-5")
+            .is_none());
     }
 }

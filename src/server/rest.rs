@@ -13,11 +13,12 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{
-    api_keys, auth, billing, chat as chat_service, chat_stream, usage,
+    api_keys, auth, billing, chat as chat_service, chat_stream,
     client::ClientAddr,
     conversations,
     session::{AuthSession, CurrentUser},
     state::AppState,
+    usage,
 };
 use crate::{
     domain::{ApiKey, Email, Password},
@@ -270,9 +271,12 @@ async fn usage_of_month(
     CurrentUser(user_id): CurrentUser,
     query: Result<axum::extract::Query<MonthQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<UsageView>, AppError> {
-    let axum::extract::Query(query) = query
-        .map_err(|_| AppError::InvalidRequest("Give the month as YYYY-MM, such as 2026-11.".into()))?;
-    Ok(Json(usage::month(&state, user_id, query.month.as_deref()).await?))
+    let axum::extract::Query(query) = query.map_err(|_| {
+        AppError::InvalidRequest("Give the month as YYYY-MM, such as 2026-11.".into())
+    })?;
+    Ok(Json(
+        usage::month(&state, user_id, query.month.as_deref()).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -288,7 +292,9 @@ async fn set_spend_cap(
     CurrentUser(user_id): CurrentUser,
     ApiJson(body): ApiJson<SpendCap>,
 ) -> Result<Json<UsageView>, AppError> {
-    Ok(Json(usage::set_cap(&state, user_id, body.monthly_usd).await?))
+    Ok(Json(
+        usage::set_cap(&state, user_id, body.monthly_usd).await?,
+    ))
 }
 
 async fn not_found() -> AppError {

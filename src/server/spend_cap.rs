@@ -25,8 +25,7 @@
 use std::time::Duration;
 
 use super::{
-    anthropic::protocol::MessagesRequest, billing::ChatKey, pricing::Pico, state::AppState,
-    usage,
+    anthropic::protocol::MessagesRequest, billing::ChatKey, pricing::Pico, state::AppState, usage,
 };
 use crate::error::AppError;
 
@@ -106,7 +105,10 @@ mod tests {
     #[test]
     fn the_cap_holds_spent_plus_the_worst_case() {
         let usd = Pico::from_usd;
-        assert!(refuse_over(usd(4.0), usd(5.0), usd(1.0)).is_ok(), "exactly at the cap");
+        assert!(
+            refuse_over(usd(4.0), usd(5.0), usd(1.0)).is_ok(),
+            "exactly at the cap"
+        );
         let refused = refuse_over(usd(4.0), usd(5.0), usd(1.000001)).unwrap_err();
         assert_eq!(
             refused,
@@ -116,7 +118,10 @@ mod tests {
                 worst_case_micros: 1_000_001,
             }
         );
-        assert!(refuse_over(Pico::ZERO, Pico::ZERO, Pico(1)).is_err(), "a zero cap holds");
+        assert!(
+            refuse_over(Pico::ZERO, Pico::ZERO, Pico(1)).is_err(),
+            "a zero cap holds"
+        );
     }
 
     #[test]

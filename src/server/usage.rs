@@ -63,7 +63,10 @@ impl Month {
         if !all_digits(year) || !all_digits(month) {
             return Err(bad());
         }
-        let (year, month) = (year.parse().map_err(|_| bad())?, month.parse().map_err(|_| bad())?);
+        let (year, month) = (
+            year.parse().map_err(|_| bad())?,
+            month.parse().map_err(|_| bad())?,
+        );
         Self::starting(year, month).ok_or_else(bad)
     }
 }
@@ -152,7 +155,10 @@ pub async fn month(
 ) -> Result<UsageView, AppError> {
     let month = Month::parse(month)?;
     let cap = cap_of(state, user_id).await?;
-    let sums = state.db.ledger_between(user_id, month.start, month.end).await?;
+    let sums = state
+        .db
+        .ledger_between(user_id, month.start, month.end)
+        .await?;
     Ok(priced(&state.prices, month, &sums, cap))
 }
 
@@ -180,7 +186,10 @@ pub async fn byok_spent_against_cap(
         return Ok(None);
     };
     let month = Month::of(Utc::now());
-    let sums = state.db.ledger_between(user_id, month.start, month.end).await?;
+    let sums = state
+        .db
+        .ledger_between(user_id, month.start, month.end)
+        .await?;
     let spent = sums
         .iter()
         .filter(|row| row.payer == Payer::Byok.as_str())
@@ -251,7 +260,16 @@ mod tests {
         assert_eq!(dec.end.to_rfc3339(), "2027-01-01T00:00:00+00:00");
         assert_eq!(Month::parse(None).unwrap(), Month::of(Utc::now()));
         assert_eq!(Month::parse(Some("")).unwrap(), Month::of(Utc::now()));
-        for bad in ["2026-13", "2026-00", "2026-1", "26-11", "2026/11", "x", "2026-11-01", "+026-11"] {
+        for bad in [
+            "2026-13",
+            "2026-00",
+            "2026-1",
+            "26-11",
+            "2026/11",
+            "x",
+            "2026-11-01",
+            "+026-11",
+        ] {
             assert!(Month::parse(Some(bad)).is_err(), "{bad}");
         }
     }

@@ -578,10 +578,12 @@ async fn handle_v1(
             )?;
             plan.wait().await;
             let counted: usize = request.blocks.iter().map(|b| b.tokens).sum();
-            Ok(plan.json_answer(&serde_json::to_value(protocol::CountTokensResponse {
-                input_tokens: counted.max(1) as u64,
-            })
-            .expect("a count serializes")))
+            Ok(plan.json_answer(
+                &serde_json::to_value(protocol::CountTokensResponse {
+                    input_tokens: counted.max(1) as u64,
+                })
+                .expect("a count serializes"),
+            ))
         }
     }
 }
@@ -720,7 +722,11 @@ impl MessagesRequest {
                 )));
             }
             let text = message.content.text();
-            let role = if message.role == Role::User { "user" } else { "assistant" };
+            let role = if message.role == Role::User {
+                "user"
+            } else {
+                "assistant"
+            };
             blocks.extend(Block::of(role, &message.content));
             if message.role == Role::User {
                 last_user_text = text;
@@ -917,14 +923,7 @@ fn create_message(
         return plan.json_answer(&value);
     }
 
-    let start = message(
-        &id,
-        &request.model,
-        Vec::new(),
-        None,
-        &input,
-        1,
-    );
+    let start = message(&id, &request.model, Vec::new(), None, &input, 1);
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),

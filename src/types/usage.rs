@@ -80,7 +80,11 @@ fn group_thousands(number: &str) -> String {
 /// A cap as a person typed it (`5`, `12.50`, `$20`): dollars, or an empty field for none.
 pub fn parse_cap(text: &str) -> Result<Option<f64>, String> {
     let text = text.trim();
-    let text = text.strip_prefix('$').unwrap_or(text).trim().replace(',', "");
+    let text = text
+        .strip_prefix('$')
+        .unwrap_or(text)
+        .trim()
+        .replace(',', "");
     if text.is_empty() {
         return Ok(None);
     }

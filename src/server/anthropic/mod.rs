@@ -119,7 +119,10 @@ impl AnthropicClient {
                 None
             }
             Err(e) => {
-                tracing::info!(timeout = e.is_timeout(), "Anthropic unreachable counting tokens");
+                tracing::info!(
+                    timeout = e.is_timeout(),
+                    "Anthropic unreachable counting tokens"
+                );
                 None
             }
         }

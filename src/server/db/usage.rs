@@ -81,7 +81,11 @@ impl Db {
 
     /// Sets (or, with `None`, removes) `settings.limits.monthly_usd`, leaving every other
     /// field untouched.
-    pub async fn set_spend_cap(&self, user_id: i64, monthly_usd: Option<f64>) -> Result<(), DbError> {
+    pub async fn set_spend_cap(
+        &self,
+        user_id: i64,
+        monthly_usd: Option<f64>,
+    ) -> Result<(), DbError> {
         let sql = match self {
             Self::Sqlite(_) => &SQLITE_CAP,
             Self::Postgres(_) => &POSTGRES_CAP,
