@@ -53,7 +53,10 @@ fn CapForms(view: UsageView, cap: ServerAction<SetSpendCap>) -> impl IntoView {
         ),
         None => format!("No cap set. Spent on your key this month: {spent}."),
     };
-    let current = view.cap_usd.map(|usd| format!("{usd:.2}")).unwrap_or_default();
+    let current = view
+        .cap_usd
+        .map(|usd| format!("{usd:.2}"))
+        .unwrap_or_default();
     let has_cap = view.cap_usd.is_some();
     view! {
         <p class="cap-standing">{standing}</p>

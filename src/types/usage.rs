@@ -42,14 +42,15 @@ pub struct ModelUsage {
 /// The largest monthly cap accepted, in dollars: anything above is a typo, not a limit.
 pub const MAX_CAP_USD: f64 = 1_000_000.0;
 
-/// A dollar amount for a person: `$12.34` from a dollar up, `$0.0042` below, `$0.000012`
+/// A dollar amount for a person: `$12.34` from a dollar up (and whole cents: `$0.05`),
+/// `$0.0042` below, `$0.000012`
 /// for the smallest answers (never rounded away to nothing), `$0.00` for none.
 pub fn format_usd(usd: f64) -> String {
     let abs = usd.abs();
     let sign = if usd < 0.0 { "-" } else { "" };
     if abs == 0.0 {
         "$0.00".into()
-    } else if abs >= 1.0 {
+    } else if abs >= 1.0 || (abs * 100.0 - (abs * 100.0).round()).abs() < 1e-9 {
         format!("{sign}${}", group_thousands(&format!("{abs:.2}")))
     } else if abs >= 0.0001 {
         format!("{sign}${abs:.4}")
@@ -121,6 +122,8 @@ mod tests {
         assert_eq!(format_usd(0.0), "$0.00");
         assert_eq!(format_usd(1234.5), "$1,234.50");
         assert_eq!(format_usd(5.0), "$5.00");
+        assert_eq!(format_usd(0.01), "$0.01");
+        assert_eq!(format_usd(0.05), "$0.05");
         assert_eq!(format_usd(0.0042), "$0.0042");
         assert_eq!(format_usd(0.013182), "$0.0132");
         assert_eq!(format_usd(0.000012), "$0.000012");
