@@ -2,6 +2,7 @@
 //! total, from the usage ledger, priced with the operator's price table (an estimate).
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::usage::{month_usage, SetSpendCap},
@@ -10,19 +11,34 @@ use crate::{
 
 #[component]
 pub fn UsageCard(cap: ServerAction<SetSpendCap>) -> impl IntoView {
-    let usage = Resource::new(move || cap.version().get(), |_| month_usage(None));
+    // `?month=YYYY-MM` shows another month (the picker below is a plain GET form).
+    let query = use_query_map();
+    let month = move || query.with(|q| q.get("month")).filter(|m| !m.is_empty());
+    let usage = Resource::new(
+        move || (cap.version().get(), month()),
+        |(_, month)| month_usage(month),
+    );
+    let heading = move || match month() {
+        Some(m) => format!("Usage in {m}"),
+        None => "Usage this month".to_string(),
+    };
     view! {
         <section class="card" aria-labelledby="usage-heading">
-            <h2 id="usage-heading">"Usage this month"</h2>
+            <h2 id="usage-heading">{heading}</h2>
             <Transition fallback=|| view! { <p class="loading" aria-live="polite">"Loading usage…"</p> }>
                 {move || usage.get().map(|result| match result {
-                    Ok(view) if view.models.is_empty() => view! { <p class="muted">"No answers yet this month."</p> }.into_any(),
+                    Ok(view) if view.models.is_empty() => view! { <p class="muted">"No answers in this month."</p> }.into_any(),
                     Ok(view) => view! { <UsageSummary view/> }.into_any(),
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
+            <form method="get" action="/settings" class="month-form">
+                <label for="usage-month">"Show month"</label>
+                <input type="month" id="usage-month" name="month" value=move || month().unwrap_or_default()/>
+                <button type="submit">"Show"</button>
+            </form>
             <p class="hint usage-note">
-                "Costs are estimates from ApexAurum's price table (Anthropic's list prices), counted from the answers stored here since the 1st (UTC). "
+                "Costs are estimates from ApexAurum's price table (Anthropic's list prices), counted from the answers stored here, by calendar month (UTC). "
                 "Answers on your own key are billed to it by Anthropic; answers on ApexAurum's key count toward your plan's usage."
             </p>
         </section>
