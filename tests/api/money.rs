@@ -8,8 +8,9 @@ use serde_json::{json, Value};
 
 use crate::{
     api_keys::CANARY,
+    billing::pro_user,
     chat::chat,
-    helpers::{assert_error, spawn_app, Backend, TestApp},
+    helpers::{assert_error, spawn_app, spawn_app_with, Backend, Options, TestApp},
 };
 
 /// Sonnet's list prices, in micro-dollars per million tokens.
@@ -531,7 +532,30 @@ async fn a_cancelled_answer_counts_toward_the_cap(backend: Backend) {
     );
 }
 
+async fn the_cap_holds_the_own_key_and_leaves_the_plans_usage_alone(backend: Backend) {
+    let app = spawn_app_with(backend, Options::billing()).await;
+    pro_user(&app).await;
+    assert_eq!(put_cap(&app, r#"{"monthly_usd": 0}"#).await.status(), 200);
+    // On the platform's key (Pro, no key of their own) the cap does not apply.
+    let platform = chat(&app, json!({ "message": "on the plan" })).await;
+    assert_eq!(platform.last().0, "done");
+    assert_eq!(platform.last().1["payer"], "platform");
+    assert!(platform.last().1["cost_usd"].as_f64().unwrap() > 0.0);
+    let month = usage(&app, "").await;
+    assert!(month["platform_cost_usd"].as_f64().unwrap() > 0.0);
+    assert_eq!(month["byok_cost_usd"], 0.0);
+    // With a key of their own, the same person is held by it.
+    assert_eq!(app.save_key(CANARY).await.status(), 200);
+    let own = chat(&app, json!({ "message": "on my key" })).await;
+    assert_eq!(own.status, 402);
+    assert!(own.last().1["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("$0.00 of $0.00"));
+}
+
 crate::db_tests!(
+    the_cap_holds_the_own_key_and_leaves_the_plans_usage_alone,
     done_carries_the_cost_of_a_priced_model_and_null_for_an_unknown_one,
     the_usage_object_prices_each_model_and_outlives_deleted_conversations,
     usage_is_read_by_month_and_a_bad_month_is_422,
