@@ -1151,6 +1151,7 @@ mod tests {
     use super::*;
 
     const KEY: &str = "sk-ant-api03-test-key-0001";
+    const OTHER_KEY: &str = "sk-ant-api03-test-key-0002";
     const VERSION: &str = "2023-06-01";
 
     fn client() -> reqwest::Client {
@@ -1320,6 +1321,88 @@ mod tests {
         let message_delta = &events[events.len() - 2].1;
         assert_eq!(message_delta["delta"]["stop_reason"], "end_turn");
         assert_eq!(message_delta["usage"]["output_tokens"], deltas);
+    }
+
+    #[tokio::test]
+    async fn the_prompt_cache_writes_new_prefixes_and_reads_those_seen_before() {
+        let stub = spawn().await;
+        let marked = json!({ "type": "ephemeral" });
+        let block = |text: &str| json!([{ "type": "text", "text": text, "cache_control": marked }]);
+        let usage_of = |body: Value| {
+            let stub = &stub;
+            async move {
+                let response = post_message(stub, KEY, &body).send().await.expect("send");
+                assert_eq!(response.status(), 200);
+                let message: Value = response.json().await.expect("json");
+                message["usage"].clone()
+            }
+        };
+        let first = json!({
+            "model": "claude-haiku-4-5", "max_tokens": 64,
+            "system": block("one two three"),
+            "messages": [{ "role": "user", "content": block("four five") }],
+        });
+        let usage = usage_of(first).await;
+        assert_eq!(
+            (
+                &usage["input_tokens"],
+                &usage["cache_creation_input_tokens"],
+                &usage["cache_read_input_tokens"]
+            ),
+            (&json!(0), &json!(5), &json!(0))
+        );
+        // The follow-up: the earlier prefix is read, the new turns written, nothing after
+        // the last breakpoint is left at full price.
+        let follow_up = json!({
+            "model": "claude-haiku-4-5", "max_tokens": 64,
+            "system": block("one two three"),
+            "messages": [
+                { "role": "user", "content": "four five" },
+                { "role": "assistant", "content": "six" },
+                { "role": "user", "content": block("seven eight") },
+            ],
+        });
+        let usage = usage_of(follow_up.clone()).await;
+        assert_eq!(
+            (
+                &usage["input_tokens"],
+                &usage["cache_creation_input_tokens"],
+                &usage["cache_read_input_tokens"]
+            ),
+            (&json!(0), &json!(3), &json!(5))
+        );
+        // Another key, or another model, shares nothing.
+        let other = post_message(&stub, OTHER_KEY, &follow_up)
+            .send()
+            .await
+            .expect("send");
+        let other: Value = other.json().await.expect("json");
+        assert_eq!(other["usage"]["cache_read_input_tokens"], 0);
+        // Without breakpoints nothing is cached: all of it is input.
+        let plain = usage_of(chat("nine ten", false)).await;
+        assert_eq!(plain["cache_read_input_tokens"], 0);
+        assert_eq!(plain["cache_creation_input_tokens"], 0);
+        assert_eq!(plain["input_tokens"], 2);
+    }
+
+    #[tokio::test]
+    async fn count_tokens_counts_the_whole_prompt() {
+        let stub = spawn().await;
+        let response = client()
+            .post(format!("{}/v1/messages/count_tokens", stub.base_url))
+            .header("x-api-key", KEY)
+            .header("anthropic-version", VERSION)
+            .json(&json!({
+                "model": "claude-sonnet-4-5",
+                "system": [{ "type": "text", "text": "a b c", "cache_control": { "type": "ephemeral" } }],
+                "messages": [{ "role": "user", "content": "d e" }],
+            }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+        let counted: Value = response.json().await.expect("json");
+        assert_eq!(counted, json!({ "input_tokens": 5 }));
     }
 
     #[tokio::test]
