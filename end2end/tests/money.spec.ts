@@ -108,9 +108,8 @@ test('a spending cap holds a message, says why with the figures, and Send anyway
   // Removing the cap lets everything through.
   await page.goto('/settings');
   await expect(cap.getByText(/^Spent on your key this month: \$0\.\d+ of your \$0\.01 cap\.$/)).toBeVisible();
-  await expect(async () => {
-    await cap.getByRole('button', { name: 'Remove cap' }).click();
-    await expect(cap.getByRole('status')).toHaveText('Cap removed.', { timeout: 2_000 });
-  }).toPass({ timeout: 20_000 });
+  // A plain form: before the page hydrates it posts and comes back, after it updates in place.
+  await cap.getByRole('button', { name: 'Remove cap' }).click();
   await expect(cap.getByText(/^No cap set\./)).toBeVisible();
+  await expect(cap.getByRole('button', { name: 'Remove cap' })).toHaveCount(0);
 });
