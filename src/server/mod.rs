@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod csrf;
 pub mod db;
 pub mod headers;
+pub mod key_activity;
 pub mod rate_limit;
 pub mod rest;
 pub mod session;

@@ -19,3 +19,4 @@ mod platform;
 mod secrets;
 mod security;
 mod server_fns;
+mod upstream;
