@@ -135,10 +135,6 @@ pub async fn start(
         return Err(upstream_failure(&state, user_id, &key, response).await);
     }
     let rate_limit = rate_limit_warning(&key, response.headers());
-    if let ChatKey::Own(own) = &key {
-        api_keys::mark_used(&state, user_id, own).await;
-    }
-
     let (tx, rx) = mpsc::channel(64);
     let job = RelayJob {
         state,
@@ -247,9 +243,11 @@ async fn prepare(
     user_id: i64,
     request: ValidRequest,
 ) -> Result<Prepared, AppError> {
+    let mut created = false;
     let conversation = match &request.conversation_id {
         Some(id) => conversations::owned(state, user_id, id).await?,
         None => {
+            created = true;
             let agent = match &request.agent {
                 Some(id) => state.agents.get(id).ok_or_else(|| {
                     AppError::InvalidRequest("There is no Agent by that name.".into())
@@ -263,7 +261,9 @@ async fn prepare(
     let model = request
         .model
         .map_or_else(|| conversation.model.clone(), ModelName::into_string);
-    conversations::touch(state, &conversation.id, &model).await?;
+    if !created {
+        conversations::touch(state, &conversation.id, &model).await?;
+    }
 
     // Stored before Anthropic is called.
     conversations::store_user_message(
@@ -373,6 +373,9 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     let mut events = EventStream::new(response);
     let mut answer = String::new();
     let mut usage = protocol::Usage::default();
+    // "Last used" is bookkeeping: written once the first words are on their way, not
+    // before them.
+    let mut mark_used = matches!(key, ChatKey::Own(_));
 
     let outcome = loop {
         let next = tokio::select! {
@@ -392,6 +395,11 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
                 answer.push_str(&text);
                 if !deliver(&tx, ChatEvent::Delta(Delta { text }), stalled).await {
                     break Outcome::Cancelled;
+                }
+                if std::mem::take(&mut mark_used) {
+                    if let ChatKey::Own(own) = &key {
+                        api_keys::mark_used(&state, user_id, own).await;
+                    }
                 }
             }
             // Cumulative totals, the cache counts among them.
