@@ -96,6 +96,11 @@ fn now_ms() -> f64 {
     }
 }
 
+/// Retry waits for the countdown and for any answer still streaming.
+fn waiting(seconds_left: u64, streaming: bool) -> bool {
+    seconds_left > 0 || streaming
+}
+
 /// The notices, above the Message field.
 #[component]
 pub fn UpstreamNotices() -> impl IntoView {
@@ -164,7 +169,7 @@ fn Notice(notice: UpstreamNotice) -> impl IntoView {
                 <button
                     type="button"
                     class="primary"
-                    disabled=move || left() > 0 || state.streaming.get()
+                    disabled=move || waiting(left(), state.streaming.get())
                     on:click=move |_| {
                         state.upstream.set(None);
                         state.retry(answer.get_value(), navigate.clone());
