@@ -8,13 +8,14 @@ use tokio::sync::mpsc;
 
 use super::{
     anthropic::{
-        errors::{self, Failure},
+        errors,
         protocol::{self, BlockDelta, Content, ErrorDetail, MessagesRequest, Role, StreamEvent},
-        read_error_body, EventStream, Verdict,
+        EventStream, Verdict,
     },
     api_keys,
     billing::{chat_key, ChatKey},
     chat_limits::StreamSlot,
+    chat_upstream,
     conversations::{self, Answer},
     db::MessageRow,
     rate_limit::Limit,
@@ -132,9 +133,9 @@ pub async fn start(
         }
     };
     if !response.status().is_success() {
-        return Err(upstream_failure(&state, user_id, &key, response).await);
+        return Err(chat_upstream::failure(&state, user_id, &key, response).await);
     }
-    let rate_limit = rate_limit_warning(&key, response.headers());
+    let rate_limit = chat_upstream::rate_limit_warning(&key, response.headers());
     let (tx, rx) = mpsc::channel(64);
     let job = RelayJob {
         state,
@@ -148,59 +149,6 @@ pub async fn start(
     };
     tokio::spawn(relay(job, response, tx));
     Ok(rx)
-}
-
-/// Anthropic did not take the request: told apart ([`errors::classify`]). Only a refusal
-/// marks the person's key; the platform key's troubles are the operator's.
-async fn upstream_failure(
-    state: &AppState,
-    user_id: i64,
-    key: &ChatKey,
-    response: reqwest::Response,
-) -> AppError {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = read_error_body(response).await;
-    let failure = errors::classify(status, &headers, &body);
-    tracing::info!(
-        status = status.as_u16(),
-        ?failure,
-        "Anthropic did not take a chat"
-    );
-    match (failure, key) {
-        (Failure::Refused, ChatKey::Own(own)) => {
-            api_keys::mark_refused(state, user_id, own).await;
-            AppError::ApiKeyInvalid
-        }
-        (Failure::Refused, ChatKey::Platform { .. }) => {
-            tracing::error!(
-                status = status.as_u16(),
-                "Anthropic refused the platform key during chat"
-            );
-            AppError::AnthropicUnavailable
-        }
-        (failure, key) => failure.chat_error(matches!(key, ChatKey::Own(_))),
-    }
-}
-
-/// The limit nearly used up, for the person's own key; the platform key's is logged.
-fn rate_limit_warning(
-    key: &ChatKey,
-    headers: &reqwest::header::HeaderMap,
-) -> Option<RateLimitWarning> {
-    let warning = errors::rate_limit_warning(headers)?;
-    match key {
-        ChatKey::Own(_) => Some(warning),
-        ChatKey::Platform { .. } => {
-            tracing::warn!(
-                resource = warning.resource,
-                remaining = warning.remaining,
-                limit = warning.limit,
-                "the platform key's Anthropic rate limit is nearly used up"
-            );
-            None
-        }
-    }
 }
 
 /// A [`ChatRequest`] whose raw strings passed their checks.

@@ -9,6 +9,7 @@ pub mod billing;
 pub mod chat;
 pub mod chat_limits;
 pub mod chat_stream;
+pub mod chat_upstream;
 pub mod client;
 pub mod config;
 pub mod conversations;
