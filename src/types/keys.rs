@@ -56,3 +56,29 @@ impl KeyEvent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_key_event_reads_as_a_sentence_with_at_most_the_hint() {
+        let event = |kind: &str, detail: Option<&str>| KeyEvent {
+            kind: kind.into(),
+            detail: detail.map(String::from),
+            key_hint: Some("sk-ant-api...X7f4".into()),
+            created_at: "2026-11-25T14:00:00Z".into(),
+        };
+        assert_eq!(
+            event("tested", Some("refused")).describe(),
+            "Key tested (sk-ant-api...X7f4): refused by Anthropic"
+        );
+        assert_eq!(
+            event("reencrypted", Some("rotation")).describe(),
+            "Key re-encrypted under the new server secret (sk-ant-api...X7f4) (rotation)"
+        );
+        let mut removed = event("removed", None);
+        removed.key_hint = None;
+        assert_eq!(removed.describe(), "Key removed");
+    }
+}

@@ -237,3 +237,67 @@ fn Notice(notice: UpstreamNotice) -> impl IntoView {
     };
     view! { <div class="upstream-notice" role="alert">{body}</div> }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::chat::StreamError;
+
+    #[test]
+    fn each_of_anthropic_s_troubles_has_its_notice_and_other_failures_none() {
+        let refused = |e: AppError| Trouble::of(&Outcome::Refused(e));
+        assert_eq!(
+            refused(AppError::AnthropicRateLimited {
+                retry_after_secs: Some(12),
+                own_key: true
+            }),
+            Some(Trouble::RateLimited {
+                retry_after: Some(12),
+                own_key: true
+            })
+        );
+        assert_eq!(
+            refused(AppError::AnthropicOverloaded),
+            Some(Trouble::Overloaded)
+        );
+        assert_eq!(
+            refused(AppError::AnthropicOutOfCredit),
+            Some(Trouble::OutOfCredit)
+        );
+        assert_eq!(
+            refused(AppError::ConversationTooLong),
+            Some(Trouble::TooLong)
+        );
+        assert_eq!(refused(AppError::AnthropicUnavailable), None);
+        assert_eq!(refused(AppError::ApiKeyInvalid), None);
+        let stopped = |code| {
+            Trouble::of(&Outcome::Stopped(StreamError {
+                code,
+                message: "m".into(),
+                conversation_id: "c".into(),
+                retry_after: None,
+            }))
+        };
+        assert_eq!(
+            stopped(StreamErrorCode::AnthropicOverloaded),
+            Some(Trouble::Overloaded)
+        );
+        assert_eq!(stopped(StreamErrorCode::AnthropicUnavailable), None);
+        assert_eq!(Trouble::of(&Outcome::Lost), None);
+    }
+
+    #[test]
+    fn the_rate_note_names_what_is_left() {
+        let warning = |resource: &str| RateLimitWarning {
+            resource: resource.into(),
+            remaining: 3,
+            limit: 50,
+            reset: None,
+        };
+        assert_eq!(
+            rate_note_text(&warning("requests")),
+            "Your Anthropic rate limit is nearly used up: 3 of 50 requests left this minute."
+        );
+        assert!(rate_note_text(&warning("output_tokens")).contains("3 of 50 output tokens"));
+    }
+}
