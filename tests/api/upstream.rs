@@ -26,6 +26,7 @@ use crate::{
 /// A finished `send_message` call: its status, and its events or its error.
 struct Sent {
     status: u16,
+    retry_after_header: Option<String>,
     events: Vec<ChatEvent>,
     error: Option<AppError>,
 }
@@ -33,10 +34,15 @@ struct Sent {
 async fn send(app: &TestApp, body: Value) -> Sent {
     let response = app.post_json("/api/fn/send_message", &body).await;
     let status = response.status().as_u16();
+    let retry_after_header = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
     if status != 200 {
         let error = Some(AppError::de(response.bytes().await.unwrap()));
         return Sent {
             status,
+            retry_after_header,
             events: Vec::new(),
             error,
         };
@@ -49,6 +55,7 @@ async fn send(app: &TestApp, body: Value) -> Sent {
     }
     Sent {
         status,
+        retry_after_header,
         events,
         error: None,
     }
@@ -132,6 +139,7 @@ async fn each_upstream_trouble_has_its_own_code_and_leaves_the_key_valid(backend
         assert_eq!(error.code(), code, "{fault:?}");
         if code == "anthropic_rate_limited" {
             assert_eq!(error.retry_after(), Some(12));
+            assert_eq!(sent.retry_after_header.as_deref(), Some("12"));
         }
     }
     assert_eq!(app.key_status().await["valid"], true);
