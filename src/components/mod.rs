@@ -1,6 +1,7 @@
 pub mod api_key_panel;
 pub mod chat;
 pub mod header;
+pub mod key_activity;
 pub mod markdown;
 pub mod password_field;
 pub mod plan;

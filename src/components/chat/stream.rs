@@ -122,6 +122,7 @@ mod tests {
             saved_usd: None,
             payer: Payer::Byok,
             history_truncated: false,
+            rate_limit: None,
         }
     }
 
