@@ -41,6 +41,24 @@ pub enum AppError {
         "Anthropic is unavailable right now, so nothing was changed. Please try again in a moment."
     )]
     AnthropicUnavailable,
+    /// Anthropic answered 429 (see `server::anthropic::errors`); the response carries
+    /// `Retry-After` when Anthropic said when.
+    #[error("{}", anthropic_rate_limited_text(*retry_after_secs, *own_key))]
+    AnthropicRateLimited {
+        retry_after_secs: Option<u64>,
+        /// The person's own key (BYOK), not the platform's.
+        own_key: bool,
+    },
+    /// Anthropic answered 529, or said `overloaded_error`.
+    #[error("Anthropic is overloaded right now; try again in a moment.")]
+    AnthropicOverloaded,
+    /// The person's Anthropic account has no credit left (402, a billing error, or
+    /// "credit balance is too low"). Never for the platform key: that is the operator's.
+    #[error("Your Anthropic account is out of credit. Add credit in Anthropic's console (Plans & Billing), then try again.")]
+    AnthropicOutOfCredit,
+    /// Anthropic said the prompt is too long for the model.
+    #[error("This conversation is too long for the model. Start a new conversation to continue.")]
+    ConversationTooLong,
     #[error("No API key is saved yet.")]
     NoApiKey,
     #[error("Add your Anthropic API key in Settings to start chatting.")]
@@ -63,11 +81,33 @@ pub enum AppError {
     NoBillingAccount,
     #[error("The webhook signature is missing, malformed, wrong or too old.")]
     InvalidSignature,
+    /// The message could take the month's spending on the person's own key past the cap
+    /// they set. Amounts in micro-dollars.
+    #[error(
+        "Sending this could take your key's spending past your monthly cap: {} of {} is spent this month, and this message could cost up to {}. Raise or remove the cap in Settings, or send it anyway.",
+        micro_usd(*spent_micros), micro_usd(*cap_micros), micro_usd(*worst_case_micros)
+    )]
+    SpendCapReached {
+        spent_micros: i64,
+        cap_micros: i64,
+        worst_case_micros: i64,
+    },
+    /// A cap is set, but the chosen model has no price, so the cap cannot be kept.
+    #[error("ApexAurum has no price for {model}, so it cannot keep this message within your monthly cap ({} of {} spent). Pick another model, remove the cap in Settings, or send it anyway.", micro_usd(*spent_micros), micro_usd(*cap_micros))]
+    SpendCapUnpriced {
+        model: String,
+        spent_micros: i64,
+        cap_micros: i64,
+    },
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     /// A failure of the call itself (network, decoding), seen by the browser.
     #[error("Could not reach the server. Check your connection and try again.")]
     Transport,
+}
+
+fn micro_usd(micros: i64) -> String {
+    crate::types::usage::format_usd(micros as f64 / 1e6)
 }
 
 /// "a second", "12 seconds", "a minute", "5 minutes".
@@ -77,6 +117,18 @@ fn wait_phrase(secs: u64) -> String {
         2..=59 => format!("{secs} seconds"),
         60..=119 => "a minute".into(),
         _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
+fn anthropic_rate_limited_text(retry_after: Option<u64>, own_key: bool) -> String {
+    let who = if own_key {
+        "Anthropic is rate-limiting your key."
+    } else {
+        "ApexAurum's Anthropic key is busy right now."
+    };
+    match retry_after {
+        Some(secs) => format!("{who} Please wait {} and try again.", wait_phrase(secs)),
+        None => format!("{who} Please wait a moment and try again."),
     }
 }
 
@@ -94,6 +146,9 @@ impl AppError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Self::AnthropicRateLimited {
+                retry_after_secs, ..
+            } => *retry_after_secs,
             _ => None,
         }
     }
@@ -112,6 +167,10 @@ impl AppError {
             Self::InvalidKeyFormat | Self::AdminKey => "invalid_key_format",
             Self::KeyRejected => "key_rejected",
             Self::AnthropicUnavailable => "anthropic_unavailable",
+            Self::AnthropicRateLimited { .. } => "anthropic_rate_limited",
+            Self::AnthropicOverloaded => "anthropic_overloaded",
+            Self::AnthropicOutOfCredit => "anthropic_out_of_credit",
+            Self::ConversationTooLong => "conversation_too_long",
             Self::NoApiKey => "no_api_key",
             Self::ApiKeyRequired => "api_key_required",
             Self::ApiKeyInvalid => "api_key_invalid",
@@ -123,6 +182,7 @@ impl AppError {
             Self::AlreadySubscribed => "already_subscribed",
             Self::NoBillingAccount => "no_billing_account",
             Self::InvalidSignature => "invalid_signature",
+            Self::SpendCapReached { .. } | Self::SpendCapUnpriced { .. } => "spend_cap_reached",
             Self::Internal => "internal",
             Self::Transport => "transport",
         }
@@ -146,9 +206,15 @@ impl AppError {
             | Self::KeyRejected
             | Self::KeyUnreadable
             | Self::WrongPassword
+            | Self::ConversationTooLong
             | Self::InvalidRequest(_) => 422,
-            Self::RateLimited { .. } => 429,
-            Self::AnthropicUnavailable | Self::BillingUnavailable => 503,
+            Self::SpendCapReached { .. }
+            | Self::SpendCapUnpriced { .. }
+            | Self::AnthropicOutOfCredit => 402,
+            Self::RateLimited { .. } | Self::AnthropicRateLimited { .. } => 429,
+            Self::AnthropicUnavailable | Self::AnthropicOverloaded | Self::BillingUnavailable => {
+                503
+            }
             Self::Internal | Self::Transport => 500,
         }
     }
@@ -188,9 +254,12 @@ mod ssr {
         fn into_response(self) -> Response {
             let status =
                 StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "error": { "code": self.code(), "message": self.to_string() }
             });
+            if let Some(secs) = self.retry_after() {
+                body["error"]["retry_after"] = secs.into();
+            }
             let mut response = (status, Json(body)).into_response();
             if let Some(secs) = self.retry_after() {
                 response
@@ -245,6 +314,21 @@ mod tests {
             AppError::from_server_fn_error(ServerFnErrorErr::Request("x".into())),
             AppError::Transport
         );
+    }
+
+    #[test]
+    fn a_spend_cap_refusal_gives_spent_cap_and_worst_case() {
+        let e = AppError::SpendCapReached {
+            spent_micros: 4_990_000,
+            cap_micros: 5_000_000,
+            worst_case_micros: 12_300,
+        };
+        assert_eq!((e.status(), e.code()), (402, "spend_cap_reached"));
+        let text = e.to_string();
+        for figure in ["$4.99", "$5.00", "$0.0123"] {
+            assert!(text.contains(figure), "{figure}: {text}");
+        }
+        assert_eq!(AppError::de(e.ser()), e);
     }
 
     #[test]

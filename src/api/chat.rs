@@ -31,6 +31,9 @@ pub async fn send_message(
     client_message_id: Option<String>,
     #[server(default)] regenerate: Option<String>,
     #[server(default)] edit_of: Option<String>,
+    /// "Send anyway": past the spending cap, this once.
+    #[server(default)]
+    over_cap: bool,
 ) -> Result<ByteStream<AppError>, AppError> {
     let (state, user) = super::signed_in()?;
     let key = billing::chat_key_of(&state, &user).await?;
@@ -43,6 +46,7 @@ pub async fn send_message(
         client_message_id,
         regenerate,
         edit_of,
+        over_cap,
     };
     let events = chat::start(state, user_id, key, request).await?;
     let response = use_context::<leptos_axum::ResponseOptions>().ok_or_else(|| {

@@ -1,9 +1,11 @@
 pub mod api_key_panel;
 pub mod chat;
 pub mod header;
+pub mod key_activity;
 pub mod markdown;
 pub mod password_field;
 pub mod plan;
 pub mod protected;
 pub mod sessions_panel;
+pub mod spend_cap;
 pub mod usage;

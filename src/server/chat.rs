@@ -8,21 +8,27 @@ use tokio::sync::mpsc;
 
 use super::{
     anthropic::{
-        protocol::{self, BlockDelta, Content, MessagesRequest, Role, StreamEvent},
+        errors,
+        protocol::{self, BlockDelta, Content, ErrorDetail, MessagesRequest, Role, StreamEvent},
         EventStream, Verdict,
     },
     api_keys,
     billing::{chat_key, ChatKey},
     chat_limits::StreamSlot,
+    chat_upstream,
     conversations::{self, Answer, Turn},
     db::MessageRow,
+    prompt_cache,
     rate_limit::Limit,
+    spend_cap,
     state::AppState,
 };
 use crate::{
     domain::{ClientMessageId, ModelName},
     error::AppError,
-    types::chat::{ChatEvent, ChatRequest, Delta, Done, StreamError, StreamErrorCode, Usage},
+    types::chat::{
+        ChatEvent, ChatRequest, Delta, Done, RateLimitWarning, StreamError, StreamErrorCode, Usage,
+    },
 };
 
 /// Longest message a person may send, in characters.
@@ -73,6 +79,8 @@ struct RelayJob {
     parent_id: String,
     model: String,
     history_truncated: bool,
+    /// Less than a tenth left of a limit of the person's own key.
+    rate_limit: Option<RateLimitWarning>,
     /// This answer's place among the person's streams, freed when the relay ends.
     _slot: StreamSlot,
 }
@@ -88,6 +96,7 @@ pub async fn start(
     key: ChatKey,
     request: ChatRequest,
 ) -> Result<mpsc::Receiver<ChatEvent>, AppError> {
+    let over_cap = request.over_cap;
     let request = ValidRequest::try_from(request)?;
     let slot = state
         .streams
@@ -101,7 +110,7 @@ pub async fn start(
         .await?;
     let prepared = prepare(&state, user_id, request).await?;
 
-    let body = MessagesRequest {
+    let mut body = MessagesRequest {
         model: prepared.model.clone(),
         max_tokens: state.settings.max_tokens,
         system: Some(Content::Text(prepared.system)),
@@ -109,6 +118,8 @@ pub async fn start(
         stream: true,
         thinking: None,
     };
+    prompt_cache::mark(&mut body);
+    spend_cap::check(&state, user_id, &key, &body, over_cap).await?;
     let sent = tokio::time::timeout(
         state.settings.anthropic_timeout,
         state.anthropic.messages(key.secret(), &body).send(),
@@ -129,38 +140,10 @@ pub async fn start(
             return Err(AppError::AnthropicUnavailable);
         }
     };
-    let status = response.status();
-    match Verdict::of_status(status) {
-        Verdict::Accepted => {}
-        Verdict::Refused => match &key {
-            ChatKey::Own(own) => {
-                tracing::info!(
-                    status = status.as_u16(),
-                    "Anthropic refused the stored key during chat"
-                );
-                api_keys::mark_refused(&state, user_id, own).await;
-                return Err(AppError::ApiKeyInvalid);
-            }
-            // Never the user's fault, and never marks the user's key.
-            ChatKey::Platform { .. } => {
-                tracing::error!(
-                    status = status.as_u16(),
-                    "Anthropic refused the platform key during chat"
-                );
-                return Err(AppError::AnthropicUnavailable);
-            }
-        },
-        Verdict::Unavailable if status.is_client_error() && status.as_u16() != 429 => {
-            tracing::info!(status = status.as_u16(), "Anthropic refused a chat request");
-            return Err(AppError::InvalidRequest(
-                "Anthropic could not take this request. The model may not be available to your key; try another.".into(),
-            ));
-        }
-        Verdict::Unavailable => {
-            tracing::info!(status = status.as_u16(), "Anthropic unavailable for a chat");
-            return Err(AppError::AnthropicUnavailable);
-        }
+    if !response.status().is_success() {
+        return Err(chat_upstream::failure(&state, user_id, &key, response).await);
     }
+    let rate_limit = chat_upstream::rate_limit_warning(&key, response.headers());
     let (tx, rx) = mpsc::channel(64);
     let job = RelayJob {
         state,
@@ -170,6 +153,7 @@ pub async fn start(
         parent_id: prepared.parent_id,
         model: prepared.model,
         history_truncated: prepared.history_truncated,
+        rate_limit,
         _slot: slot,
     };
     tokio::spawn(relay(job, response, tx));
@@ -348,7 +332,7 @@ enum Outcome {
     /// The stream broke off: network, idle timeout, or end without `message_stop`.
     Dropped,
     /// Anthropic sent an `error` event after the 200.
-    UpstreamError(String),
+    UpstreamError(ErrorDetail),
 }
 
 /// Relays Anthropic's stream to the browser and stores the answer when it ends. Dropping
@@ -363,6 +347,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         parent_id,
         model,
         history_truncated,
+        rate_limit,
         _slot,
     } = job;
     let stalled = state.settings.stalled_reader;
@@ -401,7 +386,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
             // Cumulative totals, the cache counts among them.
             StreamEvent::MessageDelta { usage: later, .. } => usage.update(&later),
             StreamEvent::MessageStop => break Outcome::Complete,
-            StreamEvent::Error { error } => break Outcome::UpstreamError(error.kind),
+            StreamEvent::Error { error } => break Outcome::UpstreamError(error),
             // ping, block starts and stops, thinking and tool deltas, and anything new
             StreamEvent::ContentBlockStart { .. }
             | StreamEvent::ContentBlockDelta { .. }
@@ -456,10 +441,12 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         Outcome::Complete => ChatEvent::Done(Done {
             conversation_id,
             message_id,
+            cost_usd: state.prices.cost_usd(&model, &usage),
+            saved_usd: state.prices.saved_usd(&model, &usage),
             usage,
-            cost_usd: None,
             payer: key.payer(),
             history_truncated,
+            rate_limit,
         }),
         Outcome::Cancelled => {
             tracing::info!(
@@ -477,12 +464,14 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
                 retry_after: None,
             })
         }
-        Outcome::UpstreamError(kind) => {
-            tracing::warn!(kind, "Anthropic sent an error mid-stream");
-            // The key stays valid: a mid-stream error is about load, not the key.
+        Outcome::UpstreamError(error) => {
+            tracing::warn!(kind = error.kind, "Anthropic sent an error mid-stream");
+            // The key stays valid: a mid-stream error is about load or the account.
+            let (code, message) =
+                errors::classify_event(&error).stream_error(matches!(key, ChatKey::Own(_)));
             ChatEvent::Error(StreamError {
-                code: StreamErrorCode::AnthropicUnavailable,
-                message: "Anthropic is overloaded right now and stopped answering. What arrived is kept; please try again in a moment.".into(),
+                code,
+                message,
                 conversation_id,
                 retry_after: None,
             })

@@ -49,6 +49,10 @@ fn message_view(row: MessageRow, tree: &Tree<'_>) -> MessageView {
         output_tokens: row.output_tokens,
         created_at: rfc3339(row.created_at),
         payer: row.payer.as_deref().and_then(Payer::parse),
+        cache_creation_input_tokens: None,
+        cache_read_input_tokens: None,
+        cost_usd: None,
+        saved_usd: None,
     }
 }
 
@@ -76,14 +80,16 @@ pub async fn get(state: &AppState, user_id: i64, id: &str) -> Result<Conversatio
     let conversation = owned(state, user_id, id).await?;
     let rows = state.db.messages(id).await?;
     let tree = Tree::new(&rows);
-    let messages = tree
+    let mut messages: Vec<MessageView> = tree
         .current_path()
         .into_iter()
         .map(|row| message_view(row.clone(), &tree))
         .collect();
+    let cost_usd = super::usage::price_messages(state, id, &mut messages).await?;
     Ok(ConversationView {
         summary: summary(conversation),
         messages,
+        cost_usd,
     })
 }
 

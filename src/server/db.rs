@@ -42,6 +42,8 @@ pub enum DbError {
 }
 
 pub mod billing;
+pub mod key_events;
+pub mod usage;
 
 fn classify(e: sqlx::Error) -> DbError {
     match &e {

@@ -14,6 +14,19 @@ pub struct UserSettings {
     pub api_keys: ApiKeys,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription: Option<Subscription>,
+    /// The person's own limits (the monthly spending cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `limits`: what the person set to hold their own spending.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// The most the person's own key may spend in a calendar month (UTC), in US dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_usd: Option<f64>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -40,6 +53,10 @@ pub struct KeyEntry {
     /// `false` once Anthropic has refused the key.
     #[serde(default)]
     pub valid: Option<bool>,
+    /// When Anthropic last gave its verdict on the key (saved or tested): an addition to
+    /// the design's shape, written only once there is a verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checked: Option<String>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -86,8 +103,14 @@ impl UserSettings {
                 stripe_status: None,
                 other: Map::new(),
             }),
+            limits: None,
             other: Map::new(),
         }
+    }
+
+    /// The monthly spending cap, in dollars, when one is set.
+    pub fn monthly_cap_usd(&self) -> Option<f64> {
+        self.limits.as_ref().and_then(|l| l.monthly_usd)
     }
 
     /// The stored Anthropic key's entry, if one is stored.
@@ -105,6 +128,7 @@ impl UserSettings {
                 key_hint: entry.key_hint.clone(),
                 added_at: entry.added_at.clone(),
                 last_used: entry.last_used.clone(),
+                last_checked: entry.last_checked.clone(),
             },
         }
     }

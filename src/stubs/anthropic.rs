@@ -1,17 +1,24 @@
 //! A local stand-in for Anthropic's HTTP API.
 //!
 //! Integration tests run it in-process ([`spawn`]), Playwright and local development run it
-//! as the `anthropic-stub` binary. It answers `GET /v1/models` and `POST /v1/messages` (JSON
-//! and server-sent events) with the same shapes, headers and error envelopes as the real API,
+//! as the `anthropic-stub` binary. It answers `GET /v1/models`, `POST /v1/messages` (JSON
+//! and server-sent events) and `POST /v1/messages/count_tokens` with the same shapes, headers
+//! and error envelopes as the real API,
 //! so the code under test cannot tell the difference, and it lets a test break the upstream
 //! on purpose:
 //!
 //! * through Rust ([`StubState::set_fault`], [`StubState::revoke`], ...),
 //! * through HTTP control routes under `/_stub/` (for tests that only have a URL),
 //! * through magic words in the last user message (`[[slow]]`, `[[drop]]`,
-//!   `[[overloaded]]`), so a browser test can drive a fault by what it types;
-//!   `[[numbered]]` ends the answer with ` (answer N)`, N counting the requests this
-//!   stand-in has seen, so regenerated versions of one answer tell apart.
+//!   `[[overloaded]]`, `[[overloaded-status]]`, `[[rate-limited]]` or `[[rate-limited:N]]`,
+//!   `[[out-of-credit]]`, `[[too-long]]`, `[[ratelimit-low]]`), so a browser test can drive
+//!   a fault by what it types. `[[rate-limited]]` and `[[overloaded-status]]` fire once per
+//!   message text, so the same message sent again (Retry) goes through, as when Anthropic
+//!   recovers. `[[numbered]]` ends the answer with ` (answer N)`, N counting the requests
+//!   this stand-in has seen, so regenerated versions of one answer tell apart.
+//!
+//! Every answer carries Anthropic's `anthropic-ratelimit-*` headers (plenty left, unless a
+//! fault says otherwise).
 //!
 //! Every request to `/v1/*` is recorded so tests can assert which key reached the upstream,
 //! and every streamed answer the client closed before `message_stop` is counted
@@ -22,11 +29,18 @@
 //! ([`crate::server::anthropic::protocol`]).
 //!
 //! The answers are deterministic: `Hello from the Anthropic stand-in. You said: <text>`,
-//! streamed about one word per delta.
+//! streamed about one word per delta. A token is a whitespace-separated word.
+//!
+//! Prompt caching works as upstream, per key and model: a request whose blocks carry
+//! `cache_control` breakpoints reads the longest prefix ending at a breakpoint cached
+//! before (`cache_read_input_tokens`), writes the rest up to its last breakpoint
+//! (`cache_creation_input_tokens`), and pays full price only for what follows
+//! (`input_tokens`). Cached prefixes never expire here.
 
 use std::{
     borrow::Cow,
-    collections::HashSet,
+    collections::{hash_map::DefaultHasher, HashSet},
+    hash::{Hash, Hasher},
     io,
     net::SocketAddr,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -69,7 +83,25 @@ pub enum Fault {
     /// Answer 200 and `message_start`, then an `event: error` with `overloaded_error`,
     /// as Anthropic does when it overloads mid-stream. A JSON answer becomes a 529.
     ErrorEvent,
+    /// 429 `rate_limit_error` with `retry-after: retry_after_secs` and the rate-limit
+    /// headers at nothing left, as Anthropic answers a key over its limit.
+    RateLimited { retry_after_secs: u64 },
+    /// The account is out of credit. `status` 400: `invalid_request_error` with the
+    /// message Anthropic sends ("Your credit balance is too low…"); 402: a
+    /// `billing_error`.
+    OutOfCredit { status: u16 },
+    /// 400 `invalid_request_error`: "prompt is too long: 215000 tokens > 200000 maximum".
+    PromptTooLong,
+    /// Answer as usual, with rate-limit headers saying only `remaining` of `limit`
+    /// requests are left this minute.
+    RateLimitLow { remaining: u64, limit: u64 },
 }
+
+/// Anthropic's message when the account has no credit left.
+pub const CREDIT_MESSAGE: &str = "Your credit balance is too low to access the Anthropic API. \
+    Please go to Plans & Billing to upgrade or purchase credits.";
+/// Anthropic's message when the conversation does not fit the model's context.
+pub const TOO_LONG_MESSAGE: &str = "prompt is too long: 215000 tokens > 200000 maximum";
 
 /// One request that reached `/v1/*`, as the upstream saw it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -98,6 +130,10 @@ struct Inner {
     revoked: HashSet<String>,
     requests: Vec<RecordedRequest>,
     cut_streams: usize,
+    /// Hashes of the prompt prefixes cached so far (key, model and blocks up to a breakpoint).
+    cached_prefixes: HashSet<u64>,
+    /// One-shot magic words already fired, with the message they were in.
+    fired: HashSet<String>,
 }
 
 #[derive(Debug)]
@@ -160,6 +196,38 @@ impl StubState {
         }
     }
 
+    /// Splits a request's input tokens the way the prompt cache does, and caches the
+    /// prefixes at its breakpoints.
+    fn cache_usage(&self, api_key: &str, request: &MessagesRequest) -> Usage {
+        let total: usize = request.blocks.iter().map(|b| b.tokens).sum();
+        let Some(last_breakpoint) = request.blocks.iter().rposition(|b| b.breakpoint) else {
+            return usage(total.max(1), 0, 0);
+        };
+        let mut hasher = DefaultHasher::new();
+        api_key.hash(&mut hasher);
+        request.model.hash(&mut hasher);
+        let mut prefixes = Vec::with_capacity(last_breakpoint + 1);
+        let mut tokens = 0;
+        for block in &request.blocks[..=last_breakpoint] {
+            block.text.hash(&mut hasher);
+            tokens += block.tokens;
+            prefixes.push((hasher.finish(), tokens, block.breakpoint));
+        }
+        let mut inner = self.lock();
+        let read = prefixes
+            .iter()
+            .rev()
+            .find(|(hash, _, _)| inner.cached_prefixes.contains(hash))
+            .map_or(0, |(_, tokens, _)| *tokens);
+        for (hash, _, breakpoint) in &prefixes {
+            if *breakpoint {
+                inner.cached_prefixes.insert(*hash);
+            }
+        }
+        let written = tokens - read;
+        usage(total - tokens, written, read)
+    }
+
     /// Forgets faults, revocations, recorded requests and cut streams.
     pub fn clear(&self) {
         *self.lock() = Inner::default();
@@ -179,6 +247,11 @@ impl StubState {
 
     fn record(&self, request: RecordedRequest) {
         self.lock().requests.push(request);
+    }
+
+    /// True the first time `word` is seen with this message text, false after.
+    fn fire_once(&self, word: &str, text: &str) -> bool {
+        self.lock().fired.insert(format!("{word}\u{0}{text}"))
     }
 
     fn is_revoked(&self, key: &str) -> bool {
@@ -273,6 +346,10 @@ pub async fn spawn() -> StubHandle {
 struct ApiError {
     status: StatusCode,
     message: Cow<'static, str>,
+    /// The `error.type`, when not the status's usual one.
+    kind: Option<&'static str>,
+    /// `retry-after` of a 429 (1 unless a fault chose it).
+    retry_after: u64,
 }
 
 impl ApiError {
@@ -280,7 +357,33 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            kind: None,
+            retry_after: 1,
         }
+    }
+
+    fn rate_limited(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: retry_after_secs,
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Number of request tokens has exceeded your per-minute rate limit",
+            )
+        }
+    }
+
+    /// 400 with Anthropic's credit message (what the API sends today), or 402
+    /// `billing_error`.
+    fn out_of_credit(status: u16) -> Self {
+        if status == 402 {
+            Self::for_status(402)
+        } else {
+            Self::invalid_request(CREDIT_MESSAGE)
+        }
+    }
+
+    fn prompt_too_long() -> Self {
+        Self::invalid_request(TOO_LONG_MESSAGE)
     }
 
     fn invalid_request(message: impl Into<Cow<'static, str>>) -> Self {
@@ -310,6 +413,7 @@ impl ApiError {
             401 => "invalid x-api-key",
             403 => "Your API key does not have permission to use the specified resource.",
             404 => "Not found",
+            402 => CREDIT_MESSAGE,
             413 => "Request exceeds the maximum allowed number of bytes.",
             429 => "Number of request tokens has exceeded your per-minute rate limit",
             529 => "Overloaded",
@@ -319,7 +423,10 @@ impl ApiError {
     }
 
     fn envelope(&self) -> Value {
-        error_envelope(error_type(self.status), &self.message)
+        error_envelope(
+            self.kind.unwrap_or_else(|| error_type(self.status)),
+            &self.message,
+        )
     }
 }
 
@@ -329,9 +436,44 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(self.retry_after));
+            // Over the limit: nothing left of the requests this minute.
+            add_rate_limit_headers(response.headers_mut(), Some((0, REQUESTS_PER_MINUTE)));
         }
         response
+    }
+}
+
+/// The requests a minute the stand-in says a key may make.
+const REQUESTS_PER_MINUTE: u64 = 50;
+
+/// Anthropic's `anthropic-ratelimit-*` headers: requests (`Some((remaining, limit))`, or
+/// all but one of [`REQUESTS_PER_MINUTE`]) and tokens (plenty), each with its reset time.
+/// Headers already there are left as they are.
+fn add_rate_limit_headers(headers: &mut HeaderMap, requests: Option<(u64, u64)>) {
+    let (remaining, limit) = requests.unwrap_or((REQUESTS_PER_MINUTE - 1, REQUESTS_PER_MINUTE));
+    let reset = (chrono::Utc::now() + chrono::Duration::seconds(60))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let values = [
+        ("requests", limit, remaining),
+        ("tokens", 480_000, 470_000),
+        ("input-tokens", 400_000, 392_000),
+        ("output-tokens", 80_000, 78_000),
+    ];
+    for (resource, limit, remaining) in values {
+        for (field, value) in [
+            ("limit", limit.to_string()),
+            ("remaining", remaining.to_string()),
+            ("reset", reset.clone()),
+        ] {
+            let name = format!("anthropic-ratelimit-{resource}-{field}");
+            if let (Ok(name), Ok(value)) = (
+                axum::http::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                headers.entry(name).or_insert(value);
+            }
+        }
     }
 }
 
@@ -344,6 +486,7 @@ fn overloaded_status() -> StatusCode {
 fn error_type(status: StatusCode) -> &'static str {
     match status.as_u16() {
         401 => "authentication_error",
+        402 => "billing_error",
         403 => "permission_error",
         404 => "not_found_error",
         413 => "request_too_large",
@@ -393,6 +536,7 @@ enum Endpoint {
     ListModels,
     GetModel(String),
     CreateMessage,
+    CountTokens,
 }
 
 /// One handler for all of `/v1/*`, so that every request is recorded and every unknown
@@ -434,6 +578,9 @@ async fn v1(
         Ok(response) => response,
         Err(err) => err.into_response(),
     };
+    if response.status().is_success() {
+        add_rate_limit_headers(response.headers_mut(), None);
+    }
     // The real API tags every answer with a request id; clients log it.
     if let Ok(value) = HeaderValue::from_str(&format!("req_{}", random_id())) {
         response.headers_mut().insert("request-id", value);
@@ -460,6 +607,7 @@ async fn handle_v1(
             _ => return Err(ApiError::not_found("Not found")),
         },
         (&Method::POST, "/v1/messages") => Endpoint::CreateMessage,
+        (&Method::POST, "/v1/messages/count_tokens") => Endpoint::CountTokens,
         _ => return Err(ApiError::not_found("Not found")),
     };
 
@@ -476,6 +624,11 @@ async fn handle_v1(
     let mut plan = Plan::default();
     match state.take_fault() {
         Some(Fault::Status(code)) => return Err(ApiError::for_status(code)),
+        Some(Fault::RateLimited { retry_after_secs }) => {
+            return Err(ApiError::rate_limited(retry_after_secs))
+        }
+        Some(Fault::OutOfCredit { status }) => return Err(ApiError::out_of_credit(status)),
+        Some(Fault::PromptTooLong) => return Err(ApiError::prompt_too_long()),
         Some(Fault::Hang) => std::future::pending::<()>().await,
         Some(fault) => plan.add_fault(&fault),
         None => {}
@@ -512,9 +665,39 @@ async fn handle_v1(
                 });
             };
             let request = MessagesRequest::parse(json_body)?;
+            if let Some(error) = magic_error(state, &request.last_user_text) {
+                return Err(error);
+            }
             plan.add_magic_words(&request.last_user_text);
             plan.wait().await;
-            Ok(create_message(state, &request, plan))
+            let usage = state.cache_usage(api_key.unwrap_or_default(), &request);
+            Ok(create_message(state, &request, usage, plan))
+        }
+        Endpoint::CountTokens => {
+            let Some(json_body) = json_body else {
+                return Err(ApiError::invalid_request("request body is not valid JSON"));
+            };
+            let request: protocol::CountTokensRequest = serde_json::from_value(json_body)
+                .map_err(|err| ApiError::invalid_request(err.to_string()))?;
+            let as_messages = protocol::MessagesRequest {
+                model: request.model,
+                max_tokens: 1,
+                system: request.system,
+                messages: request.messages,
+                stream: false,
+                thinking: None,
+            };
+            let request = MessagesRequest::parse(
+                serde_json::to_value(as_messages).expect("a request serializes"),
+            )?;
+            plan.wait().await;
+            let counted: usize = request.blocks.iter().map(|b| b.tokens).sum();
+            Ok(plan.json_answer(
+                &serde_json::to_value(protocol::CountTokensResponse {
+                    input_tokens: counted.max(1) as u64,
+                })
+                .expect("a count serializes"),
+            ))
         }
     }
 }
@@ -562,8 +745,54 @@ struct MessagesRequest {
     stream: bool,
     /// The text of the last `user` message; the answer echoes it.
     last_user_text: String,
-    /// Whitespace-separated words across `system` and every message, at least 1.
-    input_tokens: usize,
+    /// The system prompt's and every message's blocks, in order: what the prompt cache sees.
+    blocks: Vec<Block>,
+}
+
+/// One block of the prompt, as the prompt cache sees it.
+#[derive(Debug)]
+struct Block {
+    /// Its role and text: two prefixes are the same when these are.
+    text: String,
+    /// Whitespace-separated words.
+    tokens: usize,
+    /// It carries `cache_control`.
+    breakpoint: bool,
+}
+
+impl Block {
+    fn of(role: &str, content: &protocol::Content) -> Vec<Self> {
+        match content {
+            protocol::Content::Text(text) => vec![Self::new(role, text, false)],
+            protocol::Content::Blocks(blocks) => blocks
+                .iter()
+                .map(|block| match block {
+                    protocol::RequestBlock::Text {
+                        text,
+                        cache_control,
+                    } => Self::new(role, text, cache_control.is_some()),
+                    protocol::RequestBlock::Unknown => Self::new(role, "", false),
+                })
+                .collect(),
+        }
+    }
+
+    fn new(role: &str, text: &str, breakpoint: bool) -> Self {
+        Self {
+            text: format!("{role}\n{text}"),
+            tokens: text.split_whitespace().count(),
+            breakpoint,
+        }
+    }
+}
+
+fn usage(input: usize, written: usize, read: usize) -> Usage {
+    Usage {
+        input_tokens: Some(input as u64),
+        output_tokens: None,
+        cache_creation_input_tokens: Some(written as u64),
+        cache_read_input_tokens: Some(read as u64),
+    }
 }
 
 impl MessagesRequest {
@@ -592,10 +821,10 @@ impl MessagesRequest {
             ));
         }
 
-        let mut words = request
+        let mut blocks = request
             .system
             .as_ref()
-            .map_or(0, |system| system.text().split_whitespace().count());
+            .map_or_else(Vec::new, |system| Block::of("system", system));
         let mut last_user_text = String::new();
         let count = request.messages.len();
         for (i, message) in request.messages.iter().enumerate() {
@@ -607,7 +836,12 @@ impl MessagesRequest {
                 )));
             }
             let text = message.content.text();
-            words += text.split_whitespace().count();
+            let role = if message.role == Role::User {
+                "user"
+            } else {
+                "assistant"
+            };
+            blocks.extend(Block::of(role, &message.content));
             if message.role == Role::User {
                 last_user_text = text;
             }
@@ -617,7 +851,7 @@ impl MessagesRequest {
             model: request.model,
             stream: request.stream,
             last_user_text,
-            input_tokens: words.max(1),
+            blocks,
         })
     }
 }
@@ -633,6 +867,8 @@ struct Plan {
     error_event: bool,
     /// Pad the answer to about 40 deltas, so a slow stream lasts long enough to watch.
     long_answer: bool,
+    /// Requests left and the limit, for the rate-limit headers (plenty when `None`).
+    requests_left: Option<(u64, u64)>,
 }
 
 /// Magic word: 300 ms between deltas and a longer answer.
@@ -643,6 +879,49 @@ const MAGIC_DROP: &str = "[[drop]]";
 const MAGIC_OVERLOADED: &str = "[[overloaded]]";
 /// Magic word: the answer ends with ` (answer N)`, N the requests seen so far.
 const MAGIC_NUMBERED: &str = "[[numbered]]";
+/// Magic word: a 529 before the stream, once per message text.
+const MAGIC_OVERLOADED_STATUS: &str = "[[overloaded-status]]";
+/// Magic word: a 429 with `retry-after: 3` (`[[rate-limited:N]]`: N seconds), once per
+/// message text.
+const MAGIC_RATE_LIMITED: &str = "[[rate-limited";
+/// Magic word: 400, the credit balance is too low.
+const MAGIC_OUT_OF_CREDIT: &str = "[[out-of-credit]]";
+/// Magic word: 400, the prompt is too long.
+const MAGIC_TOO_LONG: &str = "[[too-long]]";
+/// Magic word: answer, with 3 of 50 requests left this minute.
+const MAGIC_RATELIMIT_LOW: &str = "[[ratelimit-low]]";
+
+/// The error a magic word asks for instead of an answer, if any.
+fn magic_error(state: &StubState, text: &str) -> Option<ApiError> {
+    if let Some(at) = text.find(MAGIC_RATE_LIMITED) {
+        let rest = &text[at + MAGIC_RATE_LIMITED.len()..];
+        let secs = match rest.strip_prefix(':') {
+            Some(rest) => {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                rest[digits.len()..]
+                    .starts_with("]]")
+                    .then(|| digits.parse().ok())
+                    .flatten()
+            }
+            None => rest.starts_with("]]").then_some(3),
+        };
+        if let Some(secs) = secs {
+            if state.fire_once(MAGIC_RATE_LIMITED, text) {
+                return Some(ApiError::rate_limited(secs));
+            }
+        }
+    }
+    if text.contains(MAGIC_OVERLOADED_STATUS) && state.fire_once(MAGIC_OVERLOADED_STATUS, text) {
+        return Some(ApiError::overloaded());
+    }
+    if text.contains(MAGIC_OUT_OF_CREDIT) {
+        return Some(ApiError::out_of_credit(400));
+    }
+    if text.contains(MAGIC_TOO_LONG) {
+        return Some(ApiError::prompt_too_long());
+    }
+    None
+}
 
 impl Plan {
     fn add_fault(&mut self, fault: &Fault) {
@@ -652,8 +931,15 @@ impl Plan {
             }
             Fault::DropStream { after_deltas } => self.drop_after(after_deltas),
             Fault::ErrorEvent => self.error_event = true,
+            Fault::RateLimitLow { remaining, limit } => {
+                self.requests_left = Some((remaining, limit));
+            }
             // Answered before any plan is made.
-            Fault::Status(_) | Fault::Hang => {}
+            Fault::Status(_)
+            | Fault::Hang
+            | Fault::RateLimited { .. }
+            | Fault::OutOfCredit { .. }
+            | Fault::PromptTooLong => {}
         }
     }
 
@@ -667,6 +953,12 @@ impl Plan {
         }
         if text.contains(MAGIC_OVERLOADED) {
             self.add_fault(&Fault::ErrorEvent);
+        }
+        if text.contains(MAGIC_RATELIMIT_LOW) {
+            self.add_fault(&Fault::RateLimitLow {
+                remaining: 3,
+                limit: REQUESTS_PER_MINUTE,
+            });
         }
     }
 
@@ -687,7 +979,9 @@ impl Plan {
             return ApiError::overloaded().into_response();
         }
         if self.drop_after.is_none() {
-            return Json(value).into_response();
+            let mut response = Json(value).into_response();
+            add_rate_limit_headers(response.headers_mut(), self.requests_left);
+            return response;
         }
         // Bytes, not a `str` slice: halfway may fall inside a multi-byte character.
         let whole = Bytes::from(value.to_string());
@@ -764,7 +1058,7 @@ fn message(
     model: &str,
     content: Vec<ResponseBlock>,
     stop_reason: Option<&str>,
-    input_tokens: usize,
+    input: &Usage,
     output_tokens: usize,
 ) -> MessageResponse {
     MessageResponse {
@@ -776,14 +1070,18 @@ fn message(
         stop_reason: stop_reason.map(str::to_owned),
         stop_sequence: None,
         usage: Usage {
-            input_tokens: Some(input_tokens as u64),
             output_tokens: Some(output_tokens as u64),
-            ..Usage::default()
+            ..input.clone()
         },
     }
 }
 
-fn create_message(state: &StubState, request: &MessagesRequest, plan: Plan) -> Response {
+fn create_message(
+    state: &StubState,
+    request: &MessagesRequest,
+    input: Usage,
+    plan: Plan,
+) -> Response {
     let id = format!("msg_{}", random_id());
     let mut text = answer_text(&request.last_user_text, plan.long_answer);
     if request.last_user_text.contains(MAGIC_NUMBERED) {
@@ -798,29 +1096,25 @@ fn create_message(state: &StubState, request: &MessagesRequest, plan: Plan) -> R
             &request.model,
             vec![ResponseBlock::Text { text }],
             Some("end_turn"),
-            request.input_tokens,
+            &input,
             deltas.len(),
         );
         let value = serde_json::to_value(message).expect("a message serializes");
         return plan.json_answer(&value);
     }
 
-    let start = message(
-        &id,
-        &request.model,
-        Vec::new(),
-        None,
-        request.input_tokens,
-        1,
-    );
-    (
+    let start = message(&id, &request.model, Vec::new(), None, &input, 1);
+    let requests_left = plan.requests_left;
+    let mut response = (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         Body::from_stream(event_stream(state.clone(), start, deltas, plan)),
     )
-        .into_response()
+        .into_response();
+    add_rate_limit_headers(response.headers_mut(), requests_left);
+    response
 }
 
 /// One server-sent event, named by its `type`.
@@ -940,6 +1234,37 @@ enum FaultKind {
         after_deltas: usize,
     },
     ErrorEvent,
+    RateLimited {
+        #[serde(default = "default_retry_after")]
+        retry_after_secs: u64,
+    },
+    OutOfCredit {
+        #[serde(default = "default_credit_status")]
+        status: u16,
+    },
+    PromptTooLong,
+    RateLimitLow {
+        #[serde(default = "default_remaining")]
+        remaining: u64,
+        #[serde(default = "default_limit")]
+        limit: u64,
+    },
+}
+
+fn default_retry_after() -> u64 {
+    3
+}
+
+fn default_credit_status() -> u16 {
+    400
+}
+
+fn default_remaining() -> u64 {
+    3
+}
+
+fn default_limit() -> u64 {
+    REQUESTS_PER_MINUTE
 }
 
 fn default_delay_ms() -> u64 {
@@ -958,6 +1283,12 @@ impl From<FaultKind> for Fault {
             FaultKind::Hang => Fault::Hang,
             FaultKind::Drop { after_deltas } => Fault::DropStream { after_deltas },
             FaultKind::ErrorEvent => Fault::ErrorEvent,
+            FaultKind::RateLimited { retry_after_secs } => Fault::RateLimited { retry_after_secs },
+            FaultKind::OutOfCredit { status } => Fault::OutOfCredit { status },
+            FaultKind::PromptTooLong => Fault::PromptTooLong,
+            FaultKind::RateLimitLow { remaining, limit } => {
+                Fault::RateLimitLow { remaining, limit }
+            }
         }
     }
 }
@@ -1040,6 +1371,7 @@ mod tests {
     use super::*;
 
     const KEY: &str = "sk-ant-api03-test-key-0001";
+    const OTHER_KEY: &str = "sk-ant-api03-test-key-0002";
     const VERSION: &str = "2023-06-01";
 
     fn client() -> reqwest::Client {
@@ -1212,6 +1544,88 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_prompt_cache_writes_new_prefixes_and_reads_those_seen_before() {
+        let stub = spawn().await;
+        let marked = json!({ "type": "ephemeral" });
+        let block = |text: &str| json!([{ "type": "text", "text": text, "cache_control": marked }]);
+        let usage_of = |body: Value| {
+            let stub = &stub;
+            async move {
+                let response = post_message(stub, KEY, &body).send().await.expect("send");
+                assert_eq!(response.status(), 200);
+                let message: Value = response.json().await.expect("json");
+                message["usage"].clone()
+            }
+        };
+        let first = json!({
+            "model": "claude-haiku-4-5", "max_tokens": 64,
+            "system": block("one two three"),
+            "messages": [{ "role": "user", "content": block("four five") }],
+        });
+        let usage = usage_of(first).await;
+        assert_eq!(
+            (
+                &usage["input_tokens"],
+                &usage["cache_creation_input_tokens"],
+                &usage["cache_read_input_tokens"]
+            ),
+            (&json!(0), &json!(5), &json!(0))
+        );
+        // The follow-up: the earlier prefix is read, the new turns written, nothing after
+        // the last breakpoint is left at full price.
+        let follow_up = json!({
+            "model": "claude-haiku-4-5", "max_tokens": 64,
+            "system": block("one two three"),
+            "messages": [
+                { "role": "user", "content": "four five" },
+                { "role": "assistant", "content": "six" },
+                { "role": "user", "content": block("seven eight") },
+            ],
+        });
+        let usage = usage_of(follow_up.clone()).await;
+        assert_eq!(
+            (
+                &usage["input_tokens"],
+                &usage["cache_creation_input_tokens"],
+                &usage["cache_read_input_tokens"]
+            ),
+            (&json!(0), &json!(3), &json!(5))
+        );
+        // Another key, or another model, shares nothing.
+        let other = post_message(&stub, OTHER_KEY, &follow_up)
+            .send()
+            .await
+            .expect("send");
+        let other: Value = other.json().await.expect("json");
+        assert_eq!(other["usage"]["cache_read_input_tokens"], 0);
+        // Without breakpoints nothing is cached: all of it is input.
+        let plain = usage_of(chat("nine ten", false)).await;
+        assert_eq!(plain["cache_read_input_tokens"], 0);
+        assert_eq!(plain["cache_creation_input_tokens"], 0);
+        assert_eq!(plain["input_tokens"], 2);
+    }
+
+    #[tokio::test]
+    async fn count_tokens_counts_the_whole_prompt() {
+        let stub = spawn().await;
+        let response = client()
+            .post(format!("{}/v1/messages/count_tokens", stub.base_url))
+            .header("x-api-key", KEY)
+            .header("anthropic-version", VERSION)
+            .json(&json!({
+                "model": "claude-sonnet-4-5",
+                "system": [{ "type": "text", "text": "a b c", "cache_control": { "type": "ephemeral" } }],
+                "messages": [{ "role": "user", "content": "d e" }],
+            }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+        let counted: Value = response.json().await.expect("json");
+        assert_eq!(counted, json!({ "input_tokens": 5 }));
+    }
+
+    #[tokio::test]
     async fn answers_json_with_usage_across_system_and_messages() {
         let stub = spawn().await;
         let body = json!({
@@ -1272,6 +1686,160 @@ mod tests {
             .await
             .expect("send");
         assert_error(response, 404, "not_found_error").await;
+    }
+
+    #[tokio::test]
+    async fn upstream_troubles_come_in_anthropic_s_shapes_by_fault_and_by_magic_word() {
+        let stub = spawn().await;
+        let header = |r: &reqwest::Response, name: &str| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        // Every good answer says how much of the limits is left: plenty.
+        let ok = post_message(&stub, KEY, &chat("hi", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        assert_eq!(
+            header(&ok, "anthropic-ratelimit-requests-limit").as_deref(),
+            Some("50")
+        );
+        assert_eq!(
+            header(&ok, "anthropic-ratelimit-requests-remaining").as_deref(),
+            Some("49")
+        );
+        assert!(header(&ok, "anthropic-ratelimit-output-tokens-reset").is_some());
+
+        stub.state.set_fault_for(
+            Fault::RateLimited {
+                retry_after_secs: 12,
+            },
+            1,
+        );
+        let limited = post_message(&stub, KEY, &chat("hi", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&limited, "retry-after").as_deref(), Some("12"));
+        assert_eq!(
+            header(&limited, "anthropic-ratelimit-requests-remaining").as_deref(),
+            Some("0")
+        );
+        assert_error(limited, 429, "rate_limit_error").await;
+
+        stub.state
+            .set_fault_for(Fault::OutOfCredit { status: 400 }, 1);
+        let body = assert_error(
+            post_message(&stub, KEY, &chat("hi", true))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_request_error",
+        )
+        .await;
+        assert_eq!(body["error"]["message"], CREDIT_MESSAGE);
+        stub.state
+            .set_fault_for(Fault::OutOfCredit { status: 402 }, 1);
+        assert_error(
+            post_message(&stub, KEY, &chat("hi", true))
+                .send()
+                .await
+                .unwrap(),
+            402,
+            "billing_error",
+        )
+        .await;
+        stub.state.set_fault_for(Fault::PromptTooLong, 1);
+        let body = assert_error(
+            post_message(&stub, KEY, &chat("hi", true))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_request_error",
+        )
+        .await;
+        assert_eq!(body["error"]["message"], TOO_LONG_MESSAGE);
+        stub.state.set_fault_for(
+            Fault::RateLimitLow {
+                remaining: 2,
+                limit: 40,
+            },
+            1,
+        );
+        let low = post_message(&stub, KEY, &chat("hi", false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(low.status(), 200);
+        assert_eq!(
+            header(&low, "anthropic-ratelimit-requests-remaining").as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            header(&low, "anthropic-ratelimit-requests-limit").as_deref(),
+            Some("40")
+        );
+
+        // Magic words: the rate limit and the 529 fire once per text, then it goes through.
+        let limited = post_message(&stub, KEY, &chat("a [[rate-limited:7]]", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&limited, "retry-after").as_deref(), Some("7"));
+        assert_eq!(limited.status(), 429);
+        let again = post_message(&stub, KEY, &chat("a [[rate-limited:7]]", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 200);
+        let limited = post_message(&stub, KEY, &chat("b [[rate-limited]]", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&limited, "retry-after").as_deref(), Some("3"));
+        for (text, status, kind) in [
+            ("x [[overloaded-status]]", 529, "overloaded_error"),
+            ("x [[out-of-credit]]", 400, "invalid_request_error"),
+            ("x [[out-of-credit]]", 400, "invalid_request_error"),
+            ("x [[too-long]]", 400, "invalid_request_error"),
+        ] {
+            let response = post_message(&stub, KEY, &chat(text, true))
+                .send()
+                .await
+                .unwrap();
+            assert_error(response, status, kind).await;
+        }
+        let through = post_message(&stub, KEY, &chat("x [[overloaded-status]]", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(through.status(), 200);
+        let low = post_message(&stub, KEY, &chat("x [[ratelimit-low]]", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            header(&low, "anthropic-ratelimit-requests-remaining").as_deref(),
+            Some("3")
+        );
+
+        // And through the control route.
+        let response = client()
+            .post(format!("{}/_stub/fault", stub.base_url))
+            .body(r#"{"kind": "rate_limited", "retry_after_secs": 30, "count": 1}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+        let limited = post_message(&stub, KEY, &chat("hi", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&limited, "retry-after").as_deref(), Some("30"));
     }
 
     #[tokio::test]

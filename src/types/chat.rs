@@ -22,8 +22,7 @@ pub struct ConversationSummary {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageView {
     pub id: String,
     /// `user` or `assistant`.
@@ -40,12 +39,22 @@ pub struct MessageView {
     pub payer: Option<Payer>,
     /// The message it follows (none for a conversation's first message).
     #[serde(default)]
-    #[cfg_attr(feature = "ssr", sqlx(default))]
     pub parent_id: Option<String>,
     /// Its place among the versions of this turn (regenerated answers, edited messages).
     #[serde(default)]
-    #[cfg_attr(feature = "ssr", sqlx(skip))]
     pub siblings: Siblings,
+    /// An answer's cache writes and reads, from the usage ledger.
+    #[serde(default)]
+    pub cache_creation_input_tokens: Option<i64>,
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<i64>,
+    /// An answer's estimated cost, null when its model is not priced (or no usage is on
+    /// record for it).
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    /// What its cache reads saved against full-price input.
+    #[serde(default)]
+    pub saved_usd: Option<f64>,
 }
 
 /// A message's versions: the messages with the same parent, oldest first. `index` counts
@@ -69,11 +78,14 @@ impl Default for Siblings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationView {
     #[serde(flatten)]
     pub summary: ConversationSummary,
     pub messages: Vec<MessageView>,
+    /// The estimated cost of its answers whose model is priced.
+    #[serde(default)]
+    pub cost_usd: f64,
 }
 
 /// Token totals of one model over the current calendar month (UTC).
@@ -121,6 +133,11 @@ pub struct ChatRequest {
     /// beside it, then its answer; the turns that followed the old one stay on its branch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edit_of: Option<String>,
+    /// Send this one message even though it may take the month past the person's spending
+    /// cap (the "Send anyway" of a `spend_cap_reached` refusal); applies to this request
+    /// only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_cap: bool,
 }
 
 /// One event of an answer's stream, defined once for the server and the browser. Both
@@ -150,12 +167,32 @@ pub struct Done {
     pub usage: Usage,
     /// What the answer cost, when the operator prices its model (null otherwise).
     pub cost_usd: Option<f64>,
+    /// What its cache reads saved against full-price input (absent when not priced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_usd: Option<f64>,
     /// Who paid Anthropic for it.
     pub payer: Payer,
     /// Older turns of the conversation were left out of what Anthropic saw: it is longer
     /// than the history budget.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub history_truncated: bool,
+    /// Less than a tenth is left of one of the person's Anthropic rate limits (their own
+    /// key only); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitWarning>,
+}
+
+/// What is left of the Anthropic rate limit that is nearest to running out, read from
+/// Anthropic's `anthropic-ratelimit-*` headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimitWarning {
+    /// `requests`, `tokens`, `input_tokens` or `output_tokens`.
+    pub resource: String,
+    pub remaining: u64,
+    pub limit: u64,
+    /// When the limit is fully replenished (RFC 3339), when Anthropic said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<String>,
 }
 
 /// Who paid Anthropic for an answer.
@@ -214,6 +251,10 @@ pub struct StreamError {
 pub enum StreamErrorCode {
     /// Anthropic broke off, went silent or sent an error event.
     AnthropicUnavailable,
+    /// Anthropic sent `overloaded_error`.
+    AnthropicOverloaded,
+    /// Anthropic sent `rate_limit_error`.
+    AnthropicRateLimited,
     /// The answer could not be stored.
     Internal,
 }
@@ -298,8 +339,10 @@ mod tests {
                 cache_read_input_tokens: 6,
             },
             cost_usd: None,
+            saved_usd: None,
             payer: Payer::Platform,
             history_truncated: false,
+            rate_limit: None,
         })
     }
 

@@ -3,6 +3,7 @@
 mod branch_nav;
 mod branching;
 mod composer;
+mod cost;
 pub mod gate;
 mod message_actions;
 mod shortcuts;
@@ -10,6 +11,7 @@ mod sidebar;
 mod state;
 pub mod stream;
 mod thread;
+mod upstream_notice;
 
 use leptos::prelude::*;
 

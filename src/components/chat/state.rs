@@ -9,7 +9,10 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use leptos_router::{hooks::use_query_map, NavigateOptions};
 
-use super::stream::{new_client_message_id, Outcome};
+use super::{
+    stream::{new_client_message_id, Outcome},
+    upstream_notice::{Trouble, UpstreamNotice},
+};
 use crate::{
     api::chat::{
         available_models, get_conversation, list_agents, list_conversations, DeleteConversation,
@@ -17,7 +20,9 @@ use crate::{
     },
     auth::Auth,
     error::AppError,
-    types::chat::{AgentView, ChatRequest, ConversationSummary, ConversationView},
+    types::chat::{
+        AgentView, ChatRequest, ConversationSummary, ConversationView, Done, RateLimitWarning,
+    },
 };
 
 /// Why the chat gave way to a key panel.
@@ -37,6 +42,9 @@ pub enum AnswerStatus {
         message: String,
         retryable: bool,
     },
+    /// Refused by the person's spending cap (its message gives the figures); "Send anyway"
+    /// sends it past the cap, once.
+    OverCap(String),
 }
 
 /// An answer requested in this visit. Reference-counted signals: it lives as long as the
@@ -49,6 +57,8 @@ pub struct LiveAnswer {
     /// The conversation was longer than what is sent with a message: older turns were left
     /// out of what the Agent saw.
     pub history_truncated: ArcRwSignal<bool>,
+    /// The `done` event, once the answer is complete: its usage and cost.
+    pub done: ArcRwSignal<Option<Done>>,
     request: Arc<ChatRequest>,
 }
 
@@ -86,6 +96,10 @@ pub struct ChatState {
     pub draft: RwSignal<String>,
     pub streaming: RwSignal<bool>,
     pub key_problem: RwSignal<Option<KeyProblem>>,
+    /// What Anthropic said instead of the last answer (a rate limit, an overload, …).
+    pub upstream: RwSignal<Option<UpstreamNotice>>,
+    /// Less than a tenth left of one of the key's rate limits, after the last answer.
+    pub rate_note: RwSignal<Option<RateLimitWarning>>,
     /// False until the WASM runs: sending needs it.
     pub hydrated: RwSignal<bool>,
     /// The open conversation list on narrow screens.
@@ -167,6 +181,8 @@ impl ChatState {
             draft: RwSignal::new(String::new()),
             streaming: RwSignal::new(false),
             key_problem: RwSignal::new(None),
+            upstream: RwSignal::new(None),
+            rate_note: RwSignal::new(None),
             hydrated: RwSignal::new(false),
             list_open: RwSignal::new(initial.is_none()),
             rename,
@@ -206,6 +222,8 @@ impl ChatState {
         self.cut.set(None);
         self.editing.set(None);
         self.branch_error.set(None);
+        self.upstream.set(None);
+        self.rate_note.set(None);
     }
 
     /// The current conversation's summary. Reads resources: call it inside a
@@ -322,10 +340,26 @@ impl ChatState {
     where
         N: Fn(&str, NavigateOptions) + Clone + 'static,
     {
+        self.resend(failed, navigate, false);
+    }
+
+    /// Sends a message the spending cap refused past the cap, this once.
+    pub fn send_anyway<N>(self, refused: LiveAnswer, navigate: N)
+    where
+        N: Fn(&str, NavigateOptions) + Clone + 'static,
+    {
+        self.resend(refused, navigate, true);
+    }
+
+    fn resend<N>(self, failed: LiveAnswer, navigate: N, over_cap: bool)
+    where
+        N: Fn(&str, NavigateOptions) + Clone + 'static,
+    {
         if self.streaming.get_untracked() {
             return;
         }
         let mut request = (*failed.request).clone();
+        request.over_cap = over_cap;
         if let Some(id) = self.current.get_untracked() {
             request.conversation_id = Some(id);
             request.agent = None;
@@ -347,10 +381,14 @@ impl ChatState {
     /// A new message moves the conversation on: earlier failures no longer offer Retry
     /// (what arrived of them stays, marked incomplete).
     fn settle_failures(&self) {
+        self.upstream.set(None);
         self.live.update(|items| {
             items.retain(|item| match item {
                 LiveItem::Answer(a)
-                    if matches!(a.status.get_untracked(), AnswerStatus::Failed { .. }) =>
+                    if matches!(
+                        a.status.get_untracked(),
+                        AnswerStatus::Failed { .. } | AnswerStatus::OverCap(_)
+                    ) =>
                 {
                     let keep = a.text.with_untracked(|t| !t.is_empty());
                     if keep {
@@ -375,6 +413,7 @@ impl ChatState {
             text: ArcRwSignal::new(String::new()),
             status: ArcRwSignal::new(AnswerStatus::Streaming),
             history_truncated: ArcRwSignal::new(false),
+            done: ArcRwSignal::new(None),
             request: Arc::new(request),
         }
     }
@@ -448,10 +487,13 @@ impl ChatState {
         let mut look_for_new = true;
         // Stopped after the first words: the server stores what arrived.
         let mut stopped_with_text = false;
+        let trouble = Trouble::of(&outcome);
         match outcome {
             Outcome::Done(done) => {
+                self.rate_note.set(done.rate_limit.clone());
                 answer.status.set(AnswerStatus::Done);
                 answer.history_truncated.set(done.history_truncated);
+                answer.done.set(Some(done.clone()));
                 look_for_new = false;
                 if still_here {
                     self.adopt(done.conversation_id.clone(), &navigate);
@@ -490,6 +532,9 @@ impl ChatState {
                     self.auth.reload();
                     return;
                 }
+                AppError::SpendCapReached { .. } | AppError::SpendCapUnpriced { .. } => {
+                    answer.status.set(AnswerStatus::OverCap(error.to_string()))
+                }
                 AppError::AnthropicUnavailable
                 | AppError::RateLimited { .. }
                 | AppError::Internal
@@ -503,6 +548,9 @@ impl ChatState {
         if !still_here {
             return;
         }
+        if let Some(trouble) = trouble {
+            self.show_upstream(UpstreamNotice::new(trouble, answer));
+        }
         if look_for_new
             && request.conversation_id.is_none()
             && self.current.get_untracked().is_none()
@@ -514,6 +562,19 @@ impl ChatState {
             self.reload_stopped();
         }
         self.refresh_list();
+    }
+
+    /// Anthropic's trouble is told in the composer, with its own Retry: the failed answer
+    /// goes (or, if some of it arrived, stays marked incomplete).
+    fn show_upstream(&self, notice: UpstreamNotice) {
+        let answer = &notice.answer;
+        if answer.text.with_untracked(|t| t.is_empty()) {
+            self.live
+                .update(|l| l.retain(|item| item.key() != answer.key));
+        } else {
+            answer.status.set(AnswerStatus::Incomplete);
+        }
+        self.upstream.set(Some(notice));
     }
 
     /// Makes `id` the current conversation and puts it in the URL (so a reload shows it).

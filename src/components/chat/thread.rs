@@ -5,6 +5,7 @@ use leptos::{html, prelude::*};
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::{
+    cost::{ConversationCost, LiveCost, OverCapNotice, StoredCost},
     message_actions::{EditMessage, MessageActions},
     state::{AnswerStatus, ChatState, LiveAnswer, LiveItem},
 };
@@ -37,6 +38,7 @@ pub fn ThreadHeader() -> impl IntoView {
                         <div class="thread-heading">
                             <h1 class="thread-title" id="thread-title">{title.clone()}</h1>
                             {agent.map(|name| view! { <p class="thread-meta">"with " <strong>{name}</strong></p> })}
+                            <ConversationCost/>
                         </div>
                         {summary.map(|s| view! { <ConversationActions id=s.id title=s.title/> })}
                     </div>
@@ -289,10 +291,12 @@ fn StoredMessage(message: MessageView, agent: String, last: bool) -> impl IntoVi
     let actions = view! { <MessageActions message=message.clone() last/> };
     let incomplete = message.incomplete;
     let on_platform = message.payer == Some(Payer::Platform);
+    let cost = message.clone();
     view! {
         <article class="message message-answer" class:incomplete=incomplete>
             <h2 class="message-author">{agent}</h2>
             <Markdown text=message.content/>
+            <StoredCost message=cost/>
             {incomplete.then(|| view! { <IncompleteMark/> })}
             {on_platform.then(|| view! {
                 <p class="payer-note">"Answered on ApexAurum's key (Pro)"</p>
@@ -346,6 +350,7 @@ fn LiveAnswerView(answer: LiveAnswer) -> impl IntoView {
                 <Show when=move || cut_off() && has_text()>
                     <IncompleteMark/>
                 </Show>
+                <LiveCost answer=answer.get_value()/>
                 <Show when=move || history_truncated.get()>
                     <p class="history-note">"This conversation is longer than what is sent with each message: the Agent saw only its latest part. Start a new conversation to begin afresh."</p>
                 </Show>
@@ -355,6 +360,9 @@ fn LiveAnswerView(answer: LiveAnswer) -> impl IntoView {
             <p class="muted stopped-note">"Stopped before an answer arrived."</p>
         </Show>
         {move || match status.get() {
+            AnswerStatus::OverCap(message) => {
+                Some(view! { <OverCapNotice message answer=answer.get_value()/> }.into_any())
+            }
             AnswerStatus::Failed { message, retryable } => {
                 let navigate = navigate.clone();
                 Some(view! {
@@ -368,7 +376,7 @@ fn LiveAnswerView(answer: LiveAnswer) -> impl IntoView {
                             >"Retry"</button>
                         })}
                     </div>
-                })
+                }.into_any())
             }
             _ => None,
         }}

@@ -1,6 +1,7 @@
 //! The Anthropic API client. Every call goes to `ANTHROPIC_BASE_URL` and nowhere else:
 //! redirects are not followed, so a key never travels to another host.
 
+pub mod errors;
 pub mod protocol;
 
 use std::{collections::VecDeque, time::Duration};
@@ -9,7 +10,7 @@ use futures::{stream::BoxStream, StreamExt as _};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 
-use self::protocol::{MessagesRequest, StreamEvent};
+use self::protocol::{CountTokensRequest, CountTokensResponse, MessagesRequest, StreamEvent};
 use crate::sse::SseParser;
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -89,6 +90,45 @@ impl AnthropicClient {
             .json(request)
     }
 
+    /// The input tokens `request` would take (`POST /v1/messages/count_tokens`, free of
+    /// charge); `None` when Anthropic cannot say within `within`. Only the spending cap
+    /// asks, so a person without a cap never waits for it.
+    #[tracing::instrument(skip_all)]
+    pub async fn count_tokens(
+        &self,
+        key: &SecretString,
+        request: &MessagesRequest,
+        within: Duration,
+    ) -> Option<u64> {
+        let response = self
+            .request(reqwest::Method::POST, "/v1/messages/count_tokens", key)
+            .json(&CountTokensRequest::from(request))
+            .timeout(within)
+            .send()
+            .await;
+        match response {
+            Ok(response) if response.status().is_success() => response
+                .json::<CountTokensResponse>()
+                .await
+                .ok()
+                .map(|counted| counted.input_tokens),
+            Ok(response) => {
+                tracing::info!(
+                    status = response.status().as_u16(),
+                    "Anthropic did not count a request's tokens"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::info!(
+                    timeout = e.is_timeout(),
+                    "Anthropic unreachable counting tokens"
+                );
+                None
+            }
+        }
+    }
+
     /// Checks a key with `GET /v1/models`, which spends no tokens.
     #[tracing::instrument(skip_all)]
     pub async fn check_key(&self, key: &SecretString) -> Verdict {
@@ -99,7 +139,18 @@ impl AnthropicClient {
             .await;
         match result {
             Ok(response) => {
-                let verdict = Verdict::of_status(response.status());
+                let mut verdict = Verdict::of_status(response.status());
+                if verdict == Verdict::Refused {
+                    // A billing problem is never a refused key, whatever its status.
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    let body = read_error_body(response).await;
+                    if errors::classify(status, &headers, &body) != errors::Failure::Refused {
+                        verdict = Verdict::Unavailable;
+                    }
+                    tracing::info!(status = status.as_u16(), ?verdict, "Anthropic key check");
+                    return verdict;
+                }
                 if verdict != Verdict::Accepted {
                     // Only the status is logged; upstream bodies are never passed on.
                     tracing::info!(
@@ -145,6 +196,25 @@ impl AnthropicClient {
             })
             .unwrap_or_default())
     }
+}
+
+/// The start of an error answer's body (at most 64 KiB, within 5 seconds), to classify it;
+/// empty when it does not come.
+pub async fn read_error_body(response: reqwest::Response) -> Vec<u8> {
+    const LIMIT: usize = 64 * 1024;
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    let read = async {
+        while let Some(Ok(chunk)) = chunks.next().await {
+            body.extend_from_slice(&chunk);
+            if body.len() >= LIMIT {
+                body.truncate(LIMIT);
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    body
 }
 
 /// A streamed answer (`"stream": true`), read event by event as it arrives.
