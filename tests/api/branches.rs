@@ -55,10 +55,17 @@ fn last_history(app: &TestApp) -> Vec<(String, String)> {
         .unwrap()
         .iter()
         .map(|m| {
-            (
-                m["role"].as_str().unwrap().to_string(),
-                m["content"].as_str().unwrap().to_string(),
-            )
+            // A string, or blocks of text (the latest carries a cache breakpoint).
+            let text = match &m["content"] {
+                Value::String(text) => text.clone(),
+                blocks => blocks
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b["text"].as_str().unwrap())
+                    .collect(),
+            };
+            (m["role"].as_str().unwrap().to_string(), text)
         })
         .collect()
 }
