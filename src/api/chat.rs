@@ -1,6 +1,10 @@
 //! Conversations with the Agents, and sending a message: `send_message` streams the
 //! answer back as it arrives.
 
+// `send_message`'s arguments are the fields of `POST /api/v1/chat`'s JSON body, one each
+// (the server macro also generates functions that take them all).
+#![allow(clippy::too_many_arguments)]
+
 #[cfg(feature = "ssr")]
 use crate::server::{billing, chat, chat_stream, conversations};
 #[cfg(feature = "ssr")]
