@@ -41,7 +41,6 @@ pub async fn send_message(
 ) -> Result<ByteStream<AppError>, AppError> {
     let (state, user) = super::signed_in()?;
     let key = billing::chat_key_of(&state, &user).await?;
-    let user_id = user.id;
     let request = ChatRequest {
         message,
         conversation_id,
@@ -52,7 +51,7 @@ pub async fn send_message(
         edit_of,
         over_cap,
     };
-    let events = chat::start(state, user_id, key, request).await?;
+    let events = chat::start(state, &user, key, request).await?;
     let response = use_context::<leptos_axum::ResponseOptions>().ok_or_else(|| {
         tracing::error!("send_message ran without the response options");
         AppError::Internal

@@ -152,6 +152,7 @@ mod tests {
             payer: None,
             parent_id: parent.map(String::from),
             selected_at: t,
+            client_message_id: None,
         }
     }
 

@@ -20,6 +20,7 @@ use super::{
     db::MessageRow,
     prompt_cache,
     rate_limit::Limit,
+    session::SignedIn,
     spend_cap,
     state::AppState,
 };
@@ -68,6 +69,9 @@ struct Prepared {
     history: Vec<protocol::Message>,
     /// Older turns were left out to fit the history budget.
     history_truncated: bool,
+    /// An existing conversation, to mark as just used (with this model) once the answer
+    /// has begun.
+    touch: bool,
 }
 
 /// What the relay needs besides the streams themselves.
@@ -79,6 +83,8 @@ struct RelayJob {
     parent_id: String,
     model: String,
     history_truncated: bool,
+    /// Mark the conversation as just used once the answer has begun.
+    touch: bool,
     /// Less than a tenth left of a limit of the person's own key.
     rate_limit: Option<RateLimitWarning>,
     /// This answer's place among the person's streams, freed when the relay ends.
@@ -92,10 +98,11 @@ struct RelayJob {
 #[tracing::instrument(skip_all, fields(user_id))]
 pub async fn start(
     state: AppState,
-    user_id: i64,
+    user: &SignedIn,
     key: ChatKey,
     request: ChatRequest,
 ) -> Result<mpsc::Receiver<ChatEvent>, AppError> {
+    let user_id = user.id;
     let over_cap = request.over_cap;
     let request = ValidRequest::try_from(request)?;
     let slot = state
@@ -119,7 +126,7 @@ pub async fn start(
         thinking: None,
     };
     prompt_cache::mark(&mut body);
-    spend_cap::check(&state, user_id, &key, &body, over_cap).await?;
+    spend_cap::check(&state, user, &key, &body, over_cap).await?;
     let sent = tokio::time::timeout(
         state.settings.anthropic_timeout,
         state.anthropic.messages(key.secret(), &body).send(),
@@ -153,6 +160,7 @@ pub async fn start(
         parent_id: prepared.parent_id,
         model: prepared.model,
         history_truncated: prepared.history_truncated,
+        touch: prepared.touch,
         rate_limit,
         _slot: slot,
     };
@@ -217,11 +225,27 @@ async fn prepare(
     user_id: i64,
     request: ValidRequest,
 ) -> Result<Prepared, AppError> {
-    let mut created = false;
-    let conversation = match &request.conversation_id {
-        Some(id) => conversations::owned(state, user_id, id).await?,
+    let (conversation, parent_id, rows, created) = match &request.conversation_id {
+        Some(id) => {
+            let conversation = conversations::owned(state, user_id, id).await?;
+            // Stored before Anthropic is called, where it belongs in the conversation's tree.
+            let turn = match (&request.regenerate, &request.edit_of) {
+                (Some(answer), _) => Turn::Regenerate { answer },
+                (None, Some(of)) => Turn::Edit {
+                    of,
+                    message: &request.message,
+                    client_message_id: request.client_message_id.as_ref(),
+                },
+                (None, None) => Turn::New {
+                    message: &request.message,
+                    client_message_id: request.client_message_id.as_ref(),
+                },
+            };
+            let (parent_id, rows) =
+                conversations::store_turn(state, &conversation.id, turn).await?;
+            (conversation, parent_id, rows, false)
+        }
         None => {
-            created = true;
             let agent = match &request.agent {
                 Some(id) => state.agents.get(id).ok_or_else(|| {
                     AppError::InvalidRequest("There is no Agent by that name.".into())
@@ -229,30 +253,23 @@ async fn prepare(
                 None => state.agents.default_agent(),
             };
             let model = request.model.as_ref().unwrap_or(&agent.model);
-            conversations::create(state, user_id, &request.message, agent, model).await?
+            // The conversation and the person's message, stored together before Anthropic
+            // is called; the message is all there is to send.
+            let (conversation, message) = conversations::start(
+                state,
+                user_id,
+                &request.message,
+                request.client_message_id.as_ref(),
+                agent,
+                model,
+            )
+            .await?;
+            (conversation, message.id.clone(), vec![message], true)
         }
     };
     let model = request
         .model
         .map_or_else(|| conversation.model.clone(), ModelName::into_string);
-    if !created {
-        conversations::touch(state, &conversation.id, &model).await?;
-    }
-
-    // Stored before Anthropic is called, where it belongs in the conversation's tree.
-    let turn = match (&request.regenerate, &request.edit_of) {
-        (Some(answer), _) => Turn::Regenerate { answer },
-        (None, Some(of)) => Turn::Edit {
-            of,
-            message: &request.message,
-            client_message_id: request.client_message_id.as_ref(),
-        },
-        (None, None) => Turn::New {
-            message: &request.message,
-            client_message_id: request.client_message_id.as_ref(),
-        },
-    };
-    let (parent_id, rows) = conversations::store_turn(state, &conversation.id, turn).await?;
 
     let system = state
         .agents
@@ -268,6 +285,7 @@ async fn prepare(
         system,
         history,
         history_truncated,
+        touch: !created,
     })
 }
 
@@ -347,6 +365,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         parent_id,
         model,
         history_truncated,
+        touch,
         rate_limit,
         _slot,
     } = job;
@@ -354,9 +373,9 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     let mut events = EventStream::new(response);
     let mut answer = String::new();
     let mut usage = protocol::Usage::default();
-    // "Last used" is bookkeeping: written once the first words are on their way, not
-    // before them.
-    let mut mark_used = matches!(key, ChatKey::Own(_));
+    // Bookkeeping ("last used" of the key and the conversation) is written once the first
+    // words are on their way, not before them.
+    let mut begun = false;
 
     let outcome = loop {
         let next = tokio::select! {
@@ -377,9 +396,15 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
                 if !deliver(&tx, ChatEvent::Delta(Delta { text }), stalled).await {
                     break Outcome::Cancelled;
                 }
-                if std::mem::take(&mut mark_used) {
+                if !std::mem::replace(&mut begun, true) {
                     if let ChatKey::Own(own) = &key {
                         api_keys::mark_used(&state, user_id, own).await;
+                    }
+                    if touch {
+                        if let Err(e) = conversations::touch(&state, &conversation_id, &model).await
+                        {
+                            tracing::warn!(error = %e, "could not mark a conversation as used");
+                        }
                     }
                 }
             }
@@ -524,6 +549,7 @@ mod tests {
             payer: None,
             parent_id: None,
             selected_at: chrono::Utc::now(),
+            client_message_id: None,
         }
     }
 

@@ -9,7 +9,7 @@ use super::{
     branches::Tree,
     db::{
         billing::{LedgerEntry, Payer},
-        ConversationRow, DbError, MessageRow, NewMessage,
+        ConversationRow, DbError, MessageRow, NewConversation, NewMessage,
     },
     state::AppState,
 };
@@ -159,24 +159,86 @@ pub async fn usage_this_month(state: &AppState, user_id: i64) -> Result<Vec<Usag
         .collect())
 }
 
-/// A new conversation with `agent`, titled after its first message.
-pub(crate) async fn create(
+/// A new conversation with `agent`, titled after its first message, and that message, in
+/// one transaction. Returns the conversation and the message (the whole of what Anthropic
+/// is sent).
+pub(crate) async fn start(
     state: &AppState,
     user_id: i64,
     first_message: &str,
+    client_message_id: Option<&ClientMessageId>,
     agent: &Agent,
     model: &ModelName,
-) -> Result<ConversationRow, AppError> {
-    Ok(state
+) -> Result<(ConversationRow, MessageRow), AppError> {
+    let conversation_id = uuid::Uuid::new_v4().to_string();
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let client_message_id = client_message_id.map(ClientMessageId::as_str);
+    let (conversation, at) = state
         .db
-        .create_conversation(
-            &uuid::Uuid::new_v4().to_string(),
-            user_id,
-            &conversation_title(first_message),
-            &agent.id,
-            model.as_str(),
+        .create_conversation_with_message(
+            &NewConversation {
+                id: &conversation_id,
+                user_id,
+                title: &conversation_title(first_message),
+                agent: &agent.id,
+                model: model.as_str(),
+            },
+            &person_message(
+                &message_id,
+                &conversation_id,
+                first_message,
+                client_message_id,
+                None,
+            ),
         )
-        .await?)
+        .await?;
+    let message = stored_person_message(message_id, first_message, client_message_id, None, at);
+    Ok((conversation, message))
+}
+
+fn person_message<'a>(
+    id: &'a str,
+    conversation_id: &'a str,
+    content: &'a str,
+    client_message_id: Option<&'a str>,
+    parent_id: Option<&'a str>,
+) -> NewMessage<'a> {
+    NewMessage {
+        id,
+        conversation_id,
+        role: "user",
+        content,
+        model: None,
+        incomplete: false,
+        input_tokens: None,
+        output_tokens: None,
+        client_message_id,
+        parent_id,
+    }
+}
+
+/// The row of a message of the person just stored, as a read would return it.
+fn stored_person_message(
+    id: String,
+    content: &str,
+    client_message_id: Option<&str>,
+    parent_id: Option<&str>,
+    at: chrono::DateTime<Utc>,
+) -> MessageRow {
+    MessageRow {
+        id,
+        role: "user".into(),
+        content: content.into(),
+        model: None,
+        incomplete: false,
+        input_tokens: None,
+        output_tokens: None,
+        created_at: at,
+        payer: None,
+        parent_id: parent_id.map(String::from),
+        selected_at: at,
+        client_message_id: client_message_id.map(String::from),
+    }
 }
 
 /// Marks a conversation as just used, with the model it now talks to.
@@ -210,44 +272,81 @@ pub(crate) async fn store_turn(
     conversation_id: &str,
     turn: Turn<'_>,
 ) -> Result<(String, Vec<MessageRow>), AppError> {
-    let rows = state.db.messages(conversation_id).await?;
-    let tree = Tree::new(&rows);
-    let of_role = |id: &str, role: &str, wrong: &str| match tree.get(id) {
-        None => Err(AppError::ConversationNotFound),
-        Some(m) if m.role != role => Err(AppError::InvalidRequest(wrong.into())),
-        Some(m) => Ok(m),
+    let mut rows = state.db.messages(conversation_id).await?;
+    // What to answer: a message already stored, or one to store after its parent.
+    let plan = {
+        let tree = Tree::new(&rows);
+        let of_role = |id: &str, role: &str, wrong: &str| match tree.get(id) {
+            None => Err(AppError::ConversationNotFound),
+            Some(m) if m.role != role => Err(AppError::InvalidRequest(wrong.into())),
+            Some(m) => Ok(m),
+        };
+        match turn {
+            Turn::Regenerate { answer } => {
+                let answer = of_role(answer, "assistant", "Only an answer can be regenerated.")?;
+                match answer.parent_id.as_deref().and_then(|p| tree.get(p)) {
+                    Some(asked) if asked.role == "user" => Plan::Answer(asked.id.clone()),
+                    _ => {
+                        return Err(AppError::InvalidRequest(
+                            "This answer follows no message of yours to answer again.".into(),
+                        ))
+                    }
+                }
+            }
+            Turn::Edit {
+                of,
+                message,
+                client_message_id,
+            } => {
+                let old = of_role(of, "user", "Only your own messages can be edited.")?;
+                Plan::Store {
+                    message,
+                    client_message_id,
+                    parent: old.parent_id.clone(),
+                }
+            }
+            Turn::New {
+                message,
+                client_message_id,
+            } => Plan::Store {
+                message,
+                client_message_id,
+                parent: tree.current_path().last().map(|m| m.id.clone()),
+            },
+        }
     };
-    let answered = match turn {
-        Turn::Regenerate { answer } => {
-            let answer = of_role(answer, "assistant", "Only an answer can be regenerated.")?;
-            match answer.parent_id.as_deref().and_then(|p| tree.get(p)) {
-                Some(asked) if asked.role == "user" => asked.id.clone(),
-                _ => {
-                    return Err(AppError::InvalidRequest(
-                        "This answer follows no message of yours to answer again.".into(),
-                    ))
+    let answered = match plan {
+        Plan::Answer(id) => id,
+        Plan::Store {
+            message,
+            client_message_id,
+            parent,
+        } => {
+            match store_user_message(
+                state,
+                conversation_id,
+                &rows,
+                message,
+                client_message_id,
+                parent.as_deref(),
+            )
+            .await?
+            {
+                Stored::New(row) => {
+                    let id = row.id.clone();
+                    rows.push(row);
+                    id
+                }
+                Stored::Before(id) => {
+                    if !rows.iter().any(|m| m.id == id) {
+                        // A concurrent retry stored it after the read above.
+                        rows = state.db.messages(conversation_id).await?;
+                    }
+                    id
                 }
             }
         }
-        Turn::Edit {
-            of,
-            message,
-            client_message_id,
-        } => {
-            let old = of_role(of, "user", "Only your own messages can be edited.")?;
-            let parent = old.parent_id.as_deref();
-            store_user_message(state, conversation_id, message, client_message_id, parent).await?
-        }
-        Turn::New {
-            message,
-            client_message_id,
-        } => {
-            let leaf = tree.current_path().last().map(|m| m.id.as_str());
-            store_user_message(state, conversation_id, message, client_message_id, leaf).await?
-        }
     };
-    // Read again: the message just stored is part of what is sent.
-    let rows = state.db.messages(conversation_id).await?;
     let tree = Tree::new(&rows);
     let chain = tree
         .chain_to(&answered)
@@ -258,46 +357,70 @@ pub(crate) async fn store_turn(
     Ok((answered, chain))
 }
 
+/// What a turn answers: a message of the person stored before (regenerate), or a new one
+/// to store after `parent`.
+enum Plan<'a> {
+    Answer(String),
+    Store {
+        message: &'a str,
+        client_message_id: Option<&'a ClientMessageId>,
+        parent: Option<String>,
+    },
+}
+
+/// A message of the person: stored now (its row, as a read would return it), or found
+/// stored before under the same client id.
+enum Stored {
+    New(MessageRow),
+    Before(String),
+}
+
 /// Stores the person's message after `parent`, once: a retry with the same client id finds
-/// it instead of storing it again (and a concurrent retry that stored it first wins).
-/// Returns its id.
+/// it (among `rows`, the conversation as just read) instead of storing it again, and a
+/// concurrent retry that stored it first wins.
 async fn store_user_message(
     state: &AppState,
     conversation_id: &str,
+    rows: &[MessageRow],
     content: &str,
     client_message_id: Option<&ClientMessageId>,
     parent_id: Option<&str>,
-) -> Result<String, AppError> {
+) -> Result<Stored, AppError> {
     let client_message_id = client_message_id.map(ClientMessageId::as_str);
     if let Some(cid) = client_message_id {
-        if let Some(id) = state.db.find_client_message(conversation_id, cid).await? {
-            return Ok(id);
+        if let Some(before) = rows
+            .iter()
+            .find(|m| m.client_message_id.as_deref() == Some(cid))
+        {
+            return Ok(Stored::Before(before.id.clone()));
         }
     }
     let id = uuid::Uuid::new_v4().to_string();
     let stored = state
         .db
-        .insert_message(&NewMessage {
-            id: &id,
+        .insert_message(&person_message(
+            &id,
             conversation_id,
-            role: "user",
             content,
-            model: None,
-            incomplete: false,
-            input_tokens: None,
-            output_tokens: None,
             client_message_id,
             parent_id,
-        })
+        ))
         .await;
     match stored {
-        Ok(()) => Ok(id),
+        Ok(at) => Ok(Stored::New(stored_person_message(
+            id,
+            content,
+            client_message_id,
+            parent_id,
+            at,
+        ))),
         // A concurrent retry stored it first.
         Err(DbError::UniqueViolation) => match client_message_id {
             Some(cid) => state
                 .db
                 .find_client_message(conversation_id, cid)
                 .await?
+                .map(Stored::Before)
                 .ok_or(AppError::Internal),
             None => Err(AppError::Internal),
         },

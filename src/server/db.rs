@@ -401,6 +401,17 @@ pub struct MessageRow {
     pub parent_id: Option<String>,
     /// When it was last chosen among its siblings (see `server::branches`).
     pub selected_at: DateTime<Utc>,
+    /// The browser's id for a message of the person (see `store_user_message`).
+    pub client_message_id: Option<String>,
+}
+
+/// A conversation to store.
+pub struct NewConversation<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub title: &'a str,
+    pub agent: &'a str,
+    pub model: &'a str,
 }
 
 /// A message to store.
@@ -435,30 +446,9 @@ const INSERT_MESSAGE: &str =
 const CONVERSATION_COLUMNS: &str = "id, title, agent, model, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "m.id, m.role, m.content, m.model, m.incomplete, m.input_tokens, \
      m.output_tokens, m.created_at, l.payer, m.parent_id, \
-     COALESCE(m.selected_at, m.created_at) AS selected_at";
+     COALESCE(m.selected_at, m.created_at) AS selected_at, m.client_message_id";
 
 impl Db {
-    pub async fn create_conversation(
-        &self,
-        id: &str,
-        user_id: i64,
-        title: &str,
-        agent: &str,
-        model: &str,
-    ) -> Result<ConversationRow, DbError> {
-        let sql = format!(
-            "INSERT INTO conversations (id, user_id, title, agent, model, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {CONVERSATION_COLUMNS}"
-        );
-        let now = Utc::now();
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, ConversationRow>(&sql)
-            .bind(id).bind(user_id).bind(title).bind(agent).bind(model).bind(now)
-            .fetch_one(pool).await)?,
-        )
-    }
-
-    /// The conversation if `user_id` owns it.
     pub async fn find_conversation(
         &self,
         id: &str,
@@ -482,6 +472,36 @@ impl Db {
     }
 
     /// Sets the model and bumps `updated_at` (a conversation in use rises to the top).
+    /// A new conversation and the person's first message in it, in one transaction:
+    /// neither is ever stored without the other. Returns the conversation and the time the
+    /// message was stored at.
+    pub async fn create_conversation_with_message(
+        &self,
+        conversation: &NewConversation<'_>,
+        m: &NewMessage<'_>,
+    ) -> Result<(ConversationRow, DateTime<Utc>), DbError> {
+        let sql = format!(
+            "INSERT INTO conversations (id, user_id, title, agent, model, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {CONVERSATION_COLUMNS}"
+        );
+        let now = Utc::now();
+        let c = conversation;
+        let row = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query_as::<_, ConversationRow>(&sql)
+                .bind(c.id).bind(c.user_id).bind(c.title).bind(c.agent).bind(c.model).bind(now)
+                .fetch_one(&mut *tx).await?;
+            sqlx::query(INSERT_MESSAGE)
+                .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model)
+                .bind(m.incomplete).bind(m.input_tokens).bind(m.output_tokens)
+                .bind(m.client_message_id).bind(now).bind(m.parent_id)
+                .execute(&mut *tx).await.map_err(classify)?;
+            tx.commit().await?;
+            row
+        });
+        Ok((row, now))
+    }
+
     pub async fn touch_conversation(&self, id: &str, model: &str) -> Result<(), DbError> {
         on_pool!(self, pool => sqlx::query("UPDATE conversations SET model = $1, updated_at = $2 WHERE id = $3")
             .bind(model).bind(Utc::now()).bind(id).execute(pool).await.map(|_| ()))?;
@@ -505,14 +525,16 @@ impl Db {
         Ok(done == 1)
     }
 
-    pub async fn insert_message(&self, m: &NewMessage<'_>) -> Result<(), DbError> {
+    /// Stores a message; returns the time it was stored at.
+    pub async fn insert_message(&self, m: &NewMessage<'_>) -> Result<DateTime<Utc>, DbError> {
+        let now = Utc::now();
         on_pool!(self, pool => sqlx::query(INSERT_MESSAGE)
             .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model).bind(m.incomplete)
-            .bind(m.input_tokens).bind(m.output_tokens).bind(m.client_message_id).bind(Utc::now())
+            .bind(m.input_tokens).bind(m.output_tokens).bind(m.client_message_id).bind(now)
             .bind(m.parent_id)
             .execute(pool).await.map(|_| ()))
         .map_err(classify)?;
-        Ok(())
+        Ok(now)
     }
 
     /// The id of the user message the browser sent before under `client_message_id`.

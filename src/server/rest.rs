@@ -184,10 +184,9 @@ async fn chat(
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     let key = billing::chat_key_of(&state, &user).await?;
-    let user_id = user.id;
     let request: ChatRequest = serde_json::from_slice(&body)
         .map_err(|_| AppError::InvalidRequest("Send JSON like {\"message\": \"Hello\"}.".into()))?;
-    let events = chat_service::start(state, user_id, key, request).await?;
+    let events = chat_service::start(state, &user, key, request).await?;
     Ok(chat_stream::sse(events))
 }
 

@@ -25,7 +25,8 @@
 use std::time::Duration;
 
 use super::{
-    anthropic::protocol::MessagesRequest, billing::ChatKey, pricing::Pico, state::AppState, usage,
+    anthropic::protocol::MessagesRequest, billing::ChatKey, pricing::Pico, session::SignedIn,
+    state::AppState, usage,
 };
 use crate::error::AppError;
 
@@ -36,7 +37,7 @@ pub const COUNT_TIMEOUT: Duration = Duration::from_secs(5);
 #[tracing::instrument(skip_all)]
 pub async fn check(
     state: &AppState,
-    user_id: i64,
+    user: &SignedIn,
     key: &ChatKey,
     request: &MessagesRequest,
     over_cap: bool,
@@ -48,7 +49,9 @@ pub async fn check(
         tracing::info!("a message sent past the spending cap at its sender's request");
         return Ok(());
     }
-    let Some((spent, cap)) = usage::byok_spent_against_cap(state, user_id).await? else {
+    let Some((spent, cap)) =
+        usage::byok_spent_against_cap(state, user.id, user.settings.monthly_cap_usd()).await?
+    else {
         return Ok(());
     };
     let Some(price) = state.prices.price(&request.model) else {

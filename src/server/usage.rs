@@ -181,8 +181,9 @@ pub async fn set_cap(
 pub async fn byok_spent_against_cap(
     state: &AppState,
     user_id: i64,
+    cap: Option<f64>,
 ) -> Result<Option<(Pico, Pico)>, AppError> {
-    let Some(cap) = cap_of(state, user_id).await? else {
+    let Some(cap) = cap else {
         return Ok(None);
     };
     let month = Month::of(Utc::now());
