@@ -5,4 +5,5 @@
 pub mod billing;
 pub mod chat;
 pub mod keys;
+pub mod search;
 pub mod user;

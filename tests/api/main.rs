@@ -16,6 +16,7 @@ mod health;
 mod malformed;
 mod metering;
 mod platform;
+mod reading;
 mod secrets;
 mod security;
 mod server_fns;

@@ -62,6 +62,12 @@ const ANONYMOUS: &[Case] = &[
         "unauthenticated",
     ),
     ("usage_this_month", &[], 401, "unauthenticated"),
+    (
+        "search_conversations",
+        &[("q", "x")],
+        401,
+        "unauthenticated",
+    ),
     ("api_key_status", &[], 401, "unauthenticated"),
     (
         "save_api_key",
@@ -129,6 +135,7 @@ const SIGNED_IN: &[Case] = &[
         "conversation_not_found",
     ),
     ("conversation", &[], 422, "invalid_request"),
+    ("search_conversations", &[], 422, "invalid_request"),
     (
         "rename_conversation",
         &[("id", "no-such-conversation"), ("title", "t")],
