@@ -4,9 +4,16 @@
 use leptos::{html, prelude::*};
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use super::state::{AnswerStatus, ChatState, LiveAnswer, LiveItem};
+use super::{
+    reading::{message_anchor, show_linked_message, ExportLinks},
+    state::{AnswerStatus, ChatState, LiveAnswer, LiveItem},
+};
 use crate::{
-    components::markdown::Markdown,
+    components::{
+        copy::CopyButton,
+        icons::{Icon, IconSvg},
+        markdown::Markdown,
+    },
     error::AppError,
     types::chat::{AgentView, MessageView, Payer},
 };
@@ -26,6 +33,7 @@ pub fn ThreadHeader() -> impl IntoView {
                 let agent = state.current_agent().map(|a| a.name);
                 let title = match (&summary, current) {
                     (Some(s), _) => s.title.clone(),
+                    (None, None) if state.key_problem.get().is_some() => "Chat".to_string(),
                     (None, None) => "New conversation".to_string(),
                     (None, Some(_)) => "Conversation".to_string(),
                 };
@@ -35,7 +43,10 @@ pub fn ThreadHeader() -> impl IntoView {
                             <h1 class="thread-title" id="thread-title">{title.clone()}</h1>
                             {agent.map(|name| view! { <p class="thread-meta">"with " <strong>{name}</strong></p> })}
                         </div>
-                        {summary.map(|s| view! { <ConversationActions id=s.id title=s.title/> })}
+                        {summary.map(|s| view! {
+                            <ExportLinks id=s.id.clone()/>
+                            <ConversationActions id=s.id title=s.title/>
+                        })}
                     </div>
                 }
                 .into_any()
@@ -206,15 +217,22 @@ fn ConfirmDelete(
 #[component]
 pub fn MessageLog() -> impl IntoView {
     let state = expect_context::<ChatState>();
-    // An opened conversation shows its end, where the conversation continues.
+    // An opened conversation shows its end, where the conversation continues, or the
+    // message its address names (a search result).
+    let hash = leptos_router::hooks::use_location().hash;
     Effect::new(move |_| {
+        hash.track();
         if state.conversation.with(|c| matches!(c, Some(Some(Ok(_))))) {
-            super::state::scroll_to_end();
+            request_animation_frame(|| {
+                if !show_linked_message() {
+                    super::state::scroll_to_end();
+                }
+            });
         }
     });
     view! {
         <Transition fallback=|| ()>
-            <Show when=move || state.is_blank()>
+            <Show when=move || state.is_blank() && state.key_problem.get().is_none()>
                 <NewConversation/>
             </Show>
         </Transition>
@@ -252,9 +270,10 @@ pub fn MessageLog() -> impl IntoView {
 }
 
 #[component]
-fn UserMessage(text: String) -> impl IntoView {
+fn UserMessage(text: String, #[prop(optional)] id: Option<String>) -> impl IntoView {
+    let tabindex = id.is_some().then_some("-1");
     view! {
-        <article class="message message-user">
+        <article class="message message-user" id=id tabindex=tabindex>
             <h2 class="visually-hidden">"You"</h2>
             <div class="message-body plain">{text}</div>
         </article>
@@ -264,14 +283,22 @@ fn UserMessage(text: String) -> impl IntoView {
 #[component]
 fn StoredMessage(message: MessageView, agent: String) -> impl IntoView {
     if message.role == "user" {
-        return view! { <UserMessage text=message.content/> }.into_any();
+        return view! { <UserMessage text=message.content id=message_anchor(&message.id)/> }
+            .into_any();
     }
     let incomplete = message.incomplete;
+    let source = message.content.clone();
     let on_platform = message.payer == Some(Payer::Platform);
     view! {
-        <article class="message message-answer" class:incomplete=incomplete>
+        <article
+            class="message message-answer"
+            class:incomplete=incomplete
+            id=message_anchor(&message.id)
+            tabindex="-1"
+        >
             <h2 class="message-author">{agent}</h2>
             <Markdown text=message.content/>
+            <div class="answer-tools"><CopyButton text=source label="Copy answer"/></div>
             {incomplete.then(|| view! { <IncompleteMark/> })}
             {on_platform.then(|| view! {
                 <p class="payer-note">"Answered on ApexAurum's key (Pro)"</p>
@@ -285,7 +312,7 @@ fn StoredMessage(message: MessageView, agent: String) -> impl IntoView {
 fn IncompleteMark() -> impl IntoView {
     view! {
         <p class="incomplete-mark">
-            <span aria-hidden="true">"⚠ "</span>"Answer incomplete"
+            <IconSvg icon=Icon::Warning/>" Answer incomplete"
         </p>
     }
 }
@@ -323,6 +350,9 @@ fn LiveAnswerView(answer: LiveAnswer) -> impl IntoView {
                 </Show>
                 <Show when=move || cut_off() && has_text()>
                     <IncompleteMark/>
+                </Show>
+                <Show when=move || !streaming() && has_text()>
+                    <div class="answer-tools"><CopyButton text label="Copy answer"/></div>
                 </Show>
                 <Show when=move || history_truncated.get()>
                     <p class="history-note">"This conversation is longer than what is sent with each message: the Agent saw only its latest part. Start a new conversation to begin afresh."</p>
