@@ -26,4 +26,17 @@ pub mod stubs;
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);
+    // The page answers to the person from here on: a mark (with the time since navigation
+    // began, in ms) for the page-weight script and for tests that must not act earlier.
+    let window = web_sys::window();
+    let since_start = window
+        .as_ref()
+        .and_then(web_sys::Window::performance)
+        .map_or(0.0, |p| p.now());
+    if let Some(root) = window
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute("data-hydrated", &format!("{since_start:.0}"));
+    }
 }

@@ -6,8 +6,8 @@ use crate::{error::AppError, secret_text::SecretText, types::keys::KeyStatus};
 
 #[server(prefix = "/api/fn", endpoint = "api_key_status")]
 pub async fn api_key_status() -> Result<KeyStatus, AppError> {
-    let (state, user_id) = super::authenticated().await?;
-    api_keys::status(&state, user_id).await
+    let (_, user) = super::signed_in()?;
+    Ok(user.settings.key_status())
 }
 
 #[server(prefix = "/api/fn", endpoint = "save_api_key")]

@@ -30,8 +30,9 @@ pub async fn send_message(
     model: Option<String>,
     client_message_id: Option<String>,
 ) -> Result<ByteStream<AppError>, AppError> {
-    let (state, user_id) = super::authenticated().await?;
-    let key = billing::chat_key(&state, user_id).await?;
+    let (state, user) = super::signed_in()?;
+    let key = billing::chat_key_of(&state, &user).await?;
+    let user_id = user.id;
     let request = ChatRequest {
         message,
         conversation_id,

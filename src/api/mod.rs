@@ -16,7 +16,11 @@ mod ssr {
 
     use crate::{
         error::AppError,
-        server::{client::ClientAddr, session::AuthSession, state::AppState},
+        server::{
+            client::ClientAddr,
+            session::{AuthSession, SignedIn},
+            state::AppState,
+        },
     };
 
     /// The app state, which the router provides, as reactive context, to every server
@@ -49,10 +53,19 @@ mod ssr {
 
     /// Who is asking: the app state and the logged-in user's id, or `Unauthenticated`.
     pub async fn authenticated() -> Result<(AppState, i64), AppError> {
+        let (state, user) = signed_in()?;
+        Ok((state, user.id))
+    }
+
+    /// Who is asking, with the settings document the request read on arrival
+    /// ([`SignedIn`]: the session middleware checked the session and read the user once).
+    pub fn signed_in() -> Result<(AppState, SignedIn), AppError> {
         let state = state()?;
-        let user_id = session().await?.require().await?;
-        Ok((state, user_id))
+        let user = use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<SignedIn>().cloned())
+            .ok_or(AppError::Unauthenticated)?;
+        Ok((state, user))
     }
 }
 #[cfg(feature = "ssr")]
-pub(crate) use ssr::{authenticated, client_addr, session, state};
+pub(crate) use ssr::{authenticated, client_addr, session, signed_in, state};

@@ -175,12 +175,15 @@ pub async fn test(
 
 /// The key to chat with: `api_key_required` without one, `api_key_invalid` once Anthropic
 /// has refused it, `key_unreadable` when no secret can decrypt it.
-pub async fn usable_key(state: &AppState, user_id: i64) -> Result<StoredKey, AppError> {
-    let settings = settings_of(state, user_id).await?;
+pub async fn usable_key(
+    state: &AppState,
+    user_id: i64,
+    settings: &UserSettings,
+) -> Result<StoredKey, AppError> {
     if settings.anthropic_key().and_then(|k| k.valid) == Some(false) {
         return Err(AppError::ApiKeyInvalid);
     }
-    decrypt_stored(state, user_id, &settings)
+    decrypt_stored(state, user_id, settings)
         .await?
         .ok_or(AppError::ApiKeyRequired)
 }

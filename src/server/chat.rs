@@ -158,10 +158,6 @@ pub async fn start(
             return Err(AppError::AnthropicUnavailable);
         }
     }
-    if let ChatKey::Own(own) = &key {
-        api_keys::mark_used(&state, user_id, own).await;
-    }
-
     let (tx, rx) = mpsc::channel(64);
     let job = RelayJob {
         state,
@@ -216,9 +212,11 @@ async fn prepare(
     user_id: i64,
     request: ValidRequest,
 ) -> Result<Prepared, AppError> {
+    let mut created = false;
     let conversation = match &request.conversation_id {
         Some(id) => conversations::owned(state, user_id, id).await?,
         None => {
+            created = true;
             let agent = match &request.agent {
                 Some(id) => state.agents.get(id).ok_or_else(|| {
                     AppError::InvalidRequest("There is no Agent by that name.".into())
@@ -232,7 +230,9 @@ async fn prepare(
     let model = request
         .model
         .map_or_else(|| conversation.model.clone(), ModelName::into_string);
-    conversations::touch(state, &conversation.id, &model).await?;
+    if !created {
+        conversations::touch(state, &conversation.id, &model).await?;
+    }
 
     // Stored before Anthropic is called.
     conversations::store_user_message(
@@ -341,6 +341,9 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     let mut events = EventStream::new(response);
     let mut answer = String::new();
     let mut usage = protocol::Usage::default();
+    // "Last used" is bookkeeping: written once the first words are on their way, not
+    // before them.
+    let mut mark_used = matches!(key, ChatKey::Own(_));
 
     let outcome = loop {
         let next = tokio::select! {
@@ -360,6 +363,11 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
                 answer.push_str(&text);
                 if !deliver(&tx, ChatEvent::Delta(Delta { text }), stalled).await {
                     break Outcome::Cancelled;
+                }
+                if std::mem::take(&mut mark_used) {
+                    if let ChatKey::Own(own) = &key {
+                        api_keys::mark_used(&state, user_id, own).await;
+                    }
                 }
             }
             // Cumulative totals, the cache counts among them.

@@ -180,11 +180,12 @@ impl Db {
         Ok(row.map(|(Json(v),)| v))
     }
 
-    /// The user's current session generation; `None` when the account is gone.
-    pub async fn session_generation(&self, user_id: i64) -> Result<Option<i64>, DbError> {
-        let row: Option<(i64,)> = on_pool!(self, pool =>
-            sqlx::query_as("SELECT session_generation FROM users WHERE id = $1").bind(user_id).fetch_optional(pool).await)?;
-        Ok(row.map(|(g,)| g))
+    /// What every signed-in request needs of its user, in one read: the session
+    /// generation and the settings document; `None` when the account is gone.
+    pub async fn session_user(&self, user_id: i64) -> Result<Option<(i64, UserSettings)>, DbError> {
+        let row: Option<(i64, Json<UserSettings>)> = on_pool!(self, pool =>
+            sqlx::query_as("SELECT session_generation, settings FROM users WHERE id = $1").bind(user_id).fetch_optional(pool).await)?;
+        Ok(row.map(|(g, Json(settings))| (g, settings)))
     }
 
     /// Stores a new password hash and ends every session issued before, in one statement;

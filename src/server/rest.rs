@@ -16,7 +16,7 @@ use super::{
     api_keys, auth, billing, chat as chat_service, chat_stream,
     client::ClientAddr,
     conversations, export, search,
-    session::{AuthSession, CurrentUser},
+    session::{AuthSession, CurrentUser, SignedIn},
     state::AppState,
 };
 use crate::{
@@ -145,11 +145,8 @@ async fn remove_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn key_status(
-    State(state): State<AppState>,
-    CurrentUser(user_id): CurrentUser,
-) -> Result<Json<KeyStatus>, AppError> {
-    Ok(Json(api_keys::status(&state, user_id).await?))
+async fn key_status(user: SignedIn) -> Json<KeyStatus> {
+    Json(user.settings.key_status())
 }
 
 async fn test_key(
@@ -171,10 +168,11 @@ async fn agents(
 /// The key is checked before anything else, the body after it.
 async fn chat(
     State(state): State<AppState>,
-    CurrentUser(user_id): CurrentUser,
+    user: SignedIn,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    let key = billing::chat_key(&state, user_id).await?;
+    let key = billing::chat_key_of(&state, &user).await?;
+    let user_id = user.id;
     let request: ChatRequest = serde_json::from_slice(&body)
         .map_err(|_| AppError::InvalidRequest("Send JSON like {\"message\": \"Hello\"}.".into()))?;
     let events = chat_service::start(state, user_id, key, request).await?;

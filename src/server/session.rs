@@ -9,7 +9,7 @@ use tower_sessions::{
 };
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
-use super::db::Db;
+use super::{db::Db, user_settings::UserSettings};
 use crate::error::AppError;
 
 /// The session store of whichever database the app runs on.
@@ -133,39 +133,77 @@ fn still_valid(
     }
 }
 
+/// The signed-in person of this request, with their settings document as it was when the
+/// request arrived: read once, in one query, by [`enforce_lifetime`], and handed to the
+/// handlers in the request's extensions so that a route like the key status, or the chat's
+/// choice of key, reads the database no second time.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub id: i64,
+    pub settings: std::sync::Arc<UserSettings>,
+}
+
 /// Ends a logged-in session that is over (a password change or "Log out other sessions"
 /// elsewhere, the absolute lifetime passed, the account gone) before anything reads it, so
-/// every page, server function and API route sees it as logged out.
+/// every page, server function and API route sees it as logged out; a session still good
+/// leaves its [`SignedIn`] for the handlers.
 pub async fn enforce_lifetime(
     axum::extract::State(state): axum::extract::State<super::state::AppState>,
     session: Session,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let path = request.uri().path();
     if path.starts_with("/pkg/") || path == "/healthz" {
         return next.run(request).await;
     }
-    if let Err(e) = end_if_over(&state, &session).await {
-        return axum::response::IntoResponse::into_response(e);
+    match signed_in(&state, &session).await {
+        Ok(Some(user)) => {
+            request.extensions_mut().insert(user);
+        }
+        Ok(None) => {}
+        Err(e) => return axum::response::IntoResponse::into_response(e),
     }
     next.run(request).await
 }
 
-async fn end_if_over(state: &super::state::AppState, session: &Session) -> Result<(), AppError> {
+async fn signed_in(
+    state: &super::state::AppState,
+    session: &Session,
+) -> Result<Option<SignedIn>, AppError> {
     let Some(user_id) = session.get::<i64>(USER_ID).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let generation = session.get::<i64>(GENERATION).await?;
     let logged_in_at = session.get::<i64>(LOGGED_IN_AT).await?;
-    let current = state.db.session_generation(user_id).await?;
+    let user = state.db.session_user(user_id).await?;
+    let current = user.as_ref().map(|(g, _)| *g);
     let max_age = state.settings.session_max_days.saturating_mul(86_400);
     let now = chrono::Utc::now().timestamp();
     if !still_valid(generation, logged_in_at, current, now, max_age) {
         tracing::info!(user_id, "a session that is over was ended");
         session.flush().await?;
+        return Ok(None);
     }
-    Ok(())
+    Ok(user.map(|(_, settings)| SignedIn {
+        id: user_id,
+        settings: std::sync::Arc::new(settings),
+    }))
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SignedIn {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<SignedIn>()
+            .cloned()
+            .ok_or(AppError::Unauthenticated)
+    }
 }
 
 /// Who is asking, for a JSON route: the logged-in user's id, or `401 unauthenticated`
@@ -179,6 +217,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CurrentUser {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<SignedIn>() {
+            return Ok(Self(user.id));
+        }
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, reason)| {

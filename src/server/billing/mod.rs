@@ -25,6 +25,7 @@ use super::{
     api_keys::{self, StoredKey},
     config::{BillingSettings, Settings},
     db::billing::{EventRecord, Payer},
+    session::SignedIn,
     state::AppState,
     user_settings::{Subscription as SubscriptionDoc, UserSettings},
 };
@@ -148,21 +149,39 @@ impl ChatKey {
 /// billing object says so, else 403 `api_key_required`. A stored key Anthropic refused, or
 /// one no secret decrypts, is the user's to fix: the platform key does not stand in.
 pub async fn chat_key(state: &AppState, user_id: i64) -> Result<ChatKey, AppError> {
-    match api_keys::usable_key(state, user_id).await {
+    let settings = state
+        .db
+        .user_settings(user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    chat_key_of(
+        state,
+        &SignedIn {
+            id: user_id,
+            settings: Arc::new(settings),
+        },
+    )
+    .await
+}
+
+/// [`chat_key`] from the settings the request already read.
+pub async fn chat_key_of(state: &AppState, user: &SignedIn) -> Result<ChatKey, AppError> {
+    match api_keys::usable_key(state, user.id, &user.settings).await {
         Ok(key) => Ok(ChatKey::Own(key)),
         Err(AppError::ApiKeyRequired) => {
-            let (Some(secret), Some(settings)) = (
-                state.settings.platform_anthropic_key.as_ref(),
-                state.db.user_settings(user_id).await?,
-            ) else {
+            let Some(secret) = state.settings.platform_anthropic_key.as_ref() else {
                 return Err(AppError::ApiKeyRequired);
             };
-            if !platform_key_serves(&state.settings, &settings) {
+            if !platform_key_serves(&state.settings, &user.settings) {
                 return Err(AppError::ApiKeyRequired);
             }
             Ok(ChatKey::Platform {
                 secret: secret.clone(),
-                customer: settings.subscription.and_then(|s| s.stripe_customer_id),
+                customer: user
+                    .settings
+                    .subscription
+                    .as_ref()
+                    .and_then(|s| s.stripe_customer_id.clone()),
             })
         }
         Err(other) => Err(other),
