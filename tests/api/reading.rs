@@ -563,6 +563,85 @@ async fn hostile_queries_never_fail(backend: Backend) {
     assert_eq!(ids(&hits), [id.as_str()]);
 }
 
+/// The chat page as the server renders it.
+async fn chat_page(app: &TestApp, query: &str) -> String {
+    let response = app.get(&format!("/chat{query}")).await;
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+async fn without_a_usable_key_the_chat_page_still_shows_the_conversations(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = app.signed_in_user().await;
+    let me = user_id(&app, &email).await;
+    let (id, messages) = seed(
+        &app,
+        me,
+        "Golden ratio notes",
+        &["What is phi?", "About 1.618."],
+    )
+    .await;
+
+    // No key: the conversation, the list and the export links, and the key panel in the
+    // Message field's place.
+    let page = chat_page(&app, &format!("?c={id}")).await;
+    assert!(page.contains("API Key Required"), "the gate");
+    assert!(page.contains("Set Up API Key"));
+    assert!(
+        page.contains("What is phi?") && page.contains("About 1.618."),
+        "the messages"
+    );
+    assert!(
+        page.contains(&format!("id=\"m-{}\"", messages[0])),
+        "messages are anchors"
+    );
+    assert!(page.contains("Golden ratio notes"), "the list");
+    assert!(page.contains(&format!(
+        "/api/v1/conversations/{id}/export?format=markdown"
+    )));
+    assert!(page.contains("/api/v1/conversations/export"));
+    assert!(!page.contains("id=\"message\""), "no Message field");
+    assert!(
+        !page.contains("New conversation"),
+        "nothing to start without a key"
+    );
+
+    // A key Anthropic refused: its panel there instead.
+    assert_eq!(app.save_key(CANARY).await.status(), 200);
+    app.stub.state.revoke(CANARY);
+    app.client
+        .post(app.url("/api/v1/user/api-key/test"))
+        .send()
+        .await
+        .unwrap();
+    let page = chat_page(&app, &format!("?c={id}")).await;
+    assert!(page.contains("Your API key was rejected"));
+    assert!(page.contains("Update your key"));
+    assert!(page.contains("What is phi?"));
+    assert!(!page.contains("id=\"message\""));
+}
+
+async fn a_search_from_the_page_without_script_lists_the_results(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = app.signed_in_user().await;
+    let me = user_id(&app, &email).await;
+    seed(&app, me, "Trip", &["Pack the <b>umbrella</b> please"]).await;
+    seed(&app, me, "Other", &["nothing here"]).await;
+    let page = chat_page(&app, "?q=umbrella").await;
+    assert!(page.contains("1 conversation found."), "{page}");
+    assert!(page.contains("<mark>umbrella</mark>"), "the match marked");
+    assert!(
+        page.contains("&lt;b&gt;"),
+        "the message's markup stays text"
+    );
+    assert!(
+        page.contains("value=\"umbrella\""),
+        "the field keeps the words"
+    );
+    let page = chat_page(&app, "?q=%22NEAR(").await;
+    assert!(page.contains("No conversations match."));
+}
+
 crate::db_tests!(
     a_conversation_exports_as_markdown_and_json_with_every_message,
     exports_refuse_unknown_formats_and_other_peoples_conversations,
@@ -571,4 +650,6 @@ crate::db_tests!(
     search_follows_renames_deletions_and_chats,
     search_sees_only_its_owners_conversations,
     hostile_queries_never_fail,
+    without_a_usable_key_the_chat_page_still_shows_the_conversations,
+    a_search_from_the_page_without_script_lists_the_results,
 );

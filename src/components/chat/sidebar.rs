@@ -28,7 +28,7 @@ pub fn Sidebar() -> impl IntoView {
         .with_untracked(|q| q.get("q"))
         .unwrap_or_default();
     let field = RwSignal::new(initial.clone());
-    let query = RwSignal::new(initial);
+    let query = RwSignal::new(initial.clone());
     let typed = StoredValue::new(0u32);
     let searching = Memo::new(move |_| !query.with(|q| q.trim().is_empty()));
     let results = Resource::new(
@@ -117,6 +117,7 @@ pub fn Sidebar() -> impl IntoView {
                         autocomplete="off"
                         maxlength="200"
                         aria-describedby="search-hint"
+                        value=initial
                         prop:value=move || field.get()
                         on:input=on_input
                         on:keydown=move |ev: ev::KeyboardEvent| {
