@@ -497,8 +497,8 @@ fn tokens(code: &str, lang: &Lang, out: &mut Out) {
         let rest = &code[i..];
         let c = rest.chars().next().unwrap_or(' ');
         if let Some((open, close)) = lang.block_comment {
-            if rest.starts_with(open) {
-                let len = rest[open.len()..]
+            if let Some(body) = rest.strip_prefix(open) {
+                let len = body
                     .find(close)
                     .map_or(rest.len(), |end| open.len() + end + close.len());
                 emit!(Tok::Comment, len);

@@ -145,7 +145,7 @@ pub fn snippet(text: &str, terms: &[String]) -> Vec<SnippetPart> {
     // End at about the snippet's length, after a whole word (unless one word is longer).
     let mut end = (start + SNIPPET_CHARS).min(flat.len());
     if end < flat.len() {
-        if let Some(&(_, word_end, _)) = words.iter().filter(|w| w.1 <= end && w.0 > start).last() {
+        if let Some(&(_, word_end, _)) = words.iter().rfind(|w| w.1 <= end && w.0 > start) {
             end = word_end;
         }
     }
