@@ -41,6 +41,24 @@ pub enum AppError {
         "Anthropic is unavailable right now, so nothing was changed. Please try again in a moment."
     )]
     AnthropicUnavailable,
+    /// Anthropic answered 429 (see `server::anthropic::errors`); the response carries
+    /// `Retry-After` when Anthropic said when.
+    #[error("{}", anthropic_rate_limited_text(*retry_after_secs, *own_key))]
+    AnthropicRateLimited {
+        retry_after_secs: Option<u64>,
+        /// The person's own key (BYOK), not the platform's.
+        own_key: bool,
+    },
+    /// Anthropic answered 529, or said `overloaded_error`.
+    #[error("Anthropic is overloaded right now; try again in a moment.")]
+    AnthropicOverloaded,
+    /// The person's Anthropic account has no credit left (402, a billing error, or
+    /// "credit balance is too low"). Never for the platform key: that is the operator's.
+    #[error("Your Anthropic account is out of credit. Add credit in Anthropic's console (Plans & Billing), then try again.")]
+    AnthropicOutOfCredit,
+    /// Anthropic said the prompt is too long for the model.
+    #[error("This conversation is too long for the model. Start a new conversation to continue.")]
+    ConversationTooLong,
     #[error("No API key is saved yet.")]
     NoApiKey,
     #[error("Add your Anthropic API key in Settings to start chatting.")]
@@ -80,6 +98,18 @@ fn wait_phrase(secs: u64) -> String {
     }
 }
 
+fn anthropic_rate_limited_text(retry_after: Option<u64>, own_key: bool) -> String {
+    let who = if own_key {
+        "Anthropic is rate-limiting your key."
+    } else {
+        "ApexAurum's Anthropic key is busy right now."
+    };
+    match retry_after {
+        Some(secs) => format!("{who} Please wait {} and try again.", wait_phrase(secs)),
+        None => format!("{who} Please wait a moment and try again."),
+    }
+}
+
 impl AppError {
     /// Over a limit whose window ends in `wait` (told to the client in whole seconds, at
     /// least one).
@@ -94,6 +124,9 @@ impl AppError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Self::AnthropicRateLimited {
+                retry_after_secs, ..
+            } => *retry_after_secs,
             _ => None,
         }
     }
@@ -112,6 +145,10 @@ impl AppError {
             Self::InvalidKeyFormat | Self::AdminKey => "invalid_key_format",
             Self::KeyRejected => "key_rejected",
             Self::AnthropicUnavailable => "anthropic_unavailable",
+            Self::AnthropicRateLimited { .. } => "anthropic_rate_limited",
+            Self::AnthropicOverloaded => "anthropic_overloaded",
+            Self::AnthropicOutOfCredit => "anthropic_out_of_credit",
+            Self::ConversationTooLong => "conversation_too_long",
             Self::NoApiKey => "no_api_key",
             Self::ApiKeyRequired => "api_key_required",
             Self::ApiKeyInvalid => "api_key_invalid",
@@ -146,9 +183,13 @@ impl AppError {
             | Self::KeyRejected
             | Self::KeyUnreadable
             | Self::WrongPassword
+            | Self::ConversationTooLong
             | Self::InvalidRequest(_) => 422,
-            Self::RateLimited { .. } => 429,
-            Self::AnthropicUnavailable | Self::BillingUnavailable => 503,
+            Self::AnthropicOutOfCredit => 402,
+            Self::RateLimited { .. } | Self::AnthropicRateLimited { .. } => 429,
+            Self::AnthropicUnavailable | Self::AnthropicOverloaded | Self::BillingUnavailable => {
+                503
+            }
             Self::Internal | Self::Transport => 500,
         }
     }
@@ -188,9 +229,12 @@ mod ssr {
         fn into_response(self) -> Response {
             let status =
                 StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "error": { "code": self.code(), "message": self.to_string() }
             });
+            if let Some(secs) = self.retry_after() {
+                body["error"]["retry_after"] = secs.into();
+            }
             let mut response = (status, Json(body)).into_response();
             if let Some(secs) = self.retry_after() {
                 response

@@ -2,7 +2,11 @@ use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use crate::{domain::ApiKey, server::api_keys};
-use crate::{error::AppError, secret_text::SecretText, types::keys::KeyStatus};
+use crate::{
+    error::AppError,
+    secret_text::SecretText,
+    types::keys::{KeyEvent, KeyStatus},
+};
 
 #[server(prefix = "/api/fn", endpoint = "api_key_status")]
 pub async fn api_key_status() -> Result<KeyStatus, AppError> {
@@ -28,4 +32,11 @@ pub async fn remove_api_key() -> Result<KeyStatus, AppError> {
 pub async fn test_api_key() -> Result<KeyStatus, AppError> {
     let (state, user_id) = super::authenticated().await?;
     api_keys::test(&state, super::client_addr(), user_id).await
+}
+
+/// Settings' key activity: what happened to the key, newest first.
+#[server(prefix = "/api/fn", endpoint = "key_activity")]
+pub async fn key_activity() -> Result<Vec<KeyEvent>, AppError> {
+    let (state, user_id) = super::authenticated().await?;
+    api_keys::activity(&state, user_id).await
 }

@@ -10,7 +10,7 @@ use crate::components::icons::{Icon, IconSvg};
 use crate::{
     api::api_keys::{api_key_status, RemoveApiKey, SaveApiKey, TestApiKey},
     auth::Auth,
-    components::password_field::PasswordField,
+    components::{key_activity::KeyActivity, password_field::PasswordField},
     error::AppError,
     types::keys::KeyStatus,
     util::relative_time,
@@ -216,6 +216,7 @@ pub fn ApiKeyPanel(actions: KeyActions) -> impl IntoView {
                 <IconSvg icon=Icon::Lightbulb/>
                 " Your key is encrypted and stored securely. We never see or log your full API key."
             </p>
+            <KeyActivity actions/>
         </section>
     }
 }
@@ -267,11 +268,17 @@ fn KeyStatusView(status: KeyStatus) -> impl IntoView {
         (true, Some(at)) => Some(format!("Last used: {}", relative_time(at, now))),
         (true, None) => Some("Never used".to_string()),
     };
+    let last_checked = status
+        .last_checked
+        .as_deref()
+        .filter(|_| status.configured)
+        .map(|at| format!("Last checked: {}", relative_time(at, now)));
     view! {
         <dl class="facts key-status">
             <dt>"Status"</dt>
             <dd>{state}</dd>
             {last_used.map(|text| view! { <dt class="visually-hidden">"Usage"</dt><dd class="muted">{text}</dd> })}
+            {last_checked.map(|text| view! { <dt class="visually-hidden">"Checked"</dt><dd class="muted">{text}</dd> })}
         </dl>
     }
 }

@@ -4,6 +4,7 @@ pub mod copy;
 pub mod header;
 pub mod highlight;
 pub mod icons;
+pub mod key_activity;
 pub mod markdown;
 pub mod password_field;
 pub mod plan;

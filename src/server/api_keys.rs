@@ -12,11 +12,16 @@ use super::{
     crypto::{Decrypted, KeyCipher},
     db::Db,
     internal,
+    key_activity::{self, Kind, Reencryption},
     rate_limit::Limit,
     state::AppState,
     user_settings::{KeyEntry, UserSettings},
 };
-use crate::{domain::ApiKey, error::AppError, types::keys::KeyStatus};
+use crate::{
+    domain::ApiKey,
+    error::AppError,
+    types::keys::{KeyEvent, KeyStatus},
+};
 
 pub fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -49,22 +54,29 @@ pub async fn save(
         Verdict::Refused => return Err(AppError::KeyRejected),
         Verdict::Unavailable => return Err(AppError::AnthropicUnavailable),
     }
+    let now = now_rfc3339();
     let entry = KeyEntry {
         encrypted_key: state.cipher.encrypt(key.secret()),
         key_hint: Some(key.hint()),
-        added_at: Some(now_rfc3339()),
+        added_at: Some(now.clone()),
         last_used: None,
         valid: Some(true),
+        last_checked: Some(now),
         other: Default::default(),
     };
     state.db.set_anthropic_key(user_id, &entry).await?;
     tracing::info!(user_id, hint = %key.hint(), "API key saved");
+    key_activity::record(&state.db, user_id, Kind::Saved, None).await;
     status(state, user_id).await
 }
 
 pub async fn remove(state: &AppState, user_id: i64) -> Result<(), AppError> {
+    let removed = settings_of(state, user_id).await?.api_keys.anthropic;
     state.db.remove_anthropic_key(user_id).await?;
     tracing::info!(user_id, "API key removed");
+    if let Some(entry) = removed {
+        key_activity::record(&state.db, user_id, Kind::Removed, entry.key_hint.as_deref()).await;
+    }
     Ok(())
 }
 
@@ -92,6 +104,10 @@ async fn decrypt_stored(
         Ok((secret, Decrypted::Previous)) => {
             let fresh = state.cipher.encrypt(&secret);
             let swapped = state.db.replace_key_token(user_id, token, &fresh).await?;
+            if swapped {
+                let kind = Kind::Reencrypted(Reencryption::OnUse);
+                key_activity::record(&state.db, user_id, kind, None).await;
+            }
             let token = if swapped { fresh } else { token.to_string() };
             Ok(Some(StoredKey { secret, token }))
         }
@@ -149,6 +165,11 @@ fn report_unreadable(state: &AppState, user_id: i64, token: &str) {
     }
 }
 
+/// The user's key activity, newest first.
+pub async fn activity(state: &AppState, user_id: i64) -> Result<Vec<KeyEvent>, AppError> {
+    key_activity::list(state, user_id).await
+}
+
 /// Checks the stored key with Anthropic again and records the answer.
 #[tracing::instrument(skip_all, fields(user_id, client = %client))]
 pub async fn test(
@@ -161,14 +182,17 @@ pub async fn test(
         .await?
         .ok_or(AppError::NoApiKey)?;
     limit_key_checks(state, client, user_id).await?;
-    let valid = match state.anthropic.check_key(&stored.secret).await {
+    let verdict = state.anthropic.check_key(&stored.secret).await;
+    key_activity::record(&state.db, user_id, Kind::Tested(verdict), None).await;
+    let valid = match verdict {
         Verdict::Accepted => true,
         Verdict::Refused => false,
+        // A rate limit, an overload or a billing problem says nothing about the key.
         Verdict::Unavailable => return Err(AppError::AnthropicUnavailable),
     };
     state
         .db
-        .set_key_valid(user_id, &stored.token, valid)
+        .set_key_checked(user_id, &stored.token, valid, &now_rfc3339())
         .await?;
     status(state, user_id).await
 }
@@ -201,8 +225,12 @@ pub async fn mark_used(state: &AppState, user_id: i64, key: &StoredKey) {
 
 /// Anthropic refused the key in use: mark it invalid (only if still the stored one).
 pub async fn mark_refused(state: &AppState, user_id: i64, key: &StoredKey) {
-    if let Err(e) = state.db.set_key_valid(user_id, &key.token, false).await {
-        internal("marking a key invalid", e);
+    match state.db.set_key_valid(user_id, &key.token, false).await {
+        Ok(true) => key_activity::record(&state.db, user_id, Kind::RefusedInChat, None).await,
+        Ok(false) => {}
+        Err(e) => {
+            internal("marking a key invalid", e);
+        }
     }
 }
 
@@ -224,6 +252,8 @@ pub async fn rotate_all(db: &Db, cipher: &KeyCipher) -> Result<RotationReport, s
                 let fresh = cipher.encrypt(&secret);
                 if db.replace_key_token(user_id, &token, &fresh).await? {
                     report.rewritten += 1;
+                    let kind = Kind::Reencrypted(Reencryption::Rotation);
+                    key_activity::record(db, user_id, kind, None).await;
                 } else {
                     // Changed meanwhile (saved anew or removed): whatever is there now is
                     // current or gone.

@@ -8,12 +8,14 @@ use tokio::sync::mpsc;
 
 use super::{
     anthropic::{
-        protocol::{self, BlockDelta, Content, MessagesRequest, Role, StreamEvent},
+        errors,
+        protocol::{self, BlockDelta, Content, ErrorDetail, MessagesRequest, Role, StreamEvent},
         EventStream, Verdict,
     },
     api_keys,
     billing::{chat_key, ChatKey},
     chat_limits::StreamSlot,
+    chat_upstream,
     conversations::{self, Answer},
     db::MessageRow,
     rate_limit::Limit,
@@ -22,7 +24,9 @@ use super::{
 use crate::{
     domain::{ClientMessageId, ModelName},
     error::AppError,
-    types::chat::{ChatEvent, ChatRequest, Delta, Done, StreamError, StreamErrorCode, Usage},
+    types::chat::{
+        ChatEvent, ChatRequest, Delta, Done, RateLimitWarning, StreamError, StreamErrorCode, Usage,
+    },
 };
 
 /// Longest message a person may send, in characters.
@@ -70,6 +74,8 @@ struct RelayJob {
     conversation_id: String,
     model: String,
     history_truncated: bool,
+    /// Less than a tenth left of a limit of the person's own key.
+    rate_limit: Option<RateLimitWarning>,
     /// This answer's place among the person's streams, freed when the relay ends.
     _slot: StreamSlot,
 }
@@ -126,38 +132,10 @@ pub async fn start(
             return Err(AppError::AnthropicUnavailable);
         }
     };
-    let status = response.status();
-    match Verdict::of_status(status) {
-        Verdict::Accepted => {}
-        Verdict::Refused => match &key {
-            ChatKey::Own(own) => {
-                tracing::info!(
-                    status = status.as_u16(),
-                    "Anthropic refused the stored key during chat"
-                );
-                api_keys::mark_refused(&state, user_id, own).await;
-                return Err(AppError::ApiKeyInvalid);
-            }
-            // Never the user's fault, and never marks the user's key.
-            ChatKey::Platform { .. } => {
-                tracing::error!(
-                    status = status.as_u16(),
-                    "Anthropic refused the platform key during chat"
-                );
-                return Err(AppError::AnthropicUnavailable);
-            }
-        },
-        Verdict::Unavailable if status.is_client_error() && status.as_u16() != 429 => {
-            tracing::info!(status = status.as_u16(), "Anthropic refused a chat request");
-            return Err(AppError::InvalidRequest(
-                "Anthropic could not take this request. The model may not be available to your key; try another.".into(),
-            ));
-        }
-        Verdict::Unavailable => {
-            tracing::info!(status = status.as_u16(), "Anthropic unavailable for a chat");
-            return Err(AppError::AnthropicUnavailable);
-        }
+    if !response.status().is_success() {
+        return Err(chat_upstream::failure(&state, user_id, &key, response).await);
     }
+    let rate_limit = chat_upstream::rate_limit_warning(&key, response.headers());
     let (tx, rx) = mpsc::channel(64);
     let job = RelayJob {
         state,
@@ -166,6 +144,7 @@ pub async fn start(
         conversation_id: prepared.conversation_id,
         model: prepared.model,
         history_truncated: prepared.history_truncated,
+        rate_limit,
         _slot: slot,
     };
     tokio::spawn(relay(job, response, tx));
@@ -321,7 +300,7 @@ enum Outcome {
     /// The stream broke off: network, idle timeout, or end without `message_stop`.
     Dropped,
     /// Anthropic sent an `error` event after the 200.
-    UpstreamError(String),
+    UpstreamError(ErrorDetail),
 }
 
 /// Relays Anthropic's stream to the browser and stores the answer when it ends. Dropping
@@ -335,6 +314,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         conversation_id,
         model,
         history_truncated,
+        rate_limit,
         _slot,
     } = job;
     let stalled = state.settings.stalled_reader;
@@ -373,7 +353,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
             // Cumulative totals, the cache counts among them.
             StreamEvent::MessageDelta { usage: later, .. } => usage.update(&later),
             StreamEvent::MessageStop => break Outcome::Complete,
-            StreamEvent::Error { error } => break Outcome::UpstreamError(error.kind),
+            StreamEvent::Error { error } => break Outcome::UpstreamError(error),
             // ping, block starts and stops, thinking and tool deltas, and anything new
             StreamEvent::ContentBlockStart { .. }
             | StreamEvent::ContentBlockDelta { .. }
@@ -431,6 +411,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
             cost_usd: None,
             payer: key.payer(),
             history_truncated,
+            rate_limit,
         }),
         Outcome::Cancelled => {
             tracing::info!(
@@ -448,12 +429,14 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
                 retry_after: None,
             })
         }
-        Outcome::UpstreamError(kind) => {
-            tracing::warn!(kind, "Anthropic sent an error mid-stream");
-            // The key stays valid: a mid-stream error is about load, not the key.
+        Outcome::UpstreamError(error) => {
+            tracing::warn!(kind = error.kind, "Anthropic sent an error mid-stream");
+            // The key stays valid: a mid-stream error is about load or the account.
+            let (code, message) =
+                errors::classify_event(&error).stream_error(matches!(key, ChatKey::Own(_)));
             ChatEvent::Error(StreamError {
-                code: StreamErrorCode::AnthropicUnavailable,
-                message: "Anthropic is overloaded right now and stopped answering. What arrived is kept; please try again in a moment.".into(),
+                code,
+                message,
                 conversation_id,
                 retry_after: None,
             })

@@ -42,6 +42,7 @@ pub enum DbError {
 }
 
 pub mod billing;
+pub mod key_events;
 pub mod search;
 
 fn classify(e: sqlx::Error) -> DbError {

@@ -25,7 +25,7 @@ use crate::{
     types::{
         billing::BillingView,
         chat::{AgentView, ChatRequest, ConversationSummary, ConversationView},
-        keys::KeyStatus,
+        keys::{KeyEvent, KeyStatus},
     },
 };
 
@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/user/api-key", post(save_key).delete(remove_key))
         .route("/user/api-key/status", get(key_status))
         .route("/user/api-key/test", post(test_key))
+        .route("/user/api-key/activity", get(key_activity))
         .route("/billing/checkout", post(billing_checkout))
         .route("/billing/portal", post(billing_portal))
         .route("/billing/status", get(billing_status))
@@ -155,6 +156,14 @@ async fn test_key(
     CurrentUser(user_id): CurrentUser,
 ) -> Result<Json<KeyStatus>, AppError> {
     Ok(Json(api_keys::test(&state, client, user_id).await?))
+}
+
+/// `GET /api/v1/user/api-key/activity`: what happened to the key, newest first.
+async fn key_activity(
+    State(state): State<AppState>,
+    CurrentUser(user_id): CurrentUser,
+) -> Result<Json<Vec<KeyEvent>>, AppError> {
+    Ok(Json(api_keys::activity(&state, user_id).await?))
 }
 
 async fn agents(

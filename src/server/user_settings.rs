@@ -40,6 +40,10 @@ pub struct KeyEntry {
     /// `false` once Anthropic has refused the key.
     #[serde(default)]
     pub valid: Option<bool>,
+    /// When Anthropic last gave its verdict on the key (saved or tested): an addition to
+    /// the design's shape, written only once there is a verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checked: Option<String>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -105,6 +109,7 @@ impl UserSettings {
                 key_hint: entry.key_hint.clone(),
                 added_at: entry.added_at.clone(),
                 last_used: entry.last_used.clone(),
+                last_checked: entry.last_checked.clone(),
             },
         }
     }

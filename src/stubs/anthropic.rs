@@ -9,7 +9,14 @@
 //! * through Rust ([`StubState::set_fault`], [`StubState::revoke`], ...),
 //! * through HTTP control routes under `/_stub/` (for tests that only have a URL),
 //! * through magic words in the last user message (`[[slow]]`, `[[drop]]`,
-//!   `[[overloaded]]`), so a browser test can drive a fault by what it types.
+//!   `[[overloaded]]`, `[[overloaded-status]]`, `[[rate-limited]]` or `[[rate-limited:N]]`,
+//!   `[[out-of-credit]]`, `[[too-long]]`, `[[ratelimit-low]]`), so a browser test can drive
+//!   a fault by what it types. `[[rate-limited]]` and `[[overloaded-status]]` fire once per
+//!   message text, so the same message sent again (Retry) goes through, as when Anthropic
+//!   recovers.
+//!
+//! Every answer carries Anthropic's `anthropic-ratelimit-*` headers (plenty left, unless a
+//! fault says otherwise).
 //!
 //! Every request to `/v1/*` is recorded so tests can assert which key reached the upstream,
 //! and every streamed answer the client closed before `message_stop` is counted
@@ -67,7 +74,25 @@ pub enum Fault {
     /// Answer 200 and `message_start`, then an `event: error` with `overloaded_error`,
     /// as Anthropic does when it overloads mid-stream. A JSON answer becomes a 529.
     ErrorEvent,
+    /// 429 `rate_limit_error` with `retry-after: retry_after_secs` and the rate-limit
+    /// headers at nothing left, as Anthropic answers a key over its limit.
+    RateLimited { retry_after_secs: u64 },
+    /// The account is out of credit. `status` 400: `invalid_request_error` with the
+    /// message Anthropic sends ("Your credit balance is too low…"); 402: a
+    /// `billing_error`.
+    OutOfCredit { status: u16 },
+    /// 400 `invalid_request_error`: "prompt is too long: 215000 tokens > 200000 maximum".
+    PromptTooLong,
+    /// Answer as usual, with rate-limit headers saying only `remaining` of `limit`
+    /// requests are left this minute.
+    RateLimitLow { remaining: u64, limit: u64 },
 }
+
+/// Anthropic's message when the account has no credit left.
+pub const CREDIT_MESSAGE: &str = "Your credit balance is too low to access the Anthropic API. \
+    Please go to Plans & Billing to upgrade or purchase credits.";
+/// Anthropic's message when the conversation does not fit the model's context.
+pub const TOO_LONG_MESSAGE: &str = "prompt is too long: 215000 tokens > 200000 maximum";
 
 /// One request that reached `/v1/*`, as the upstream saw it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -96,6 +121,8 @@ struct Inner {
     revoked: HashSet<String>,
     requests: Vec<RecordedRequest>,
     cut_streams: usize,
+    /// One-shot magic words already fired, with the message they were in.
+    fired: HashSet<String>,
 }
 
 #[derive(Debug)]
@@ -177,6 +204,11 @@ impl StubState {
 
     fn record(&self, request: RecordedRequest) {
         self.lock().requests.push(request);
+    }
+
+    /// True the first time `word` is seen with this message text, false after.
+    fn fire_once(&self, word: &str, text: &str) -> bool {
+        self.lock().fired.insert(format!("{word}\u{0}{text}"))
     }
 
     fn is_revoked(&self, key: &str) -> bool {
@@ -271,6 +303,10 @@ pub async fn spawn() -> StubHandle {
 struct ApiError {
     status: StatusCode,
     message: Cow<'static, str>,
+    /// The `error.type`, when not the status's usual one.
+    kind: Option<&'static str>,
+    /// `retry-after` of a 429 (1 unless a fault chose it).
+    retry_after: u64,
 }
 
 impl ApiError {
@@ -278,7 +314,33 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            kind: None,
+            retry_after: 1,
         }
+    }
+
+    fn rate_limited(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: retry_after_secs,
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Number of request tokens has exceeded your per-minute rate limit",
+            )
+        }
+    }
+
+    /// 400 with Anthropic's credit message (what the API sends today), or 402
+    /// `billing_error`.
+    fn out_of_credit(status: u16) -> Self {
+        if status == 402 {
+            Self::for_status(402)
+        } else {
+            Self::invalid_request(CREDIT_MESSAGE)
+        }
+    }
+
+    fn prompt_too_long() -> Self {
+        Self::invalid_request(TOO_LONG_MESSAGE)
     }
 
     fn invalid_request(message: impl Into<Cow<'static, str>>) -> Self {
@@ -308,6 +370,7 @@ impl ApiError {
             401 => "invalid x-api-key",
             403 => "Your API key does not have permission to use the specified resource.",
             404 => "Not found",
+            402 => CREDIT_MESSAGE,
             413 => "Request exceeds the maximum allowed number of bytes.",
             429 => "Number of request tokens has exceeded your per-minute rate limit",
             529 => "Overloaded",
@@ -317,7 +380,10 @@ impl ApiError {
     }
 
     fn envelope(&self) -> Value {
-        error_envelope(error_type(self.status), &self.message)
+        error_envelope(
+            self.kind.unwrap_or_else(|| error_type(self.status)),
+            &self.message,
+        )
     }
 }
 
@@ -327,9 +393,44 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(self.retry_after));
+            // Over the limit: nothing left of the requests this minute.
+            add_rate_limit_headers(response.headers_mut(), Some((0, REQUESTS_PER_MINUTE)));
         }
         response
+    }
+}
+
+/// The requests a minute the stand-in says a key may make.
+const REQUESTS_PER_MINUTE: u64 = 50;
+
+/// Anthropic's `anthropic-ratelimit-*` headers: requests (`Some((remaining, limit))`, or
+/// all but one of [`REQUESTS_PER_MINUTE`]) and tokens (plenty), each with its reset time.
+/// Headers already there are left as they are.
+fn add_rate_limit_headers(headers: &mut HeaderMap, requests: Option<(u64, u64)>) {
+    let (remaining, limit) = requests.unwrap_or((REQUESTS_PER_MINUTE - 1, REQUESTS_PER_MINUTE));
+    let reset = (chrono::Utc::now() + chrono::Duration::seconds(60))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let values = [
+        ("requests", limit, remaining),
+        ("tokens", 480_000, 470_000),
+        ("input-tokens", 400_000, 392_000),
+        ("output-tokens", 80_000, 78_000),
+    ];
+    for (resource, limit, remaining) in values {
+        for (field, value) in [
+            ("limit", limit.to_string()),
+            ("remaining", remaining.to_string()),
+            ("reset", reset.clone()),
+        ] {
+            let name = format!("anthropic-ratelimit-{resource}-{field}");
+            if let (Ok(name), Ok(value)) = (
+                axum::http::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                headers.entry(name).or_insert(value);
+            }
+        }
     }
 }
 
@@ -342,6 +443,7 @@ fn overloaded_status() -> StatusCode {
 fn error_type(status: StatusCode) -> &'static str {
     match status.as_u16() {
         401 => "authentication_error",
+        402 => "billing_error",
         403 => "permission_error",
         404 => "not_found_error",
         413 => "request_too_large",
@@ -432,6 +534,9 @@ async fn v1(
         Ok(response) => response,
         Err(err) => err.into_response(),
     };
+    if response.status().is_success() {
+        add_rate_limit_headers(response.headers_mut(), None);
+    }
     // The real API tags every answer with a request id; clients log it.
     if let Ok(value) = HeaderValue::from_str(&format!("req_{}", random_id())) {
         response.headers_mut().insert("request-id", value);
@@ -474,6 +579,11 @@ async fn handle_v1(
     let mut plan = Plan::default();
     match state.take_fault() {
         Some(Fault::Status(code)) => return Err(ApiError::for_status(code)),
+        Some(Fault::RateLimited { retry_after_secs }) => {
+            return Err(ApiError::rate_limited(retry_after_secs))
+        }
+        Some(Fault::OutOfCredit { status }) => return Err(ApiError::out_of_credit(status)),
+        Some(Fault::PromptTooLong) => return Err(ApiError::prompt_too_long()),
         Some(Fault::Hang) => std::future::pending::<()>().await,
         Some(fault) => plan.add_fault(&fault),
         None => {}
@@ -510,6 +620,9 @@ async fn handle_v1(
                 });
             };
             let request = MessagesRequest::parse(json_body)?;
+            if let Some(error) = magic_error(state, &request.last_user_text) {
+                return Err(error);
+            }
             plan.add_magic_words(&request.last_user_text);
             plan.wait().await;
             Ok(create_message(state, &request, plan))
@@ -631,6 +744,8 @@ struct Plan {
     error_event: bool,
     /// Pad the answer to about 40 deltas, so a slow stream lasts long enough to watch.
     long_answer: bool,
+    /// Requests left and the limit, for the rate-limit headers (plenty when `None`).
+    requests_left: Option<(u64, u64)>,
 }
 
 /// Magic word: 300 ms between deltas and a longer answer.
@@ -639,6 +754,49 @@ const MAGIC_SLOW: &str = "[[slow]]";
 const MAGIC_DROP: &str = "[[drop]]";
 /// Magic word: `event: error` (overloaded) after `message_start`.
 const MAGIC_OVERLOADED: &str = "[[overloaded]]";
+/// Magic word: a 529 before the stream, once per message text.
+const MAGIC_OVERLOADED_STATUS: &str = "[[overloaded-status]]";
+/// Magic word: a 429 with `retry-after: 3` (`[[rate-limited:N]]`: N seconds), once per
+/// message text.
+const MAGIC_RATE_LIMITED: &str = "[[rate-limited";
+/// Magic word: 400, the credit balance is too low.
+const MAGIC_OUT_OF_CREDIT: &str = "[[out-of-credit]]";
+/// Magic word: 400, the prompt is too long.
+const MAGIC_TOO_LONG: &str = "[[too-long]]";
+/// Magic word: answer, with 3 of 50 requests left this minute.
+const MAGIC_RATELIMIT_LOW: &str = "[[ratelimit-low]]";
+
+/// The error a magic word asks for instead of an answer, if any.
+fn magic_error(state: &StubState, text: &str) -> Option<ApiError> {
+    if let Some(at) = text.find(MAGIC_RATE_LIMITED) {
+        let rest = &text[at + MAGIC_RATE_LIMITED.len()..];
+        let secs = match rest.strip_prefix(':') {
+            Some(rest) => {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                rest[digits.len()..]
+                    .starts_with("]]")
+                    .then(|| digits.parse().ok())
+                    .flatten()
+            }
+            None => rest.starts_with("]]").then_some(3),
+        };
+        if let Some(secs) = secs {
+            if state.fire_once(MAGIC_RATE_LIMITED, text) {
+                return Some(ApiError::rate_limited(secs));
+            }
+        }
+    }
+    if text.contains(MAGIC_OVERLOADED_STATUS) && state.fire_once(MAGIC_OVERLOADED_STATUS, text) {
+        return Some(ApiError::overloaded());
+    }
+    if text.contains(MAGIC_OUT_OF_CREDIT) {
+        return Some(ApiError::out_of_credit(400));
+    }
+    if text.contains(MAGIC_TOO_LONG) {
+        return Some(ApiError::prompt_too_long());
+    }
+    None
+}
 
 impl Plan {
     fn add_fault(&mut self, fault: &Fault) {
@@ -648,8 +806,15 @@ impl Plan {
             }
             Fault::DropStream { after_deltas } => self.drop_after(after_deltas),
             Fault::ErrorEvent => self.error_event = true,
+            Fault::RateLimitLow { remaining, limit } => {
+                self.requests_left = Some((remaining, limit));
+            }
             // Answered before any plan is made.
-            Fault::Status(_) | Fault::Hang => {}
+            Fault::Status(_)
+            | Fault::Hang
+            | Fault::RateLimited { .. }
+            | Fault::OutOfCredit { .. }
+            | Fault::PromptTooLong => {}
         }
     }
 
@@ -663,6 +828,12 @@ impl Plan {
         }
         if text.contains(MAGIC_OVERLOADED) {
             self.add_fault(&Fault::ErrorEvent);
+        }
+        if text.contains(MAGIC_RATELIMIT_LOW) {
+            self.add_fault(&Fault::RateLimitLow {
+                remaining: 3,
+                limit: REQUESTS_PER_MINUTE,
+            });
         }
     }
 
@@ -683,7 +854,9 @@ impl Plan {
             return ApiError::overloaded().into_response();
         }
         if self.drop_after.is_none() {
-            return Json(value).into_response();
+            let mut response = Json(value).into_response();
+            add_rate_limit_headers(response.headers_mut(), self.requests_left);
+            return response;
         }
         // Bytes, not a `str` slice: halfway may fall inside a multi-byte character.
         let whole = Bytes::from(value.to_string());
@@ -805,14 +978,17 @@ fn create_message(state: &StubState, request: &MessagesRequest, plan: Plan) -> R
         request.input_tokens,
         1,
     );
-    (
+    let requests_left = plan.requests_left;
+    let mut response = (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         Body::from_stream(event_stream(state.clone(), start, deltas, plan)),
     )
-        .into_response()
+        .into_response();
+    add_rate_limit_headers(response.headers_mut(), requests_left);
+    response
 }
 
 /// One server-sent event, named by its `type`.
@@ -932,6 +1108,37 @@ enum FaultKind {
         after_deltas: usize,
     },
     ErrorEvent,
+    RateLimited {
+        #[serde(default = "default_retry_after")]
+        retry_after_secs: u64,
+    },
+    OutOfCredit {
+        #[serde(default = "default_credit_status")]
+        status: u16,
+    },
+    PromptTooLong,
+    RateLimitLow {
+        #[serde(default = "default_remaining")]
+        remaining: u64,
+        #[serde(default = "default_limit")]
+        limit: u64,
+    },
+}
+
+fn default_retry_after() -> u64 {
+    3
+}
+
+fn default_credit_status() -> u16 {
+    400
+}
+
+fn default_remaining() -> u64 {
+    3
+}
+
+fn default_limit() -> u64 {
+    REQUESTS_PER_MINUTE
 }
 
 fn default_delay_ms() -> u64 {
@@ -950,6 +1157,12 @@ impl From<FaultKind> for Fault {
             FaultKind::Hang => Fault::Hang,
             FaultKind::Drop { after_deltas } => Fault::DropStream { after_deltas },
             FaultKind::ErrorEvent => Fault::ErrorEvent,
+            FaultKind::RateLimited { retry_after_secs } => Fault::RateLimited { retry_after_secs },
+            FaultKind::OutOfCredit { status } => Fault::OutOfCredit { status },
+            FaultKind::PromptTooLong => Fault::PromptTooLong,
+            FaultKind::RateLimitLow { remaining, limit } => {
+                Fault::RateLimitLow { remaining, limit }
+            }
         }
     }
 }
@@ -1264,6 +1477,160 @@ mod tests {
             .await
             .expect("send");
         assert_error(response, 404, "not_found_error").await;
+    }
+
+    #[tokio::test]
+    async fn upstream_troubles_come_in_anthropic_s_shapes_by_fault_and_by_magic_word() {
+        let stub = spawn().await;
+        let header = |r: &reqwest::Response, name: &str| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        // Every good answer says how much of the limits is left: plenty.
+        let ok = post_message(&stub, KEY, &chat("hi", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        assert_eq!(
+            header(&ok, "anthropic-ratelimit-requests-limit").as_deref(),
+            Some("50")
+        );
+        assert_eq!(
+            header(&ok, "anthropic-ratelimit-requests-remaining").as_deref(),
+            Some("49")
+        );
+        assert!(header(&ok, "anthropic-ratelimit-output-tokens-reset").is_some());
+
+        stub.state.set_fault_for(
+            Fault::RateLimited {
+                retry_after_secs: 12,
+            },
+            1,
+        );
+        let limited = post_message(&stub, KEY, &chat("hi", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&limited, "retry-after").as_deref(), Some("12"));
+        assert_eq!(
+            header(&limited, "anthropic-ratelimit-requests-remaining").as_deref(),
+            Some("0")
+        );
+        assert_error(limited, 429, "rate_limit_error").await;
+
+        stub.state
+            .set_fault_for(Fault::OutOfCredit { status: 400 }, 1);
+        let body = assert_error(
+            post_message(&stub, KEY, &chat("hi", true))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_request_error",
+        )
+        .await;
+        assert_eq!(body["error"]["message"], CREDIT_MESSAGE);
+        stub.state
+            .set_fault_for(Fault::OutOfCredit { status: 402 }, 1);
+        assert_error(
+            post_message(&stub, KEY, &chat("hi", true))
+                .send()
+                .await
+                .unwrap(),
+            402,
+            "billing_error",
+        )
+        .await;
+        stub.state.set_fault_for(Fault::PromptTooLong, 1);
+        let body = assert_error(
+            post_message(&stub, KEY, &chat("hi", true))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_request_error",
+        )
+        .await;
+        assert_eq!(body["error"]["message"], TOO_LONG_MESSAGE);
+        stub.state.set_fault_for(
+            Fault::RateLimitLow {
+                remaining: 2,
+                limit: 40,
+            },
+            1,
+        );
+        let low = post_message(&stub, KEY, &chat("hi", false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(low.status(), 200);
+        assert_eq!(
+            header(&low, "anthropic-ratelimit-requests-remaining").as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            header(&low, "anthropic-ratelimit-requests-limit").as_deref(),
+            Some("40")
+        );
+
+        // Magic words: the rate limit and the 529 fire once per text, then it goes through.
+        let limited = post_message(&stub, KEY, &chat("a [[rate-limited:7]]", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&limited, "retry-after").as_deref(), Some("7"));
+        assert_eq!(limited.status(), 429);
+        let again = post_message(&stub, KEY, &chat("a [[rate-limited:7]]", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 200);
+        let limited = post_message(&stub, KEY, &chat("b [[rate-limited]]", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&limited, "retry-after").as_deref(), Some("3"));
+        for (text, status, kind) in [
+            ("x [[overloaded-status]]", 529, "overloaded_error"),
+            ("x [[out-of-credit]]", 400, "invalid_request_error"),
+            ("x [[out-of-credit]]", 400, "invalid_request_error"),
+            ("x [[too-long]]", 400, "invalid_request_error"),
+        ] {
+            let response = post_message(&stub, KEY, &chat(text, true))
+                .send()
+                .await
+                .unwrap();
+            assert_error(response, status, kind).await;
+        }
+        let through = post_message(&stub, KEY, &chat("x [[overloaded-status]]", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(through.status(), 200);
+        let low = post_message(&stub, KEY, &chat("x [[ratelimit-low]]", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            header(&low, "anthropic-ratelimit-requests-remaining").as_deref(),
+            Some("3")
+        );
+
+        // And through the control route.
+        let response = client()
+            .post(format!("{}/_stub/fault", stub.base_url))
+            .body(r#"{"kind": "rate_limited", "retry_after_secs": 30, "count": 1}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+        let limited = post_message(&stub, KEY, &chat("hi", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&limited, "retry-after").as_deref(), Some("30"));
     }
 
     #[tokio::test]

@@ -117,6 +117,23 @@ pub struct Done {
     /// than the history budget.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub history_truncated: bool,
+    /// Less than a tenth is left of one of the person's Anthropic rate limits (their own
+    /// key only); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitWarning>,
+}
+
+/// What is left of the Anthropic rate limit that is nearest to running out, read from
+/// Anthropic's `anthropic-ratelimit-*` headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimitWarning {
+    /// `requests`, `tokens`, `input_tokens` or `output_tokens`.
+    pub resource: String,
+    pub remaining: u64,
+    pub limit: u64,
+    /// When the limit is fully replenished (RFC 3339), when Anthropic said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<String>,
 }
 
 /// Who paid Anthropic for an answer.
@@ -175,6 +192,10 @@ pub struct StreamError {
 pub enum StreamErrorCode {
     /// Anthropic broke off, went silent or sent an error event.
     AnthropicUnavailable,
+    /// Anthropic sent `overloaded_error`.
+    AnthropicOverloaded,
+    /// Anthropic sent `rate_limit_error`.
+    AnthropicRateLimited,
     /// The answer could not be stored.
     Internal,
 }
@@ -261,6 +282,7 @@ mod tests {
             cost_usd: None,
             payer: Payer::Platform,
             history_truncated: false,
+            rate_limit: None,
         })
     }
 

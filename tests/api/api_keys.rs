@@ -131,7 +131,7 @@ async fn removing_a_key_clears_it_and_is_idempotent(backend: Backend) {
     assert_eq!(settings["subscription"]["byok_allowed"], true);
     assert_eq!(
         app.key_status().await,
-        json!({ "configured": false, "valid": null, "key_hint": null, "added_at": null, "last_used": null })
+        json!({ "configured": false, "valid": null, "key_hint": null, "added_at": null, "last_used": null, "last_checked": null })
     );
     assert_eq!(app.delete("/api/v1/user/api-key").await.status(), 204);
 }

@@ -272,15 +272,19 @@ async fn overload_and_server_errors_are_retryable_and_keep_the_key(backend: Back
     let id = chat(&app, json!({ "message": "hello" }))
         .await
         .conversation_id();
-    for status in [429u16, 529, 500] {
+    for (status, answered, code) in [
+        (429u16, 429, "anthropic_rate_limited"),
+        (529, 503, "anthropic_overloaded"),
+        (500, 503, "anthropic_unavailable"),
+    ] {
         app.stub.state.set_fault_for(Fault::Status(status), 1);
         let failed = chat(
             &app,
             json!({ "message": format!("after {status}"), "conversation_id": id }),
         )
         .await;
-        assert_eq!(failed.status, 503, "{status}");
-        assert_eq!(failed.last().1["error"]["code"], "anthropic_unavailable");
+        assert_eq!(failed.status, answered, "{status}");
+        assert_eq!(failed.last().1["error"]["code"], code);
         assert_eq!(app.key_status().await["valid"], true, "{status}");
     }
     // Nothing lost: the messages were stored before the call.
@@ -323,7 +327,7 @@ async fn an_error_event_mid_stream_is_relayed_and_the_key_stays_valid(backend: B
     let failed = chat(&app, json!({ "message": "please [[overloaded]]" })).await;
     assert_eq!(failed.status, 200);
     assert_eq!(failed.last().0, "error");
-    assert_eq!(failed.last().1["code"], "anthropic_unavailable");
+    assert_eq!(failed.last().1["code"], "anthropic_overloaded");
     assert_eq!(app.key_status().await["valid"], true);
 }
 

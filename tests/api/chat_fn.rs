@@ -177,7 +177,7 @@ async fn an_error_mid_stream_is_the_error_event_and_keeps_what_arrived(backend: 
     let ChatEvent::Error(error) = overloaded.last() else {
         panic!("ended with {:?}", overloaded.last());
     };
-    assert_eq!(error.code, StreamErrorCode::AnthropicUnavailable);
+    assert_eq!(error.code, StreamErrorCode::AnthropicOverloaded);
     assert!(!error.message.is_empty());
     assert_eq!(app.key_status().await["valid"], true);
 
@@ -239,7 +239,7 @@ async fn failures_before_the_stream_are_the_call_s_error_with_its_status(backend
     let overloaded = send(&app, json!({ "message": "hi" })).await;
     assert_eq!(
         (overloaded.status, overloaded.error),
-        (503, Some(AppError::AnthropicUnavailable))
+        (503, Some(AppError::AnthropicOverloaded))
     );
 
     app.stub.state.revoke(CANARY);

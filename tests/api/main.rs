@@ -20,3 +20,4 @@ mod reading;
 mod secrets;
 mod security;
 mod server_fns;
+mod upstream;

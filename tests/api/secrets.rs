@@ -66,6 +66,7 @@ async fn every_path(app: &TestApp) -> Vec<String> {
     app.stub.state.set_fault_for(Fault::Hang, 1);
     seen.push(body_of(app.save_key(OTHER).await).await);
     seen.push(body_of(app.get("/api/v1/user/api-key/status").await).await);
+    seen.push(body_of(app.get("/api/v1/user/api-key/activity").await).await);
     seen.push(body_of(app.post_json("/api/v1/user/api-key/test", &json!({})).await).await);
     // Malformed bodies that contain a key: the error must not echo it.
     let broken = app

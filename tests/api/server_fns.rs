@@ -77,6 +77,7 @@ const ANONYMOUS: &[Case] = &[
     ),
     ("remove_api_key", &[], 401, "unauthenticated"),
     ("test_api_key", &[], 401, "unauthenticated"),
+    ("key_activity", &[], 401, "unauthenticated"),
     ("billing_status", &[], 401, "unauthenticated"),
     ("start_checkout", &[], 401, "unauthenticated"),
     ("open_billing_portal", &[], 401, "unauthenticated"),

@@ -13,7 +13,11 @@ export type StubFault =
   | { kind: 'slow'; delay_ms?: number; count?: number }
   | { kind: 'hang'; count?: number }
   | { kind: 'drop'; after_deltas?: number; count?: number }
-  | { kind: 'error_event'; count?: number };
+  | { kind: 'error_event'; count?: number }
+  | { kind: 'rate_limited'; retry_after_secs?: number; count?: number }
+  | { kind: 'out_of_credit'; status?: 400 | 402; count?: number }
+  | { kind: 'prompt_too_long'; count?: number }
+  | { kind: 'rate_limit_low'; remaining?: number; limit?: number; count?: number };
 
 /** One request the stand-in received on `/v1/*` (its key masked). */
 export interface StubRequest {

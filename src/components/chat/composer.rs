@@ -3,7 +3,10 @@
 use leptos::{ev, prelude::*};
 use leptos_router::hooks::use_navigate;
 
-use super::state::{focus_message, ChatState};
+use super::{
+    state::{focus_message, ChatState},
+    upstream_notice::UpstreamNotices,
+};
 use crate::error::AppError;
 
 /// Without JavaScript nothing can be sent; `<noscript>` goes in as HTML so hydration
@@ -33,6 +36,7 @@ pub fn Composer() -> impl IntoView {
 
     view! {
         <form class="composer" method="get" action="/chat" on:submit=on_submit>
+            <UpstreamNotices/>
             <div class="composer-row">
                 <label class="visually-hidden" for="message">"Message"</label>
                 <textarea

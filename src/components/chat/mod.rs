@@ -7,6 +7,7 @@ mod sidebar;
 mod state;
 pub mod stream;
 mod thread;
+mod upstream_notice;
 
 use leptos::prelude::*;
 

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use leptos_router::{hooks::use_query_map, NavigateOptions};
 
-use super::stream::{new_client_message_id, Outcome};
+use super::{
+    stream::{new_client_message_id, Outcome},
+    upstream_notice::{Trouble, UpstreamNotice},
+};
 use crate::{
     api::chat::{
         available_models, get_conversation, list_agents, list_conversations, DeleteConversation,
@@ -17,7 +20,9 @@ use crate::{
     },
     auth::Auth,
     error::AppError,
-    types::chat::{AgentView, ChatRequest, ConversationSummary, ConversationView},
+    types::chat::{
+        AgentView, ChatRequest, ConversationSummary, ConversationView, RateLimitWarning,
+    },
 };
 
 /// Why the key panel stands in the Message field's place.
@@ -86,6 +91,10 @@ pub struct ChatState {
     pub draft: RwSignal<String>,
     pub streaming: RwSignal<bool>,
     pub key_problem: RwSignal<Option<KeyProblem>>,
+    /// What Anthropic said instead of the last answer (a rate limit, an overload, …).
+    pub upstream: RwSignal<Option<UpstreamNotice>>,
+    /// Less than a tenth left of one of the key's rate limits, after the last answer.
+    pub rate_note: RwSignal<Option<RateLimitWarning>>,
     /// False until the WASM runs: sending needs it.
     pub hydrated: RwSignal<bool>,
     /// The open conversation list on narrow screens.
@@ -169,6 +178,8 @@ impl ChatState {
             draft: RwSignal::new(String::new()),
             streaming: RwSignal::new(false),
             key_problem,
+            upstream: RwSignal::new(None),
+            rate_note: RwSignal::new(None),
             hydrated: RwSignal::new(false),
             list_open: RwSignal::new(initial.is_none()),
             rename,
@@ -200,6 +211,8 @@ impl ChatState {
         self.live.set(Vec::new());
         self.model.set(None);
         self.streaming.set(false);
+        self.upstream.set(None);
+        self.rate_note.set(None);
     }
 
     /// The current conversation's summary. Reads resources: call it inside a
@@ -340,6 +353,7 @@ impl ChatState {
     /// A new message moves the conversation on: earlier failures no longer offer Retry
     /// (what arrived of them stays, marked incomplete).
     fn settle_failures(&self) {
+        self.upstream.set(None);
         self.live.update(|items| {
             items.retain(|item| match item {
                 LiveItem::Answer(a)
@@ -439,8 +453,10 @@ impl ChatState {
         };
         // Whether a new conversation may have been created on the server anyway.
         let mut look_for_new = true;
+        let trouble = Trouble::of(&outcome);
         match outcome {
             Outcome::Done(done) => {
+                self.rate_note.set(done.rate_limit.clone());
                 answer.status.set(AnswerStatus::Done);
                 answer.history_truncated.set(done.history_truncated);
                 look_for_new = false;
@@ -489,6 +505,9 @@ impl ChatState {
         if !still_here {
             return;
         }
+        if let Some(trouble) = trouble {
+            self.show_upstream(UpstreamNotice::new(trouble, answer));
+        }
         if look_for_new
             && request.conversation_id.is_none()
             && self.current.get_untracked().is_none()
@@ -496,6 +515,19 @@ impl ChatState {
             self.find_started(&request.message, &navigate).await;
         }
         self.refresh_list();
+    }
+
+    /// Anthropic's trouble is told in the composer, with its own Retry: the failed answer
+    /// goes (or, if some of it arrived, stays marked incomplete).
+    fn show_upstream(&self, notice: UpstreamNotice) {
+        let answer = &notice.answer;
+        if answer.text.with_untracked(|t| t.is_empty()) {
+            self.live
+                .update(|l| l.retain(|item| item.key() != answer.key));
+        } else {
+            answer.status.set(AnswerStatus::Incomplete);
+        }
+        self.upstream.set(Some(notice));
     }
 
     /// Makes `id` the current conversation and puts it in the URL (so a reload shows it).

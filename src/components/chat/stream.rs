@@ -120,6 +120,7 @@ mod tests {
             cost_usd: None,
             payer: Payer::Byok,
             history_truncated: false,
+            rate_limit: None,
         }
     }
 

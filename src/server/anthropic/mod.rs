@@ -1,6 +1,7 @@
 //! The Anthropic API client. Every call goes to `ANTHROPIC_BASE_URL` and nowhere else:
 //! redirects are not followed, so a key never travels to another host.
 
+pub mod errors;
 pub mod protocol;
 
 use std::{collections::VecDeque, time::Duration};
@@ -99,7 +100,18 @@ impl AnthropicClient {
             .await;
         match result {
             Ok(response) => {
-                let verdict = Verdict::of_status(response.status());
+                let mut verdict = Verdict::of_status(response.status());
+                if verdict == Verdict::Refused {
+                    // A billing problem is never a refused key, whatever its status.
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    let body = read_error_body(response).await;
+                    if errors::classify(status, &headers, &body) != errors::Failure::Refused {
+                        verdict = Verdict::Unavailable;
+                    }
+                    tracing::info!(status = status.as_u16(), ?verdict, "Anthropic key check");
+                    return verdict;
+                }
                 if verdict != Verdict::Accepted {
                     // Only the status is logged; upstream bodies are never passed on.
                     tracing::info!(
@@ -145,6 +157,25 @@ impl AnthropicClient {
             })
             .unwrap_or_default())
     }
+}
+
+/// The start of an error answer's body (at most 64 KiB, within 5 seconds), to classify it;
+/// empty when it does not come.
+pub async fn read_error_body(response: reqwest::Response) -> Vec<u8> {
+    const LIMIT: usize = 64 * 1024;
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    let read = async {
+        while let Some(Ok(chunk)) = chunks.next().await {
+            body.extend_from_slice(&chunk);
+            if body.len() >= LIMIT {
+                body.truncate(LIMIT);
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    body
 }
 
 /// A streamed answer (`"stream": true`), read event by event as it arrives.
