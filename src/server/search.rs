@@ -10,10 +10,7 @@
 use super::{db::search::SearchRow, state::AppState};
 use crate::{
     error::AppError,
-    types::{
-        chat::ConversationSummary,
-        search::{SearchHit, SnippetPart},
-    },
+    types::search::{SearchHit, SnippetPart},
 };
 
 /// Words beyond this many are ignored.
@@ -92,14 +89,12 @@ fn hit(row: SearchRow, terms: &[String]) -> SearchHit {
         None => snippet(&row.title, terms),
     };
     SearchHit {
-        conversation: ConversationSummary {
-            id: row.id,
-            title: row.title,
-            agent: row.agent,
-            model: row.model,
-            created_at: super::conversations::rfc3339(row.created_at),
-            updated_at: super::conversations::rfc3339(row.updated_at),
-        },
+        id: row.id,
+        title: row.title,
+        agent: row.agent,
+        model: row.model,
+        created_at: super::conversations::rfc3339(row.created_at),
+        updated_at: super::conversations::rfc3339(row.updated_at),
         snippet: snippet_parts.iter().map(|p| p.text.as_str()).collect(),
         snippet_parts,
         message_id: row.message_id,

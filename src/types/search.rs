@@ -2,14 +2,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::chat::ConversationSummary;
-
-/// One conversation found by `GET /api/v1/conversations?q=…`: its summary, the text around
-/// the first match, and the message that matched (`None` when only the title did).
+/// One conversation found by `GET /api/v1/conversations?q=…`: its summary (the fields of
+/// `ConversationSummary`, spelled out rather than `#[serde(flatten)]`, whose decoder weighs
+/// on the WASM), the text around the first match, and the message that matched (`None`
+/// when only the title did).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchHit {
-    #[serde(flatten)]
-    pub conversation: ConversationSummary,
+    pub id: String,
+    pub title: String,
+    pub agent: String,
+    pub model: String,
+    pub created_at: String,
+    pub updated_at: String,
     /// Plain text (never HTML): the matching message's words around the match, or the title.
     pub snippet: String,
     /// `snippet` cut into pieces, the matched words marked, so a page can highlight them

@@ -200,7 +200,7 @@ fn SearchResults(results: Results) -> impl IntoView {
 #[component]
 fn SearchResult(hit: SearchHit) -> impl IntoView {
     let state = expect_context::<ChatState>();
-    let id = hit.conversation.id.clone();
+    let id = hit.id.clone();
     let mut href = format!("/chat?c={}", crate::util::encode_query(&id));
     if let Some(message) = &hit.message_id {
         href.push_str(&format!("#m-{}", crate::util::encode_query(message)));
@@ -227,7 +227,7 @@ fn SearchResult(hit: SearchHit) -> impl IntoView {
                 aria-current=move || is_current().then_some("page")
                 on:click=move |_| state.list_open.set(false)
             >
-                <span class="conversation-title">{hit.conversation.title}</span>
+                <span class="conversation-title">{hit.title}</span>
                 {snippet.map(|s| view! { <span class="search-snippet">{s}</span> })}
             </a>
         </li>
