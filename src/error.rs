@@ -81,11 +81,33 @@ pub enum AppError {
     NoBillingAccount,
     #[error("The webhook signature is missing, malformed, wrong or too old.")]
     InvalidSignature,
+    /// The message could take the month's spending on the person's own key past the cap
+    /// they set. Amounts in micro-dollars.
+    #[error(
+        "Sending this could take your key's spending past your monthly cap: {} of {} is spent this month, and this message could cost up to {}. Raise or remove the cap in Settings, or send it anyway.",
+        micro_usd(*spent_micros), micro_usd(*cap_micros), micro_usd(*worst_case_micros)
+    )]
+    SpendCapReached {
+        spent_micros: i64,
+        cap_micros: i64,
+        worst_case_micros: i64,
+    },
+    /// A cap is set, but the chosen model has no price, so the cap cannot be kept.
+    #[error("ApexAurum has no price for {model}, so it cannot keep this message within your monthly cap ({} of {} spent). Pick another model, remove the cap in Settings, or send it anyway.", micro_usd(*spent_micros), micro_usd(*cap_micros))]
+    SpendCapUnpriced {
+        model: String,
+        spent_micros: i64,
+        cap_micros: i64,
+    },
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     /// A failure of the call itself (network, decoding), seen by the browser.
     #[error("Could not reach the server. Check your connection and try again.")]
     Transport,
+}
+
+fn micro_usd(micros: i64) -> String {
+    crate::types::usage::format_usd(micros as f64 / 1e6)
 }
 
 /// "a second", "12 seconds", "a minute", "5 minutes".
@@ -160,6 +182,7 @@ impl AppError {
             Self::AlreadySubscribed => "already_subscribed",
             Self::NoBillingAccount => "no_billing_account",
             Self::InvalidSignature => "invalid_signature",
+            Self::SpendCapReached { .. } | Self::SpendCapUnpriced { .. } => "spend_cap_reached",
             Self::Internal => "internal",
             Self::Transport => "transport",
         }
@@ -185,7 +208,9 @@ impl AppError {
             | Self::WrongPassword
             | Self::ConversationTooLong
             | Self::InvalidRequest(_) => 422,
-            Self::AnthropicOutOfCredit => 402,
+            Self::SpendCapReached { .. }
+            | Self::SpendCapUnpriced { .. }
+            | Self::AnthropicOutOfCredit => 402,
             Self::RateLimited { .. } | Self::AnthropicRateLimited { .. } => 429,
             Self::AnthropicUnavailable | Self::AnthropicOverloaded | Self::BillingUnavailable => {
                 503
@@ -289,6 +314,21 @@ mod tests {
             AppError::from_server_fn_error(ServerFnErrorErr::Request("x".into())),
             AppError::Transport
         );
+    }
+
+    #[test]
+    fn a_spend_cap_refusal_gives_spent_cap_and_worst_case() {
+        let e = AppError::SpendCapReached {
+            spent_micros: 4_990_000,
+            cap_micros: 5_000_000,
+            worst_case_micros: 12_300,
+        };
+        assert_eq!((e.status(), e.code()), (402, "spend_cap_reached"));
+        let text = e.to_string();
+        for figure in ["$4.99", "$5.00", "$0.0123"] {
+            assert!(text.contains(figure), "{figure}: {text}");
+        }
+        assert_eq!(AppError::de(e.ser()), e);
     }
 
     #[test]

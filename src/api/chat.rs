@@ -29,6 +29,9 @@ pub async fn send_message(
     agent: Option<String>,
     model: Option<String>,
     client_message_id: Option<String>,
+    /// "Send anyway": past the spending cap, this once.
+    #[server(default)]
+    over_cap: bool,
 ) -> Result<ByteStream<AppError>, AppError> {
     let (state, user) = super::signed_in()?;
     let key = billing::chat_key_of(&state, &user).await?;
@@ -39,6 +42,7 @@ pub async fn send_message(
         agent,
         model,
         client_message_id,
+        over_cap,
     };
     let events = chat::start(state, user_id, key, request).await?;
     let response = use_context::<leptos_axum::ResponseOptions>().ok_or_else(|| {

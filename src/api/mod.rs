@@ -8,6 +8,7 @@ pub mod auth;
 pub mod billing;
 pub mod chat;
 pub mod search;
+pub mod usage;
 
 #[cfg(feature = "ssr")]
 mod ssr {

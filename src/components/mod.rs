@@ -10,4 +10,5 @@ pub mod password_field;
 pub mod plan;
 pub mod protected;
 pub mod sessions_panel;
+pub mod spend_cap;
 pub mod usage;

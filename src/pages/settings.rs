@@ -8,6 +8,7 @@ use crate::{
         plan::PlanCard,
         protected::Protected,
         sessions_panel::{SessionActions, SessionsPanel},
+        spend_cap::SpendCapCard,
         usage::UsageCard,
     },
     types::user::UserView,
@@ -17,6 +18,9 @@ use crate::{
 pub fn SettingsPage() -> impl IntoView {
     let key_actions = KeyActions::new(expect_context::<Auth>());
     let session_actions = SessionActions::new();
+    // Created here, outside what re-renders, so a form posted without JavaScript shows
+    // its outcome; both cards read the month again after a change.
+    let cap = ServerAction::<crate::api::usage::SetSpendCap>::new();
     view! {
         <Title text="Settings"/>
         <Protected children=move |user: UserView| view! {
@@ -31,7 +35,8 @@ pub fn SettingsPage() -> impl IntoView {
                 </section>
                 <ApiKeyPanel actions=key_actions/>
                 <PlanCard/>
-                <UsageCard/>
+                <UsageCard cap/>
+                <SpendCapCard cap/>
                 <SessionsPanel actions=session_actions/>
             </div>
         }/>

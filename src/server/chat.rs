@@ -18,7 +18,9 @@ use super::{
     chat_upstream,
     conversations::{self, Answer},
     db::MessageRow,
+    prompt_cache,
     rate_limit::Limit,
+    spend_cap,
     state::AppState,
 };
 use crate::{
@@ -91,6 +93,7 @@ pub async fn start(
     key: ChatKey,
     request: ChatRequest,
 ) -> Result<mpsc::Receiver<ChatEvent>, AppError> {
+    let over_cap = request.over_cap;
     let request = ValidRequest::try_from(request)?;
     let slot = state
         .streams
@@ -104,7 +107,7 @@ pub async fn start(
         .await?;
     let prepared = prepare(&state, user_id, request).await?;
 
-    let body = MessagesRequest {
+    let mut body = MessagesRequest {
         model: prepared.model.clone(),
         max_tokens: state.settings.max_tokens,
         system: Some(Content::Text(prepared.system)),
@@ -112,6 +115,8 @@ pub async fn start(
         stream: true,
         thinking: None,
     };
+    prompt_cache::mark(&mut body);
+    spend_cap::check(&state, user_id, &key, &body, over_cap).await?;
     let sent = tokio::time::timeout(
         state.settings.anthropic_timeout,
         state.anthropic.messages(key.secret(), &body).send(),
@@ -407,8 +412,9 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         Outcome::Complete => ChatEvent::Done(Done {
             conversation_id,
             message_id,
+            cost_usd: state.prices.cost_usd(&model, &usage),
+            saved_usd: state.prices.saved_usd(&model, &usage),
             usage,
-            cost_usd: None,
             payer: key.payer(),
             history_truncated,
             rate_limit,
@@ -577,6 +583,7 @@ mod tests {
             agent: None,
             model: model.map(String::from),
             client_message_id: cid.map(String::from),
+            over_cap: false,
         }
     }
 

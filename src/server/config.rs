@@ -64,6 +64,8 @@ pub struct RuntimeFile {
     pub password_hash_queue: usize,
     /// An operator's agents file; empty means the built-in Agents.
     pub agents_file: Option<PathBuf>,
+    /// An operator's price file; empty means the built-in prices (`src/prices.toml`).
+    pub prices_file: Option<PathBuf>,
     /// Longest answer, in tokens, asked of Anthropic.
     pub max_tokens: u32,
     /// The most of a conversation sent to Anthropic with a message, in characters: the
@@ -103,6 +105,7 @@ impl Default for RuntimeFile {
             password_hash_concurrency: 0,
             password_hash_queue: 32,
             agents_file: None,
+            prices_file: None,
             max_tokens: 4096,
             history_budget_chars: 400_000,
             chat_streams_per_user: 3,
@@ -153,6 +156,7 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<TrustedProxy>,
     pub agents_file: Option<PathBuf>,
+    pub prices_file: Option<PathBuf>,
     pub max_tokens: u32,
     /// The most of a conversation sent to Anthropic with a message, in characters: the
     /// newest turns that fit (the latest message always).
@@ -418,6 +422,7 @@ impl Settings {
             password_hash_queue: file.password_hash_queue,
             trusted_proxies,
             agents_file: file.agents_file.filter(|p| !p.as_os_str().is_empty()),
+            prices_file: file.prices_file.filter(|p| !p.as_os_str().is_empty()),
             max_tokens: file.max_tokens,
             history_budget_chars: file.history_budget_chars,
             chat_streams_per_user: file.chat_streams_per_user,

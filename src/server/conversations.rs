@@ -46,6 +46,10 @@ pub(crate) fn message_view(row: MessageRow) -> MessageView {
         output_tokens: row.output_tokens,
         created_at: rfc3339(row.created_at),
         payer: row.payer.as_deref().and_then(Payer::parse),
+        cache_creation_input_tokens: None,
+        cache_read_input_tokens: None,
+        cost_usd: None,
+        saved_usd: None,
     }
 }
 
@@ -69,10 +73,18 @@ pub(crate) async fn owned(
 
 pub async fn get(state: &AppState, user_id: i64, id: &str) -> Result<ConversationView, AppError> {
     let conversation = owned(state, user_id, id).await?;
-    let messages = state.db.messages(id).await?;
+    let mut messages: Vec<MessageView> = state
+        .db
+        .messages(id)
+        .await?
+        .into_iter()
+        .map(message_view)
+        .collect();
+    let cost_usd = super::usage::price_messages(state, id, &mut messages).await?;
     Ok(ConversationView {
         summary: summary(conversation),
-        messages: messages.into_iter().map(message_view).collect(),
+        messages,
+        cost_usd,
     })
 }
 

@@ -116,17 +116,15 @@ pub fn all(
             let full = page.len() as i64 == PAGE;
             after = page.last().map(|c| (c.created_at, c.id.clone()));
             for row in page {
-                let messages = match state.db.messages(&row.id).await {
-                    Ok(messages) => messages,
-                    Err(e) => {
-                        let _ = AppError::from(e);
+                // The same view as the single export (with its costs); one deleted meanwhile
+                // is left out.
+                let view = match conversations::get(&state, user_id, &row.id).await {
+                    Ok(view) => view,
+                    Err(AppError::ConversationNotFound) => continue,
+                    Err(_) => {
                         yield Err(failed());
                         return;
                     }
-                };
-                let view = ConversationView {
-                    summary: conversations::summary(row),
-                    messages: messages.into_iter().map(conversations::message_view).collect(),
                 };
                 let mut chunk = if first { Vec::new() } else { b",".to_vec() };
                 first = false;
@@ -342,6 +340,10 @@ mod tests {
                     output_tokens: None,
                     created_at: "2026-11-25T13:42:48Z".into(),
                     payer: None,
+                    cache_creation_input_tokens: None,
+                    cache_read_input_tokens: None,
+                    cost_usd: None,
+                    saved_usd: None,
                 },
                 MessageView {
                     id: "m2".into(),
@@ -353,8 +355,13 @@ mod tests {
                     output_tokens: Some(2),
                     created_at: "2026-11-25T13:42:50Z".into(),
                     payer: None,
+                    cache_creation_input_tokens: None,
+                    cache_read_input_tokens: None,
+                    cost_usd: None,
+                    saved_usd: None,
                 },
             ],
+            cost_usd: 0.0,
         };
         let now = DateTime::parse_from_rfc3339("2026-11-26T00:00:00Z")
             .unwrap()

@@ -19,13 +19,17 @@ pub mod db;
 pub mod export;
 pub mod headers;
 pub mod key_activity;
+pub mod pricing;
+pub mod prompt_cache;
 pub mod rate_limit;
 pub mod rest;
 pub mod search;
 pub mod session;
+pub mod spend_cap;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod usage;
 pub mod user_settings;
 
 use crate::error::AppError;

@@ -18,6 +18,7 @@ use super::{
     conversations, export, search,
     session::{AuthSession, CurrentUser, SignedIn},
     state::AppState,
+    usage,
 };
 use crate::{
     domain::{ApiKey, Email, Password},
@@ -26,6 +27,7 @@ use crate::{
         billing::BillingView,
         chat::{AgentView, ChatRequest, ConversationSummary, ConversationView},
         keys::{KeyEvent, KeyStatus},
+        usage::UsageView,
     },
 };
 
@@ -43,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/billing/portal", post(billing_portal))
         .route("/billing/status", get(billing_status))
         .route("/billing/webhook", post(billing_webhook))
+        .route("/usage", get(usage_of_month))
+        .route("/user/spend-cap", axum::routing::put(set_spend_cap))
         .route("/agents", get(agents))
         .route("/chat", post(chat))
         .route("/conversations", get(conversations))
@@ -315,6 +319,43 @@ async fn billing_webhook(
         .and_then(|v| v.to_str().ok());
     billing::handle_webhook(&state, signature, &body).await?;
     Ok(Json(serde_json::json!({ "received": true })))
+}
+
+#[derive(Deserialize)]
+pub struct MonthQuery {
+    month: Option<String>,
+}
+
+/// `GET /api/v1/usage?month=YYYY-MM`: the month's usage object (default: this month, UTC).
+async fn usage_of_month(
+    State(state): State<AppState>,
+    CurrentUser(user_id): CurrentUser,
+    query: Result<axum::extract::Query<MonthQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<UsageView>, AppError> {
+    let axum::extract::Query(query) = query.map_err(|_| {
+        AppError::InvalidRequest("Give the month as YYYY-MM, such as 2026-11.".into())
+    })?;
+    Ok(Json(
+        usage::month(&state, user_id, query.month.as_deref()).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct SpendCap {
+    /// Required, but may be null (no cap).
+    #[serde(deserialize_with = "Option::deserialize")]
+    monthly_usd: Option<f64>,
+}
+
+/// `PUT /api/v1/user/spend-cap {"monthly_usd": number|null}`.
+async fn set_spend_cap(
+    State(state): State<AppState>,
+    CurrentUser(user_id): CurrentUser,
+    ApiJson(body): ApiJson<SpendCap>,
+) -> Result<Json<UsageView>, AppError> {
+    Ok(Json(
+        usage::set_cap(&state, user_id, body.monthly_usd).await?,
+    ))
 }
 
 async fn not_found() -> AppError {

@@ -34,6 +34,7 @@ use super::{
     csrf,
     db::Db,
     headers::{self, HeaderPolicy},
+    pricing::Prices,
     rate_limit::{HashGate, Limiter},
     rest,
     session::AppSessionStore,
@@ -55,6 +56,8 @@ pub enum StartupError {
     Sessions(#[source] sqlx::Error),
     #[error("invalid setting agents-file: {0}")]
     Agents(String),
+    #[error("invalid setting prices-file: {0}")]
+    Prices(String),
     #[error("invalid setting {setting}: {path}: {source}")]
     Permissions {
         setting: &'static str,
@@ -97,6 +100,7 @@ pub const SERVER_FN_PREFIX: &str = "/api/fn";
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let agents = Agents::load(settings.agents_file.as_deref()).map_err(StartupError::Agents)?;
+        let prices = Prices::load(settings.prices_file.as_deref()).map_err(StartupError::Prices)?;
         secure_data_dir(&settings)?;
         let db = Db::connect(&settings.database_url)
             .await
@@ -134,6 +138,7 @@ impl Application {
         let state = AppState {
             db: db.clone(),
             agents: Arc::new(agents),
+            prices: Arc::new(prices),
             cipher: Arc::new(KeyCipher::new(
                 &settings.jwt_secret,
                 &settings.jwt_secret_previous,

@@ -11,6 +11,7 @@ use super::{
     config::Settings,
     crypto::KeyCipher,
     db::Db,
+    pricing::Prices,
     rate_limit::{HashGate, Limiter},
 };
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub cipher: Arc<KeyCipher>,
     pub anthropic: AnthropicClient,
     pub agents: Arc<Agents>,
+    /// The price table: what answers cost in money.
+    pub prices: Arc<Prices>,
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
     /// Rate-limit counters: shared through PostgreSQL, in memory on SQLite.

@@ -14,6 +14,19 @@ pub struct UserSettings {
     pub api_keys: ApiKeys,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription: Option<Subscription>,
+    /// The person's own limits (the monthly spending cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `limits`: what the person set to hold their own spending.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// The most the person's own key may spend in a calendar month (UTC), in US dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_usd: Option<f64>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -90,8 +103,14 @@ impl UserSettings {
                 stripe_status: None,
                 other: Map::new(),
             }),
+            limits: None,
             other: Map::new(),
         }
+    }
+
+    /// The monthly spending cap, in dollars, when one is set.
+    pub fn monthly_cap_usd(&self) -> Option<f64> {
+        self.limits.as_ref().and_then(|l| l.monthly_usd)
     }
 
     /// The stored Anthropic key's entry, if one is stored.

@@ -1,8 +1,9 @@
 //! A local stand-in for Anthropic's HTTP API.
 //!
 //! Integration tests run it in-process ([`spawn`]), Playwright and local development run it
-//! as the `anthropic-stub` binary. It answers `GET /v1/models` and `POST /v1/messages` (JSON
-//! and server-sent events) with the same shapes, headers and error envelopes as the real API,
+//! as the `anthropic-stub` binary. It answers `GET /v1/models`, `POST /v1/messages` (JSON
+//! and server-sent events) and `POST /v1/messages/count_tokens` with the same shapes, headers
+//! and error envelopes as the real API,
 //! so the code under test cannot tell the difference, and it lets a test break the upstream
 //! on purpose:
 //!
@@ -27,11 +28,18 @@
 //! ([`crate::server::anthropic::protocol`]).
 //!
 //! The answers are deterministic: `Hello from the Anthropic stand-in. You said: <text>`,
-//! streamed about one word per delta.
+//! streamed about one word per delta. A token is a whitespace-separated word.
+//!
+//! Prompt caching works as upstream, per key and model: a request whose blocks carry
+//! `cache_control` breakpoints reads the longest prefix ending at a breakpoint cached
+//! before (`cache_read_input_tokens`), writes the rest up to its last breakpoint
+//! (`cache_creation_input_tokens`), and pays full price only for what follows
+//! (`input_tokens`). Cached prefixes never expire here.
 
 use std::{
     borrow::Cow,
-    collections::HashSet,
+    collections::{hash_map::DefaultHasher, HashSet},
+    hash::{Hash, Hasher},
     io,
     net::SocketAddr,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -121,6 +129,8 @@ struct Inner {
     revoked: HashSet<String>,
     requests: Vec<RecordedRequest>,
     cut_streams: usize,
+    /// Hashes of the prompt prefixes cached so far (key, model and blocks up to a breakpoint).
+    cached_prefixes: HashSet<u64>,
     /// One-shot magic words already fired, with the message they were in.
     fired: HashSet<String>,
 }
@@ -183,6 +193,38 @@ impl StubState {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Splits a request's input tokens the way the prompt cache does, and caches the
+    /// prefixes at its breakpoints.
+    fn cache_usage(&self, api_key: &str, request: &MessagesRequest) -> Usage {
+        let total: usize = request.blocks.iter().map(|b| b.tokens).sum();
+        let Some(last_breakpoint) = request.blocks.iter().rposition(|b| b.breakpoint) else {
+            return usage(total.max(1), 0, 0);
+        };
+        let mut hasher = DefaultHasher::new();
+        api_key.hash(&mut hasher);
+        request.model.hash(&mut hasher);
+        let mut prefixes = Vec::with_capacity(last_breakpoint + 1);
+        let mut tokens = 0;
+        for block in &request.blocks[..=last_breakpoint] {
+            block.text.hash(&mut hasher);
+            tokens += block.tokens;
+            prefixes.push((hasher.finish(), tokens, block.breakpoint));
+        }
+        let mut inner = self.lock();
+        let read = prefixes
+            .iter()
+            .rev()
+            .find(|(hash, _, _)| inner.cached_prefixes.contains(hash))
+            .map_or(0, |(_, tokens, _)| *tokens);
+        for (hash, _, breakpoint) in &prefixes {
+            if *breakpoint {
+                inner.cached_prefixes.insert(*hash);
+            }
+        }
+        let written = tokens - read;
+        usage(total - tokens, written, read)
     }
 
     /// Forgets faults, revocations, recorded requests and cut streams.
@@ -493,6 +535,7 @@ enum Endpoint {
     ListModels,
     GetModel(String),
     CreateMessage,
+    CountTokens,
 }
 
 /// One handler for all of `/v1/*`, so that every request is recorded and every unknown
@@ -563,6 +606,7 @@ async fn handle_v1(
             _ => return Err(ApiError::not_found("Not found")),
         },
         (&Method::POST, "/v1/messages") => Endpoint::CreateMessage,
+        (&Method::POST, "/v1/messages/count_tokens") => Endpoint::CountTokens,
         _ => return Err(ApiError::not_found("Not found")),
     };
 
@@ -625,7 +669,34 @@ async fn handle_v1(
             }
             plan.add_magic_words(&request.last_user_text);
             plan.wait().await;
-            Ok(create_message(state, &request, plan))
+            let usage = state.cache_usage(api_key.unwrap_or_default(), &request);
+            Ok(create_message(state, &request, usage, plan))
+        }
+        Endpoint::CountTokens => {
+            let Some(json_body) = json_body else {
+                return Err(ApiError::invalid_request("request body is not valid JSON"));
+            };
+            let request: protocol::CountTokensRequest = serde_json::from_value(json_body)
+                .map_err(|err| ApiError::invalid_request(err.to_string()))?;
+            let as_messages = protocol::MessagesRequest {
+                model: request.model,
+                max_tokens: 1,
+                system: request.system,
+                messages: request.messages,
+                stream: false,
+                thinking: None,
+            };
+            let request = MessagesRequest::parse(
+                serde_json::to_value(as_messages).expect("a request serializes"),
+            )?;
+            plan.wait().await;
+            let counted: usize = request.blocks.iter().map(|b| b.tokens).sum();
+            Ok(plan.json_answer(
+                &serde_json::to_value(protocol::CountTokensResponse {
+                    input_tokens: counted.max(1) as u64,
+                })
+                .expect("a count serializes"),
+            ))
         }
     }
 }
@@ -673,8 +744,54 @@ struct MessagesRequest {
     stream: bool,
     /// The text of the last `user` message; the answer echoes it.
     last_user_text: String,
-    /// Whitespace-separated words across `system` and every message, at least 1.
-    input_tokens: usize,
+    /// The system prompt's and every message's blocks, in order: what the prompt cache sees.
+    blocks: Vec<Block>,
+}
+
+/// One block of the prompt, as the prompt cache sees it.
+#[derive(Debug)]
+struct Block {
+    /// Its role and text: two prefixes are the same when these are.
+    text: String,
+    /// Whitespace-separated words.
+    tokens: usize,
+    /// It carries `cache_control`.
+    breakpoint: bool,
+}
+
+impl Block {
+    fn of(role: &str, content: &protocol::Content) -> Vec<Self> {
+        match content {
+            protocol::Content::Text(text) => vec![Self::new(role, text, false)],
+            protocol::Content::Blocks(blocks) => blocks
+                .iter()
+                .map(|block| match block {
+                    protocol::RequestBlock::Text {
+                        text,
+                        cache_control,
+                    } => Self::new(role, text, cache_control.is_some()),
+                    protocol::RequestBlock::Unknown => Self::new(role, "", false),
+                })
+                .collect(),
+        }
+    }
+
+    fn new(role: &str, text: &str, breakpoint: bool) -> Self {
+        Self {
+            text: format!("{role}\n{text}"),
+            tokens: text.split_whitespace().count(),
+            breakpoint,
+        }
+    }
+}
+
+fn usage(input: usize, written: usize, read: usize) -> Usage {
+    Usage {
+        input_tokens: Some(input as u64),
+        output_tokens: None,
+        cache_creation_input_tokens: Some(written as u64),
+        cache_read_input_tokens: Some(read as u64),
+    }
 }
 
 impl MessagesRequest {
@@ -703,10 +820,10 @@ impl MessagesRequest {
             ));
         }
 
-        let mut words = request
+        let mut blocks = request
             .system
             .as_ref()
-            .map_or(0, |system| system.text().split_whitespace().count());
+            .map_or_else(Vec::new, |system| Block::of("system", system));
         let mut last_user_text = String::new();
         let count = request.messages.len();
         for (i, message) in request.messages.iter().enumerate() {
@@ -718,7 +835,12 @@ impl MessagesRequest {
                 )));
             }
             let text = message.content.text();
-            words += text.split_whitespace().count();
+            let role = if message.role == Role::User {
+                "user"
+            } else {
+                "assistant"
+            };
+            blocks.extend(Block::of(role, &message.content));
             if message.role == Role::User {
                 last_user_text = text;
             }
@@ -728,7 +850,7 @@ impl MessagesRequest {
             model: request.model,
             stream: request.stream,
             last_user_text,
-            input_tokens: words.max(1),
+            blocks,
         })
     }
 }
@@ -933,7 +1055,7 @@ fn message(
     model: &str,
     content: Vec<ResponseBlock>,
     stop_reason: Option<&str>,
-    input_tokens: usize,
+    input: &Usage,
     output_tokens: usize,
 ) -> MessageResponse {
     MessageResponse {
@@ -945,14 +1067,18 @@ fn message(
         stop_reason: stop_reason.map(str::to_owned),
         stop_sequence: None,
         usage: Usage {
-            input_tokens: Some(input_tokens as u64),
             output_tokens: Some(output_tokens as u64),
-            ..Usage::default()
+            ..input.clone()
         },
     }
 }
 
-fn create_message(state: &StubState, request: &MessagesRequest, plan: Plan) -> Response {
+fn create_message(
+    state: &StubState,
+    request: &MessagesRequest,
+    input: Usage,
+    plan: Plan,
+) -> Response {
     let id = format!("msg_{}", random_id());
     let text = answer_text(&request.last_user_text, plan.long_answer);
     let deltas = split_deltas(&text);
@@ -963,21 +1089,14 @@ fn create_message(state: &StubState, request: &MessagesRequest, plan: Plan) -> R
             &request.model,
             vec![ResponseBlock::Text { text }],
             Some("end_turn"),
-            request.input_tokens,
+            &input,
             deltas.len(),
         );
         let value = serde_json::to_value(message).expect("a message serializes");
         return plan.json_answer(&value);
     }
 
-    let start = message(
-        &id,
-        &request.model,
-        Vec::new(),
-        None,
-        request.input_tokens,
-        1,
-    );
+    let start = message(&id, &request.model, Vec::new(), None, &input, 1);
     let requests_left = plan.requests_left;
     let mut response = (
         [
@@ -1245,6 +1364,7 @@ mod tests {
     use super::*;
 
     const KEY: &str = "sk-ant-api03-test-key-0001";
+    const OTHER_KEY: &str = "sk-ant-api03-test-key-0002";
     const VERSION: &str = "2023-06-01";
 
     fn client() -> reqwest::Client {
@@ -1414,6 +1534,88 @@ mod tests {
         let message_delta = &events[events.len() - 2].1;
         assert_eq!(message_delta["delta"]["stop_reason"], "end_turn");
         assert_eq!(message_delta["usage"]["output_tokens"], deltas);
+    }
+
+    #[tokio::test]
+    async fn the_prompt_cache_writes_new_prefixes_and_reads_those_seen_before() {
+        let stub = spawn().await;
+        let marked = json!({ "type": "ephemeral" });
+        let block = |text: &str| json!([{ "type": "text", "text": text, "cache_control": marked }]);
+        let usage_of = |body: Value| {
+            let stub = &stub;
+            async move {
+                let response = post_message(stub, KEY, &body).send().await.expect("send");
+                assert_eq!(response.status(), 200);
+                let message: Value = response.json().await.expect("json");
+                message["usage"].clone()
+            }
+        };
+        let first = json!({
+            "model": "claude-haiku-4-5", "max_tokens": 64,
+            "system": block("one two three"),
+            "messages": [{ "role": "user", "content": block("four five") }],
+        });
+        let usage = usage_of(first).await;
+        assert_eq!(
+            (
+                &usage["input_tokens"],
+                &usage["cache_creation_input_tokens"],
+                &usage["cache_read_input_tokens"]
+            ),
+            (&json!(0), &json!(5), &json!(0))
+        );
+        // The follow-up: the earlier prefix is read, the new turns written, nothing after
+        // the last breakpoint is left at full price.
+        let follow_up = json!({
+            "model": "claude-haiku-4-5", "max_tokens": 64,
+            "system": block("one two three"),
+            "messages": [
+                { "role": "user", "content": "four five" },
+                { "role": "assistant", "content": "six" },
+                { "role": "user", "content": block("seven eight") },
+            ],
+        });
+        let usage = usage_of(follow_up.clone()).await;
+        assert_eq!(
+            (
+                &usage["input_tokens"],
+                &usage["cache_creation_input_tokens"],
+                &usage["cache_read_input_tokens"]
+            ),
+            (&json!(0), &json!(3), &json!(5))
+        );
+        // Another key, or another model, shares nothing.
+        let other = post_message(&stub, OTHER_KEY, &follow_up)
+            .send()
+            .await
+            .expect("send");
+        let other: Value = other.json().await.expect("json");
+        assert_eq!(other["usage"]["cache_read_input_tokens"], 0);
+        // Without breakpoints nothing is cached: all of it is input.
+        let plain = usage_of(chat("nine ten", false)).await;
+        assert_eq!(plain["cache_read_input_tokens"], 0);
+        assert_eq!(plain["cache_creation_input_tokens"], 0);
+        assert_eq!(plain["input_tokens"], 2);
+    }
+
+    #[tokio::test]
+    async fn count_tokens_counts_the_whole_prompt() {
+        let stub = spawn().await;
+        let response = client()
+            .post(format!("{}/v1/messages/count_tokens", stub.base_url))
+            .header("x-api-key", KEY)
+            .header("anthropic-version", VERSION)
+            .json(&json!({
+                "model": "claude-sonnet-4-5",
+                "system": [{ "type": "text", "text": "a b c", "cache_control": { "type": "ephemeral" } }],
+                "messages": [{ "role": "user", "content": "d e" }],
+            }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+        let counted: Value = response.json().await.expect("json");
+        assert_eq!(counted, json!({ "input_tokens": 5 }));
     }
 
     #[tokio::test]

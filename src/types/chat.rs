@@ -22,8 +22,7 @@ pub struct ConversationSummary {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageView {
     pub id: String,
     /// `user` or `assistant`.
@@ -38,13 +37,28 @@ pub struct MessageView {
     /// Who paid Anthropic for an answer (none recorded for answers before billing).
     #[serde(default)]
     pub payer: Option<Payer>,
+    /// An answer's cache writes and reads, from the usage ledger.
+    #[serde(default)]
+    pub cache_creation_input_tokens: Option<i64>,
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<i64>,
+    /// An answer's estimated cost, null when its model is not priced (or no usage is on
+    /// record for it).
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    /// What its cache reads saved against full-price input.
+    #[serde(default)]
+    pub saved_usd: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationView {
     #[serde(flatten)]
     pub summary: ConversationSummary,
     pub messages: Vec<MessageView>,
+    /// The estimated cost of its answers whose model is priced.
+    #[serde(default)]
+    pub cost_usd: f64,
 }
 
 /// Token totals of one model over the current calendar month (UTC).
@@ -82,6 +96,11 @@ pub struct ChatRequest {
     /// message twice.
     #[serde(default)]
     pub client_message_id: Option<String>,
+    /// Send this one message even though it may take the month past the person's spending
+    /// cap (the "Send anyway" of a `spend_cap_reached` refusal); applies to this request
+    /// only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_cap: bool,
 }
 
 /// One event of an answer's stream, defined once for the server and the browser. Both
@@ -111,6 +130,9 @@ pub struct Done {
     pub usage: Usage,
     /// What the answer cost, when the operator prices its model (null otherwise).
     pub cost_usd: Option<f64>,
+    /// What its cache reads saved against full-price input (absent when not priced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_usd: Option<f64>,
     /// Who paid Anthropic for it.
     pub payer: Payer,
     /// Older turns of the conversation were left out of what Anthropic saw: it is longer
@@ -280,6 +302,7 @@ mod tests {
                 cache_read_input_tokens: 6,
             },
             cost_usd: None,
+            saved_usd: None,
             payer: Payer::Platform,
             history_truncated: false,
             rate_limit: None,

@@ -6,4 +6,5 @@ pub mod billing;
 pub mod chat;
 pub mod keys;
 pub mod search;
+pub mod usage;
 pub mod user;

@@ -40,7 +40,14 @@ fn last_sent_history(app: &TestApp) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        // The latest message is a text block with a cache breakpoint.
+        .map(|m| {
+            m["content"]
+                .as_str()
+                .or_else(|| m["content"][0]["text"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect()
 }
 

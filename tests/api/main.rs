@@ -15,6 +15,7 @@ mod chat_fn;
 mod health;
 mod malformed;
 mod metering;
+mod money;
 mod platform;
 mod reading;
 mod secrets;

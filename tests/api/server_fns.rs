@@ -68,6 +68,13 @@ const ANONYMOUS: &[Case] = &[
         401,
         "unauthenticated",
     ),
+    ("usage", &[], 401, "unauthenticated"),
+    (
+        "set_spend_cap",
+        &[("monthly_usd", "5")],
+        401,
+        "unauthenticated",
+    ),
     ("api_key_status", &[], 401, "unauthenticated"),
     (
         "save_api_key",
@@ -169,6 +176,14 @@ const SIGNED_IN: &[Case] = &[
     ),
     ("save_api_key", &[], 422, "invalid_request"),
     ("test_api_key", &[], 404, "no_api_key"),
+    ("usage", &[("month", "2026-13")], 422, "invalid_request"),
+    (
+        "set_spend_cap",
+        &[("monthly_usd", "-1")],
+        422,
+        "invalid_request",
+    ),
+    ("set_spend_cap", &[], 422, "invalid_request"),
     // Billing is off in this app.
     ("start_checkout", &[], 503, "billing_unavailable"),
     ("open_billing_portal", &[], 503, "billing_unavailable"),

@@ -1,6 +1,7 @@
 //! The chat: conversation list, the open conversation, and the Message field.
 
 mod composer;
+mod cost;
 pub mod gate;
 mod reading;
 mod sidebar;

@@ -21,7 +21,7 @@ use crate::{
     auth::Auth,
     error::AppError,
     types::chat::{
-        AgentView, ChatRequest, ConversationSummary, ConversationView, RateLimitWarning,
+        AgentView, ChatRequest, ConversationSummary, ConversationView, Done, RateLimitWarning,
     },
 };
 
@@ -42,6 +42,9 @@ pub enum AnswerStatus {
         message: String,
         retryable: bool,
     },
+    /// Refused by the person's spending cap (its message gives the figures); "Send anyway"
+    /// sends it past the cap, once.
+    OverCap(String),
 }
 
 /// An answer requested in this visit. Reference-counted signals: it lives as long as the
@@ -54,6 +57,8 @@ pub struct LiveAnswer {
     /// The conversation was longer than what is sent with a message: older turns were left
     /// out of what the Agent saw.
     pub history_truncated: ArcRwSignal<bool>,
+    /// The `done` event, once the answer is complete: its usage and cost.
+    pub done: ArcRwSignal<Option<Done>>,
     request: Arc<ChatRequest>,
 }
 
@@ -306,6 +311,7 @@ impl ChatState {
             agent,
             model: untrack(|| self.effective_model()),
             client_message_id: Some(new_client_message_id()),
+            over_cap: false,
         };
         self.draft.set(String::new());
         self.list_open.set(false);
@@ -328,10 +334,26 @@ impl ChatState {
     where
         N: Fn(&str, NavigateOptions) + Clone + 'static,
     {
+        self.resend(failed, navigate, false);
+    }
+
+    /// Sends a message the spending cap refused past the cap, this once.
+    pub fn send_anyway<N>(self, refused: LiveAnswer, navigate: N)
+    where
+        N: Fn(&str, NavigateOptions) + Clone + 'static,
+    {
+        self.resend(refused, navigate, true);
+    }
+
+    fn resend<N>(self, failed: LiveAnswer, navigate: N, over_cap: bool)
+    where
+        N: Fn(&str, NavigateOptions) + Clone + 'static,
+    {
         if self.streaming.get_untracked() {
             return;
         }
         let mut request = (*failed.request).clone();
+        request.over_cap = over_cap;
         if let Some(id) = self.current.get_untracked() {
             request.conversation_id = Some(id);
             request.agent = None;
@@ -357,7 +379,10 @@ impl ChatState {
         self.live.update(|items| {
             items.retain(|item| match item {
                 LiveItem::Answer(a)
-                    if matches!(a.status.get_untracked(), AnswerStatus::Failed { .. }) =>
+                    if matches!(
+                        a.status.get_untracked(),
+                        AnswerStatus::Failed { .. } | AnswerStatus::OverCap(_)
+                    ) =>
                 {
                     let keep = a.text.with_untracked(|t| !t.is_empty());
                     if keep {
@@ -382,6 +407,7 @@ impl ChatState {
             text: ArcRwSignal::new(String::new()),
             status: ArcRwSignal::new(AnswerStatus::Streaming),
             history_truncated: ArcRwSignal::new(false),
+            done: ArcRwSignal::new(None),
             request: Arc::new(request),
         }
     }
@@ -459,6 +485,7 @@ impl ChatState {
                 self.rate_note.set(done.rate_limit.clone());
                 answer.status.set(AnswerStatus::Done);
                 answer.history_truncated.set(done.history_truncated);
+                answer.done.set(Some(done.clone()));
                 look_for_new = false;
                 if still_here {
                     self.adopt(done.conversation_id, &navigate);
@@ -491,6 +518,9 @@ impl ChatState {
                 AppError::Unauthenticated => {
                     self.auth.reload();
                     return;
+                }
+                AppError::SpendCapReached { .. } | AppError::SpendCapUnpriced { .. } => {
+                    answer.status.set(AnswerStatus::OverCap(error.to_string()))
                 }
                 AppError::AnthropicUnavailable
                 | AppError::RateLimited { .. }

@@ -76,6 +76,7 @@ pub async fn send(request: &crate::types::chat::ChatRequest, on_text: impl FnMut
         request.agent,
         request.model,
         request.client_message_id,
+        request.over_cap,
     );
     match call.await {
         Ok(body) => read_answer(body.into_inner(), on_text).await,
@@ -118,6 +119,7 @@ mod tests {
             message_id: "m1".into(),
             usage: Usage::default(),
             cost_usd: None,
+            saved_usd: None,
             payer: Payer::Byok,
             history_truncated: false,
             rate_limit: None,

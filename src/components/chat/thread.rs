@@ -5,6 +5,7 @@ use leptos::{html, prelude::*};
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::{
+    cost::{ConversationCost, LiveCost, OverCapNotice, StoredCost},
     reading::{message_anchor, show_linked_message, ExportLinks},
     state::{AnswerStatus, ChatState, LiveAnswer, LiveItem},
 };
@@ -42,6 +43,7 @@ pub fn ThreadHeader() -> impl IntoView {
                         <div class="thread-heading">
                             <h1 class="thread-title" id="thread-title">{title.clone()}</h1>
                             {agent.map(|name| view! { <p class="thread-meta">"with " <strong>{name}</strong></p> })}
+                            <ConversationCost/>
                         </div>
                         {summary.map(|s| view! {
                             <ExportLinks id=s.id.clone()/>
@@ -289,6 +291,7 @@ fn StoredMessage(message: MessageView, agent: String) -> impl IntoView {
     let incomplete = message.incomplete;
     let source = message.content.clone();
     let on_platform = message.payer == Some(Payer::Platform);
+    let cost = message.clone();
     view! {
         <article
             class="message message-answer"
@@ -298,6 +301,7 @@ fn StoredMessage(message: MessageView, agent: String) -> impl IntoView {
         >
             <h2 class="message-author">{agent}</h2>
             <Markdown text=message.content/>
+            <StoredCost message=cost/>
             <div class="answer-tools"><CopyButton text=source label="Copy answer"/></div>
             {incomplete.then(|| view! { <IncompleteMark/> })}
             {on_platform.then(|| view! {
@@ -351,6 +355,7 @@ fn LiveAnswerView(answer: LiveAnswer) -> impl IntoView {
                 <Show when=move || cut_off() && has_text()>
                     <IncompleteMark/>
                 </Show>
+                <LiveCost answer=answer.get_value()/>
                 <Show when=move || !streaming() && has_text()>
                     <div class="answer-tools"><CopyButton text label="Copy answer"/></div>
                 </Show>
@@ -363,6 +368,9 @@ fn LiveAnswerView(answer: LiveAnswer) -> impl IntoView {
             <p class="muted stopped-note">"Stopped before an answer arrived."</p>
         </Show>
         {move || match status.get() {
+            AnswerStatus::OverCap(message) => {
+                Some(view! { <OverCapNotice message answer=answer.get_value()/> }.into_any())
+            }
             AnswerStatus::Failed { message, retryable } => {
                 let navigate = navigate.clone();
                 Some(view! {
@@ -376,7 +384,7 @@ fn LiveAnswerView(answer: LiveAnswer) -> impl IntoView {
                             >"Retry"</button>
                         })}
                     </div>
-                })
+                }.into_any())
             }
             _ => None,
         }}

@@ -10,7 +10,7 @@ use futures::{stream::BoxStream, StreamExt as _};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 
-use self::protocol::{MessagesRequest, StreamEvent};
+use self::protocol::{CountTokensRequest, CountTokensResponse, MessagesRequest, StreamEvent};
 use crate::sse::SseParser;
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -88,6 +88,45 @@ impl AnthropicClient {
     ) -> reqwest::RequestBuilder {
         self.request(reqwest::Method::POST, "/v1/messages", key)
             .json(request)
+    }
+
+    /// The input tokens `request` would take (`POST /v1/messages/count_tokens`, free of
+    /// charge); `None` when Anthropic cannot say within `within`. Only the spending cap
+    /// asks, so a person without a cap never waits for it.
+    #[tracing::instrument(skip_all)]
+    pub async fn count_tokens(
+        &self,
+        key: &SecretString,
+        request: &MessagesRequest,
+        within: Duration,
+    ) -> Option<u64> {
+        let response = self
+            .request(reqwest::Method::POST, "/v1/messages/count_tokens", key)
+            .json(&CountTokensRequest::from(request))
+            .timeout(within)
+            .send()
+            .await;
+        match response {
+            Ok(response) if response.status().is_success() => response
+                .json::<CountTokensResponse>()
+                .await
+                .ok()
+                .map(|counted| counted.input_tokens),
+            Ok(response) => {
+                tracing::info!(
+                    status = response.status().as_u16(),
+                    "Anthropic did not count a request's tokens"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::info!(
+                    timeout = e.is_timeout(),
+                    "Anthropic unreachable counting tokens"
+                );
+                None
+            }
+        }
     }
 
     /// Checks a key with `GET /v1/models`, which spends no tokens.

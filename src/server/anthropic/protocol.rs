@@ -27,6 +27,35 @@ pub struct MessagesRequest {
     pub thinking: Option<Thinking>,
 }
 
+/// The body of `POST /v1/messages/count_tokens`: a Messages request without `max_tokens`
+/// and `stream`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountTokensRequest {
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<Content>,
+    pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<Thinking>,
+}
+
+impl From<&MessagesRequest> for CountTokensRequest {
+    fn from(request: &MessagesRequest) -> Self {
+        Self {
+            model: request.model.clone(),
+            system: request.system.clone(),
+            messages: request.messages.clone(),
+            thinking: request.thinking.clone(),
+        }
+    }
+}
+
+/// What `POST /v1/messages/count_tokens` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountTokensResponse {
+    pub input_tokens: u64,
+}
+
 /// One turn of the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
