@@ -92,6 +92,8 @@ test('Stop cancels a slow answer and keeps what arrived', async ({ page, newAcco
   await expect(c.log.getByText(/incomplete/i)).toBeVisible();
   // The call to Anthropic was cancelled, not read to its end.
   await expect.poll(() => stub.cutStreams()).toBe(cut + 1);
+  // Stored as it stopped, it can be answered anew.
+  await expect(page.getByRole('button', { name: 'Regenerate', exact: true })).toBeVisible();
   // The answer stopped growing.
   const text = await c.log.innerText();
   await page.waitForTimeout(1_000);

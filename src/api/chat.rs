@@ -1,6 +1,10 @@
 //! Conversations with the Agents, and sending a message: `send_message` streams the
 //! answer back as it arrives.
 
+// `send_message`'s arguments are the fields of `POST /api/v1/chat`'s JSON body, one each
+// (the server macro also generates functions that take them all).
+#![allow(clippy::too_many_arguments)]
+
 #[cfg(feature = "ssr")]
 use crate::server::{billing, chat, chat_stream, conversations};
 #[cfg(feature = "ssr")]
@@ -29,6 +33,8 @@ pub async fn send_message(
     agent: Option<String>,
     model: Option<String>,
     client_message_id: Option<String>,
+    #[server(default)] regenerate: Option<String>,
+    #[server(default)] edit_of: Option<String>,
     /// "Send anyway": past the spending cap, this once.
     #[server(default)]
     over_cap: bool,
@@ -42,6 +48,8 @@ pub async fn send_message(
         agent,
         model,
         client_message_id,
+        regenerate,
+        edit_of,
         over_cap,
     };
     let events = chat::start(state, user_id, key, request).await?;
@@ -77,6 +85,17 @@ pub async fn list_conversations() -> Result<Vec<ConversationSummary>, AppError> 
 pub async fn get_conversation(id: String) -> Result<ConversationView, AppError> {
     let (state, user_id) = super::authenticated().await?;
     conversations::get(&state, user_id, &id).await
+}
+
+/// Switches a conversation to the branch through `message_id` (a version of a message);
+/// returns the conversation along it.
+#[server(prefix = "/api/fn", endpoint = "select_branch")]
+pub async fn select_branch(
+    conversation_id: String,
+    message_id: String,
+) -> Result<ConversationView, AppError> {
+    let (state, user_id) = super::authenticated().await?;
+    conversations::select(&state, user_id, &conversation_id, &message_id).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "rename_conversation")]

@@ -16,7 +16,7 @@ use super::{
     billing::{chat_key, ChatKey},
     chat_limits::StreamSlot,
     chat_upstream,
-    conversations::{self, Answer},
+    conversations::{self, Answer, Turn},
     db::MessageRow,
     prompt_cache,
     rate_limit::Limit,
@@ -61,6 +61,8 @@ pub async fn available_models(state: &AppState, user_id: i64) -> Result<Vec<Stri
 /// Everything checked and stored before the stream starts.
 struct Prepared {
     conversation_id: String,
+    /// The person's message being answered.
+    parent_id: String,
     model: String,
     system: String,
     history: Vec<protocol::Message>,
@@ -74,6 +76,7 @@ struct RelayJob {
     user_id: i64,
     key: ChatKey,
     conversation_id: String,
+    parent_id: String,
     model: String,
     history_truncated: bool,
     /// Less than a tenth left of a limit of the person's own key.
@@ -147,6 +150,7 @@ pub async fn start(
         user_id,
         key,
         conversation_id: prepared.conversation_id,
+        parent_id: prepared.parent_id,
         model: prepared.model,
         history_truncated: prepared.history_truncated,
         rate_limit,
@@ -163,6 +167,8 @@ struct ValidRequest {
     agent: Option<String>,
     model: Option<ModelName>,
     client_message_id: Option<ClientMessageId>,
+    regenerate: Option<String>,
+    edit_of: Option<String>,
 }
 
 impl TryFrom<ChatRequest> for ValidRequest {
@@ -170,8 +176,21 @@ impl TryFrom<ChatRequest> for ValidRequest {
 
     fn try_from(request: ChatRequest) -> Result<Self, AppError> {
         let message = request.message.trim();
-        if message.is_empty() {
+        if request.regenerate.is_some() {
+            if !message.is_empty() || request.edit_of.is_some() {
+                return Err(AppError::InvalidRequest(
+                    "A regenerated answer takes no message and no edit.".into(),
+                ));
+            }
+        } else if message.is_empty() {
             return Err(AppError::InvalidRequest("Write a message first.".into()));
+        }
+        if (request.regenerate.is_some() || request.edit_of.is_some())
+            && request.conversation_id.is_none()
+        {
+            return Err(AppError::InvalidRequest(
+                "Regenerating or editing needs the conversation_id.".into(),
+            ));
         }
         if message.chars().count() > MAX_MESSAGE_CHARS {
             return Err(AppError::InvalidRequest(format!(
@@ -187,6 +206,8 @@ impl TryFrom<ChatRequest> for ValidRequest {
                 .client_message_id
                 .map(ClientMessageId::try_from)
                 .transpose()?,
+            regenerate: request.regenerate,
+            edit_of: request.edit_of,
         })
     }
 }
@@ -218,14 +239,20 @@ async fn prepare(
         conversations::touch(state, &conversation.id, &model).await?;
     }
 
-    // Stored before Anthropic is called.
-    conversations::store_user_message(
-        state,
-        &conversation.id,
-        &request.message,
-        request.client_message_id.as_ref(),
-    )
-    .await?;
+    // Stored before Anthropic is called, where it belongs in the conversation's tree.
+    let turn = match (&request.regenerate, &request.edit_of) {
+        (Some(answer), _) => Turn::Regenerate { answer },
+        (None, Some(of)) => Turn::Edit {
+            of,
+            message: &request.message,
+            client_message_id: request.client_message_id.as_ref(),
+        },
+        (None, None) => Turn::New {
+            message: &request.message,
+            client_message_id: request.client_message_id.as_ref(),
+        },
+    };
+    let (parent_id, rows) = conversations::store_turn(state, &conversation.id, turn).await?;
 
     let system = state
         .agents
@@ -233,10 +260,10 @@ async fn prepare(
         .unwrap_or_else(|| state.agents.default_agent())
         .system
         .clone();
-    let rows = conversations::messages(state, &conversation.id).await?;
     let (history, history_truncated) = history(&rows, state.settings.history_budget_chars);
     Ok(Prepared {
         conversation_id: conversation.id,
+        parent_id,
         model,
         system,
         history,
@@ -317,6 +344,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         user_id,
         key,
         conversation_id,
+        parent_id,
         model,
         history_truncated,
         rate_limit,
@@ -377,6 +405,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
             &state,
             &Answer {
                 conversation_id: &conversation_id,
+                parent_id: &parent_id,
                 model: &model,
                 content: &answer,
                 incomplete: !complete,
@@ -493,6 +522,8 @@ mod tests {
             output_tokens: None,
             created_at: chrono::Utc::now(),
             payer: None,
+            parent_id: None,
+            selected_at: chrono::Utc::now(),
         }
     }
 
@@ -579,11 +610,9 @@ mod tests {
     fn request(message: &str, model: Option<&str>, cid: Option<&str>) -> ChatRequest {
         ChatRequest {
             message: message.into(),
-            conversation_id: None,
-            agent: None,
             model: model.map(String::from),
             client_message_id: cid.map(String::from),
-            over_cap: false,
+            ..ChatRequest::default()
         }
     }
 

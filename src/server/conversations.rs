@@ -6,6 +6,7 @@ use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
 
 use super::{
     agents::Agent,
+    branches::Tree,
     db::{
         billing::{LedgerEntry, Payer},
         ConversationRow, DbError, MessageRow, NewMessage,
@@ -35,8 +36,10 @@ pub(crate) fn summary(row: ConversationRow) -> ConversationSummary {
     }
 }
 
-pub(crate) fn message_view(row: MessageRow) -> MessageView {
+fn message_view(row: MessageRow, tree: &Tree<'_>) -> MessageView {
     MessageView {
+        siblings: tree.siblings(&row.id),
+        parent_id: row.parent_id,
         id: row.id,
         role: row.role,
         content: row.content,
@@ -71,14 +74,16 @@ pub(crate) async fn owned(
         .ok_or(AppError::ConversationNotFound)
 }
 
+/// The conversation along its current path (see [`super::branches`]), each message with
+/// its place among its versions.
 pub async fn get(state: &AppState, user_id: i64, id: &str) -> Result<ConversationView, AppError> {
     let conversation = owned(state, user_id, id).await?;
-    let mut messages: Vec<MessageView> = state
-        .db
-        .messages(id)
-        .await?
+    let rows = state.db.messages(id).await?;
+    let tree = Tree::new(&rows);
+    let mut messages: Vec<MessageView> = tree
+        .current_path()
         .into_iter()
-        .map(message_view)
+        .map(|row| message_view(row.clone(), &tree))
         .collect();
     let cost_usd = super::usage::price_messages(state, id, &mut messages).await?;
     Ok(ConversationView {
@@ -86,6 +91,22 @@ pub async fn get(state: &AppState, user_id: i64, id: &str) -> Result<Conversatio
         messages,
         cost_usd,
     })
+}
+
+/// Switches the conversation to the branch through `message_id` (one of its versions,
+/// then the turns last seen under it) and returns the conversation along it. Someone
+/// else's conversation or a message not in it: `ConversationNotFound`.
+pub async fn select(
+    state: &AppState,
+    user_id: i64,
+    id: &str,
+    message_id: &str,
+) -> Result<ConversationView, AppError> {
+    owned(state, user_id, id).await?;
+    if !state.db.select_message(id, message_id).await? {
+        return Err(AppError::ConversationNotFound);
+    }
+    get(state, user_id, id).await
 }
 
 fn clean_title(title: &str) -> Result<String, AppError> {
@@ -163,34 +184,101 @@ pub(crate) async fn touch(state: &AppState, id: &str, model: &str) -> Result<(),
     Ok(state.db.touch_conversation(id, model).await?)
 }
 
-/// Every message of a conversation, oldest first (its owner already checked).
-pub(crate) async fn messages(state: &AppState, id: &str) -> Result<Vec<MessageRow>, AppError> {
-    Ok(state.db.messages(id).await?)
+/// What a chat request asks to be answered.
+pub(crate) enum Turn<'a> {
+    /// A new message of the person, continuing the current path.
+    New {
+        message: &'a str,
+        client_message_id: Option<&'a ClientMessageId>,
+    },
+    /// A new version of the person's message `of`, beside it.
+    Edit {
+        of: &'a str,
+        message: &'a str,
+        client_message_id: Option<&'a ClientMessageId>,
+    },
+    /// A new version of the answer `answer`: the same message of the person, answered anew.
+    Regenerate { answer: &'a str },
 }
 
-/// Stores the person's message, once: a retry with the same client id finds it instead of
-/// storing it again (and a concurrent retry that stored it first wins).
-pub(crate) async fn store_user_message(
+/// Stores the person's message of `turn` (if it has one) where it belongs in the tree, and
+/// returns the message to answer and the conversation down to it, oldest first: what
+/// Anthropic is sent. A message id not in this conversation (someone else's, say) is
+/// `ConversationNotFound`; one of the wrong kind is `InvalidRequest`.
+pub(crate) async fn store_turn(
+    state: &AppState,
+    conversation_id: &str,
+    turn: Turn<'_>,
+) -> Result<(String, Vec<MessageRow>), AppError> {
+    let rows = state.db.messages(conversation_id).await?;
+    let tree = Tree::new(&rows);
+    let of_role = |id: &str, role: &str, wrong: &str| match tree.get(id) {
+        None => Err(AppError::ConversationNotFound),
+        Some(m) if m.role != role => Err(AppError::InvalidRequest(wrong.into())),
+        Some(m) => Ok(m),
+    };
+    let answered = match turn {
+        Turn::Regenerate { answer } => {
+            let answer = of_role(answer, "assistant", "Only an answer can be regenerated.")?;
+            match answer.parent_id.as_deref().and_then(|p| tree.get(p)) {
+                Some(asked) if asked.role == "user" => asked.id.clone(),
+                _ => {
+                    return Err(AppError::InvalidRequest(
+                        "This answer follows no message of yours to answer again.".into(),
+                    ))
+                }
+            }
+        }
+        Turn::Edit {
+            of,
+            message,
+            client_message_id,
+        } => {
+            let old = of_role(of, "user", "Only your own messages can be edited.")?;
+            let parent = old.parent_id.as_deref();
+            store_user_message(state, conversation_id, message, client_message_id, parent).await?
+        }
+        Turn::New {
+            message,
+            client_message_id,
+        } => {
+            let leaf = tree.current_path().last().map(|m| m.id.as_str());
+            store_user_message(state, conversation_id, message, client_message_id, leaf).await?
+        }
+    };
+    // Read again: the message just stored is part of what is sent.
+    let rows = state.db.messages(conversation_id).await?;
+    let tree = Tree::new(&rows);
+    let chain = tree
+        .chain_to(&answered)
+        .ok_or(AppError::ConversationNotFound)?
+        .into_iter()
+        .cloned()
+        .collect();
+    Ok((answered, chain))
+}
+
+/// Stores the person's message after `parent`, once: a retry with the same client id finds
+/// it instead of storing it again (and a concurrent retry that stored it first wins).
+/// Returns its id.
+async fn store_user_message(
     state: &AppState,
     conversation_id: &str,
     content: &str,
     client_message_id: Option<&ClientMessageId>,
-) -> Result<(), AppError> {
+    parent_id: Option<&str>,
+) -> Result<String, AppError> {
     let client_message_id = client_message_id.map(ClientMessageId::as_str);
     if let Some(cid) = client_message_id {
-        if state
-            .db
-            .find_client_message(conversation_id, cid)
-            .await?
-            .is_some()
-        {
-            return Ok(());
+        if let Some(id) = state.db.find_client_message(conversation_id, cid).await? {
+            return Ok(id);
         }
     }
+    let id = uuid::Uuid::new_v4().to_string();
     let stored = state
         .db
         .insert_message(&NewMessage {
-            id: &uuid::Uuid::new_v4().to_string(),
+            id: &id,
             conversation_id,
             role: "user",
             content,
@@ -199,10 +287,20 @@ pub(crate) async fn store_user_message(
             input_tokens: None,
             output_tokens: None,
             client_message_id,
+            parent_id,
         })
         .await;
     match stored {
-        Ok(()) | Err(DbError::UniqueViolation) => Ok(()), // a concurrent retry stored it
+        Ok(()) => Ok(id),
+        // A concurrent retry stored it first.
+        Err(DbError::UniqueViolation) => match client_message_id {
+            Some(cid) => state
+                .db
+                .find_client_message(conversation_id, cid)
+                .await?
+                .ok_or(AppError::Internal),
+            None => Err(AppError::Internal),
+        },
         Err(e) => Err(e.into()),
     }
 }
@@ -210,6 +308,8 @@ pub(crate) async fn store_user_message(
 /// An answer as it ended.
 pub(crate) struct Answer<'a> {
     pub conversation_id: &'a str,
+    /// The person's message it answers.
+    pub parent_id: &'a str,
     pub model: &'a str,
     pub content: &'a str,
     /// Cut off: Stop, a closed tab, a dropped stream or an upstream error.
@@ -245,6 +345,7 @@ pub(crate) async fn store_answer(
                 input_tokens: Some(answer.input_tokens),
                 output_tokens: Some(answer.output_tokens),
                 client_message_id: None,
+                parent_id: Some(answer.parent_id),
             },
             &LedgerEntry {
                 message_id: &id,

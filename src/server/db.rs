@@ -398,6 +398,10 @@ pub struct MessageRow {
     pub created_at: DateTime<Utc>,
     /// `byok` or `platform`, from the ledger (none for answers stored before it).
     pub payer: Option<String>,
+    /// The message this one follows (none for a conversation's first messages).
+    pub parent_id: Option<String>,
+    /// When it was last chosen among its siblings (see `server::branches`).
+    pub selected_at: DateTime<Utc>,
 }
 
 /// A message to store.
@@ -411,6 +415,8 @@ pub struct NewMessage<'a> {
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub client_message_id: Option<&'a str>,
+    /// The message it follows: the turn it answers, or the last of the branch it continues.
+    pub parent_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -421,12 +427,16 @@ pub struct UsageTotals {
     pub answers: i64,
 }
 
-const INSERT_MESSAGE: &str = "INSERT INTO messages (id, conversation_id, role, content, model, incomplete, \
-     input_tokens, output_tokens, client_message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+/// A stored message is the chosen one among its siblings: `selected_at` is its creation.
+const INSERT_MESSAGE: &str =
+    "INSERT INTO messages (id, conversation_id, role, content, model, incomplete, \
+     input_tokens, output_tokens, client_message_id, created_at, parent_id, selected_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)";
 
 const CONVERSATION_COLUMNS: &str = "id, title, agent, model, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "m.id, m.role, m.content, m.model, m.incomplete, m.input_tokens, \
-     m.output_tokens, m.created_at, l.payer";
+     m.output_tokens, m.created_at, l.payer, m.parent_id, \
+     COALESCE(m.selected_at, m.created_at) AS selected_at";
 
 impl Db {
     pub async fn create_conversation(
@@ -500,6 +510,7 @@ impl Db {
         on_pool!(self, pool => sqlx::query(INSERT_MESSAGE)
             .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model).bind(m.incomplete)
             .bind(m.input_tokens).bind(m.output_tokens).bind(m.client_message_id).bind(Utc::now())
+            .bind(m.parent_id)
             .execute(pool).await.map(|_| ()))
         .map_err(classify)?;
         Ok(())
@@ -526,6 +537,26 @@ impl Db {
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, MessageRow>(&sql).bind(conversation_id).fetch_all(pool).await)?,
         )
+    }
+
+    /// Makes `message_id` and every message above it the chosen one among its siblings,
+    /// so the conversation's path runs through it. False when it is not in the conversation.
+    pub async fn select_message(
+        &self,
+        conversation_id: &str,
+        message_id: &str,
+    ) -> Result<bool, DbError> {
+        let sql = "WITH RECURSIVE up (id, parent_id) AS ( \
+                       SELECT id, parent_id FROM messages WHERE id = $2 AND conversation_id = $3 \
+                       UNION ALL \
+                       SELECT m.id, m.parent_id FROM messages m JOIN up ON m.id = up.parent_id \
+                   ) \
+                   UPDATE messages SET selected_at = $1 \
+                   WHERE conversation_id = $3 AND id IN (SELECT id FROM up)";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(Utc::now()).bind(message_id).bind(conversation_id)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done > 0)
     }
 
     /// Token totals per model of a user's answers since `since`.

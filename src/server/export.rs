@@ -344,6 +344,8 @@ mod tests {
                     cache_read_input_tokens: None,
                     cost_usd: None,
                     saved_usd: None,
+                    parent_id: None,
+                    siblings: Default::default(),
                 },
                 MessageView {
                     id: "m2".into(),
@@ -359,6 +361,8 @@ mod tests {
                     cache_read_input_tokens: None,
                     cost_usd: None,
                     saved_usd: None,
+                    parent_id: None,
+                    siblings: Default::default(),
                 },
             ],
             cost_usd: 0.0,

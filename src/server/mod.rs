@@ -6,6 +6,7 @@ pub mod anthropic;
 pub mod api_keys;
 pub mod auth;
 pub mod billing;
+pub mod branches;
 pub mod chat;
 pub mod chat_limits;
 pub mod chat_stream;

@@ -58,6 +58,7 @@ pub fn router() -> Router<AppState> {
                 .patch(rename_conversation)
                 .delete(delete_conversation),
         )
+        .route("/conversations/{id}/select", post(select_branch))
         .fallback(not_found)
 }
 
@@ -257,6 +258,23 @@ async fn conversation(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<ConversationView>, AppError> {
     Ok(Json(conversations::get(&state, user_id, &id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct Select {
+    message_id: String,
+}
+
+/// `POST /api/v1/conversations/{id}/select {message_id}`: the branch through that message.
+async fn select_branch(
+    State(state): State<AppState>,
+    CurrentUser(user_id): CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(body): ApiJson<Select>,
+) -> Result<Json<ConversationView>, AppError> {
+    Ok(Json(
+        conversations::select(&state, user_id, &id, &body.message_id).await?,
+    ))
 }
 
 #[derive(Deserialize)]

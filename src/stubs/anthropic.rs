@@ -14,7 +14,8 @@
 //!   `[[out-of-credit]]`, `[[too-long]]`, `[[ratelimit-low]]`), so a browser test can drive
 //!   a fault by what it types. `[[rate-limited]]` and `[[overloaded-status]]` fire once per
 //!   message text, so the same message sent again (Retry) goes through, as when Anthropic
-//!   recovers.
+//!   recovers. `[[numbered]]` ends the answer with ` (answer N)`, N counting the requests
+//!   this stand-in has seen, so regenerated versions of one answer tell apart.
 //!
 //! Every answer carries Anthropic's `anthropic-ratelimit-*` headers (plenty left, unless a
 //! fault says otherwise).
@@ -876,6 +877,8 @@ const MAGIC_SLOW: &str = "[[slow]]";
 const MAGIC_DROP: &str = "[[drop]]";
 /// Magic word: `event: error` (overloaded) after `message_start`.
 const MAGIC_OVERLOADED: &str = "[[overloaded]]";
+/// Magic word: the answer ends with ` (answer N)`, N the requests seen so far.
+const MAGIC_NUMBERED: &str = "[[numbered]]";
 /// Magic word: a 529 before the stream, once per message text.
 const MAGIC_OVERLOADED_STATUS: &str = "[[overloaded-status]]";
 /// Magic word: a 429 with `retry-after: 3` (`[[rate-limited:N]]`: N seconds), once per
@@ -1080,7 +1083,11 @@ fn create_message(
     plan: Plan,
 ) -> Response {
     let id = format!("msg_{}", random_id());
-    let text = answer_text(&request.last_user_text, plan.long_answer);
+    let mut text = answer_text(&request.last_user_text, plan.long_answer);
+    if request.last_user_text.contains(MAGIC_NUMBERED) {
+        let n = state.lock().requests.len();
+        text.push_str(&format!(" (answer {n})"));
+    }
     let deltas = split_deltas(&text);
 
     if !request.stream {

@@ -37,6 +37,12 @@ pub struct MessageView {
     /// Who paid Anthropic for an answer (none recorded for answers before billing).
     #[serde(default)]
     pub payer: Option<Payer>,
+    /// The message it follows (none for a conversation's first message).
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// Its place among the versions of this turn (regenerated answers, edited messages).
+    #[serde(default)]
+    pub siblings: Siblings,
     /// An answer's cache writes and reads, from the usage ledger.
     #[serde(default)]
     pub cache_creation_input_tokens: Option<i64>,
@@ -49,6 +55,27 @@ pub struct MessageView {
     /// What its cache reads saved against full-price input.
     #[serde(default)]
     pub saved_usd: Option<f64>,
+}
+
+/// A message's versions: the messages with the same parent, oldest first. `index` counts
+/// from 0; `prev_id`/`next_id` are the neighbouring versions, to pass to `select`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Siblings {
+    pub index: u32,
+    pub count: u32,
+    pub prev_id: Option<String>,
+    pub next_id: Option<String>,
+}
+
+impl Default for Siblings {
+    fn default() -> Self {
+        Self {
+            index: 0,
+            count: 1,
+            prev_id: None,
+            next_id: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,8 +110,10 @@ pub fn conversation_title(message: &str) -> String {
 }
 
 /// The body of `POST /api/v1/chat`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChatRequest {
+    /// The person's message (none with `regenerate`).
+    #[serde(default)]
     pub message: String,
     #[serde(default)]
     pub conversation_id: Option<String>,
@@ -96,6 +125,14 @@ pub struct ChatRequest {
     /// message twice.
     #[serde(default)]
     pub client_message_id: Option<String>,
+    /// An answer of `conversation_id` to answer anew: a new version beside it (the
+    /// earlier ones are kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regenerate: Option<String>,
+    /// A message of the person in `conversation_id` that `message` replaces: a new version
+    /// beside it, then its answer; the turns that followed the old one stay on its branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_of: Option<String>,
     /// Send this one message even though it may take the month past the person's spending
     /// cap (the "Send anyway" of a `spend_cap_reached` refusal); applies to this request
     /// only.

@@ -65,14 +65,14 @@ pub async fn chat(app: &TestApp, body: Value) -> Chat {
     chat_with(&app.client, app, body).await
 }
 
-async fn user_with_key(app: &TestApp) -> String {
+pub async fn user_with_key(app: &TestApp) -> String {
     let email = app.signed_in_user().await;
     assert_eq!(app.save_key(CANARY).await.status(), 200);
     email
 }
 
 /// Another person, in their own browser, with their own key (`OTHER`).
-async fn second_user_with_key(app: &TestApp, email: &str) -> reqwest::Client {
+pub async fn second_user_with_key(app: &TestApp, email: &str) -> reqwest::Client {
     let other = app.other_client();
     let registered = other
         .post(app.url("/api/v1/auth/register"))
@@ -91,7 +91,7 @@ async fn second_user_with_key(app: &TestApp, email: &str) -> reqwest::Client {
     other
 }
 
-async fn conversation(app: &TestApp, id: &str) -> Value {
+pub async fn conversation(app: &TestApp, id: &str) -> Value {
     let response = app.get(&format!("/api/v1/conversations/{id}")).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()

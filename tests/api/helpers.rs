@@ -292,7 +292,7 @@ pub fn settings_for(
 }
 
 /// A new database on the PostgreSQL server of `TEST_DATABASE_URL`, for one test.
-async fn fresh_postgres_database(url: &str) -> String {
+pub async fn fresh_postgres_database(url: &str) -> String {
     use sqlx::Connection as _;
     let name = format!("apx_test_{}", uuid_like());
     let mut conn = sqlx::PgConnection::connect(url)

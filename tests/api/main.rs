@@ -9,6 +9,7 @@ mod apps_in_one_process;
 mod assets;
 mod auth;
 mod billing;
+mod branches;
 mod chat;
 mod chat_bounds;
 mod chat_fn;

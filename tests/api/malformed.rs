@@ -7,7 +7,7 @@ use reqwest::{header, Method};
 use crate::helpers::{spawn_app, Backend, TestApp};
 
 /// The JSON API's routes that read a body.
-const JSON_ROUTES: [(&str, &str); 6] = [
+const JSON_ROUTES: [(&str, &str); 7] = [
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/user/api-key"),
@@ -16,6 +16,10 @@ const JSON_ROUTES: [(&str, &str); 6] = [
     (
         "PATCH",
         "/api/v1/conversations/00000000-0000-4000-8000-000000000000",
+    ),
+    (
+        "POST",
+        "/api/v1/conversations/00000000-0000-4000-8000-000000000000/select",
     ),
 ];
 
@@ -38,7 +42,8 @@ fn broken_bodies() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "wrong types",
             json,
             br#"{"email": 5, "password": [1, 2], "api_key": {"a": null}, "message": false,
-                 "title": 7, "conversation_id": [], "current_password": null, "next": 3}"#
+                 "title": 7, "conversation_id": [], "current_password": null, "next": 3,
+                 "message_id": 9, "regenerate": {}, "edit_of": true}"#
                 .to_vec(),
         ),
         ("a JSON array", json, b"[1, 2, 3]".to_vec()),

@@ -42,6 +42,8 @@ async fn seed(
                 input_tokens: answer.then_some(3),
                 output_tokens: answer.then_some(4),
                 client_message_id: None,
+                // One chain: each message follows the one before.
+                parent_id: ids.last().map(String::as_str),
             })
             .await
             .unwrap();
@@ -602,7 +604,7 @@ async fn without_a_usable_key_the_chat_page_still_shows_the_conversations(backen
     assert!(page.contains("/api/v1/conversations/export"));
     assert!(!page.contains("id=\"message\""), "no Message field");
     assert!(
-        !page.contains("New conversation"),
+        !page.contains("class=\"button primary new-conversation\""),
         "nothing to start without a key"
     );
 

@@ -68,6 +68,12 @@ const ANONYMOUS: &[Case] = &[
         401,
         "unauthenticated",
     ),
+    (
+        "select_branch",
+        &[("conversation_id", "x"), ("message_id", "y")],
+        401,
+        "unauthenticated",
+    ),
     ("usage", &[], 401, "unauthenticated"),
     (
         "set_spend_cap",
@@ -165,6 +171,21 @@ const SIGNED_IN: &[Case] = &[
     (
         "delete_conversation",
         &[("idd", "x")],
+        422,
+        "invalid_request",
+    ),
+    (
+        "select_branch",
+        &[
+            ("conversation_id", "no-such-conversation"),
+            ("message_id", "m"),
+        ],
+        404,
+        "conversation_not_found",
+    ),
+    (
+        "select_branch",
+        &[("conversation_id", "x")],
         422,
         "invalid_request",
     ),

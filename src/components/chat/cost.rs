@@ -95,11 +95,19 @@ pub fn ConversationCost() -> impl IntoView {
     let state = expect_context::<ChatState>();
     let total = move || -> Option<f64> {
         let current = state.current.try_get().flatten()?;
-        let stored = state.conversation.with(|c| match c {
-            Some(Some(Ok(view))) if view.summary.id == current => {
-                view.messages.iter().filter_map(|m| m.cost_usd).sum::<f64>()
-            }
-            _ => 0.0,
+        let sum = |view: &crate::types::chat::ConversationView| {
+            view.messages.iter().filter_map(|m| m.cost_usd).sum::<f64>()
+        };
+        // The conversation as fetched after the latest answer, when there is one.
+        let fresh = state
+            .fresh
+            .try_with(|f| f.as_ref().filter(|v| v.summary.id == current).map(sum))
+            .flatten();
+        let stored = fresh.unwrap_or_else(|| {
+            state.conversation.with(|c| match c {
+                Some(Some(Ok(view))) if view.summary.id == current => sum(view),
+                _ => 0.0,
+            })
         });
         let live: f64 = state.live.with(|items| {
             items

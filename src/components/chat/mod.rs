@@ -1,9 +1,13 @@
 //! The chat: conversation list, the open conversation, and the Message field.
 
+mod branch_nav;
+mod branching;
 mod composer;
 mod cost;
 pub mod gate;
+mod message_actions;
 mod reading;
+mod shortcuts;
 mod sidebar;
 mod state;
 pub mod stream;
@@ -19,6 +23,7 @@ use crate::{
     auth::Auth,
     components::copy::{CopyStatus, CopyStatusRegion},
 };
+use shortcuts::Shortcuts;
 use sidebar::Sidebar;
 use state::ChatState;
 pub use state::KeyProblem;
@@ -47,6 +52,7 @@ pub fn ChatView(key_problem: Option<KeyProblem>) -> impl IntoView {
                         view! { <div class="composer-gate"><KeyRequired gate/></div> }.into_any()
                     }
                 }}
+                <Shortcuts/>
             </section>
         </div>
         <CopyStatusRegion/>

@@ -106,6 +106,16 @@ pub struct ChatState {
     pub list_open: RwSignal<bool>,
     pub rename: ServerAction<RenameConversation>,
     pub delete: ServerAction<DeleteConversation>,
+    /// The conversation as the server last sent it after an answer or a switch of
+    /// version; shown instead of `conversation` while it is the current one.
+    pub fresh: RwSignal<Option<ConversationView>>,
+    /// Stored messages from this one on are not shown: a regenerated answer or an edited
+    /// message is taking their place (as live items).
+    pub cut: RwSignal<Option<String>>,
+    /// The person's stored message being edited.
+    pub editing: RwSignal<Option<String>>,
+    /// Why the last switch of version failed.
+    pub branch_error: RwSignal<Option<String>>,
     auth: Auth,
     next_key: StoredValue<u32>,
     /// Bumped whenever another conversation opens: a stream still running for the old
@@ -189,6 +199,10 @@ impl ChatState {
             list_open: RwSignal::new(initial.is_none()),
             rename,
             delete,
+            fresh: RwSignal::new(None),
+            cut: RwSignal::new(None),
+            editing: RwSignal::new(None),
+            branch_error: RwSignal::new(None),
             auth: expect_context::<Auth>(),
             next_key: StoredValue::new(0),
             generation: StoredValue::new(0),
@@ -216,6 +230,10 @@ impl ChatState {
         self.live.set(Vec::new());
         self.model.set(None);
         self.streaming.set(false);
+        self.fresh.set(None);
+        self.cut.set(None);
+        self.editing.set(None);
+        self.branch_error.set(None);
         self.upstream.set(None);
         self.rate_note.set(None);
     }
@@ -268,7 +286,7 @@ impl ChatState {
         self.current.get().is_none() && self.live.with(|l| l.is_empty())
     }
 
-    fn next_key(&self) -> u32 {
+    pub(super) fn next_key(&self) -> u32 {
         self.next_key.update_value(|k| *k += 1);
         self.next_key.get_value()
     }
@@ -311,7 +329,7 @@ impl ChatState {
             agent,
             model: untrack(|| self.effective_model()),
             client_message_id: Some(new_client_message_id()),
-            over_cap: false,
+            ..ChatRequest::default()
         };
         self.draft.set(String::new());
         self.list_open.set(false);
@@ -401,7 +419,7 @@ impl ChatState {
         self.stopper.try_update_value(Option::take);
     }
 
-    fn new_answer(&self, request: ChatRequest) -> LiveAnswer {
+    pub(super) fn new_answer(&self, request: ChatRequest) -> LiveAnswer {
         LiveAnswer {
             key: self.next_key(),
             text: ArcRwSignal::new(String::new()),
@@ -412,7 +430,7 @@ impl ChatState {
         }
     }
 
-    fn run<N>(self, answer: LiveAnswer, navigate: N)
+    pub(super) fn run<N>(self, answer: LiveAnswer, navigate: N)
     where
         N: Fn(&str, NavigateOptions) + Clone + 'static,
     {
@@ -479,6 +497,8 @@ impl ChatState {
         };
         // Whether a new conversation may have been created on the server anyway.
         let mut look_for_new = true;
+        // Stopped after the first words: the server stores what arrived.
+        let mut stopped_with_text = false;
         let trouble = Trouble::of(&outcome);
         match outcome {
             Outcome::Done(done) => {
@@ -488,7 +508,9 @@ impl ChatState {
                 answer.done.set(Some(done.clone()));
                 look_for_new = false;
                 if still_here {
-                    self.adopt(done.conversation_id, &navigate);
+                    self.adopt(done.conversation_id.clone(), &navigate);
+                    // The stored answer, with its versions, takes the live one's place.
+                    self.reload(done.conversation_id);
                 }
             }
             Outcome::Stopped(error) => {
@@ -504,7 +526,10 @@ impl ChatState {
                     "The connection was lost before the answer finished. Please try again.".into(),
                 ));
             }
-            Outcome::Aborted => answer.status.set(AnswerStatus::Incomplete),
+            Outcome::Aborted => {
+                answer.status.set(AnswerStatus::Incomplete);
+                stopped_with_text = answer.text.with_untracked(|t| !t.is_empty());
+            }
             Outcome::Refused(error) => match error {
                 AppError::ApiKeyInvalid => {
                     self.key_rejected();
@@ -543,6 +568,10 @@ impl ChatState {
             && self.current.get_untracked().is_none()
         {
             self.find_started(&request.message, &navigate).await;
+        }
+        if stopped_with_text {
+            // Shown as stored, the cut-off answer can be regenerated.
+            self.reload_stopped();
         }
         self.refresh_list();
     }

@@ -76,6 +76,8 @@ pub async fn send(request: &crate::types::chat::ChatRequest, on_text: impl FnMut
         request.agent,
         request.model,
         request.client_message_id,
+        request.regenerate,
+        request.edit_of,
         request.over_cap,
     );
     match call.await {

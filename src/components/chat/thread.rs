@@ -6,6 +6,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::{
     cost::{ConversationCost, LiveCost, OverCapNotice, StoredCost},
+    message_actions::{EditMessage, MessageActions},
     reading::{message_anchor, show_linked_message, ExportLinks},
     state::{AnswerStatus, ChatState, LiveAnswer, LiveItem},
 };
@@ -242,14 +243,18 @@ pub fn MessageLog() -> impl IntoView {
             <Transition fallback=|| view! { <p class="loading">"Loading conversation…"</p> }>
                 {move || {
                     let agent = state.current_agent().map(|a| a.name).unwrap_or_else(|| "Agent".into());
-                    state.conversation.get().map(|loaded| match loaded {
+                    state.stored().map(|loaded| match loaded {
                         None => ().into_any(),
-                        Some(Ok(conversation)) => conversation
-                            .messages
-                            .into_iter()
-                            .map(|m| view! { <StoredMessage message=m agent=agent.clone()/> })
-                            .collect_view()
-                            .into_any(),
+                        Some(Ok(_)) => {
+                            let messages = state.shown_messages();
+                            let count = messages.len();
+                            messages
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, m)| view! { <StoredMessage message=m agent=agent.clone() last=i + 1 == count/> })
+                                .collect_view()
+                                .into_any()
+                        }
                         Some(Err(AppError::ConversationNotFound)) => view! {
                             <div class="card notice-card" role="alert">
                                 <p>"This conversation does not exist, or it was deleted."</p>
@@ -266,6 +271,7 @@ pub fn MessageLog() -> impl IntoView {
                     }}
                 </For>
             </Transition>
+            {move || state.branch_error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
         </div>
     }
     .into_any()
@@ -283,11 +289,23 @@ fn UserMessage(text: String, #[prop(optional)] id: Option<String>) -> impl IntoV
 }
 
 #[component]
-fn StoredMessage(message: MessageView, agent: String) -> impl IntoView {
+fn StoredMessage(message: MessageView, agent: String, last: bool) -> impl IntoView {
+    let state = expect_context::<ChatState>();
     if message.role == "user" {
-        return view! { <UserMessage text=message.content id=message_anchor(&message.id)/> }
-            .into_any();
+        let id = message.id.clone();
+        return view! {
+            {move || if state.editing.get().as_deref() == Some(id.as_str()) {
+                view! { <EditMessage message=message.clone()/> }.into_any()
+            } else {
+                view! {
+                    <UserMessage text=message.content.clone() id=message_anchor(&message.id)/>
+                    <MessageActions message=message.clone() last/>
+                }.into_any()
+            }}
+        }
+        .into_any();
     }
+    let actions = view! { <MessageActions message=message.clone() last/> };
     let incomplete = message.incomplete;
     let source = message.content.clone();
     let on_platform = message.payer == Some(Payer::Platform);
@@ -307,6 +325,7 @@ fn StoredMessage(message: MessageView, agent: String) -> impl IntoView {
             {on_platform.then(|| view! {
                 <p class="payer-note">"Answered on ApexAurum's key (Pro)"</p>
             })}
+            {actions}
         </article>
     }
     .into_any()

@@ -266,7 +266,7 @@ impl Db {
             sqlx::query(INSERT_MESSAGE)
                 .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model)
                 .bind(m.incomplete).bind(m.input_tokens).bind(m.output_tokens)
-                .bind(m.client_message_id).bind(now)
+                .bind(m.client_message_id).bind(now).bind(m.parent_id)
                 .execute(&mut *tx).await.map_err(classify)?;
             sqlx::query(INSERT_LEDGER)
                 .bind(entry.message_id).bind(entry.user_id).bind(entry.model)
