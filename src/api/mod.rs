@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod billing;
 pub mod chat;
+pub mod search;
 pub mod usage;
 
 #[cfg(feature = "ssr")]

@@ -5,6 +5,8 @@
 use leptos::{html, prelude::*};
 use leptos_router::hooks::use_query_map;
 
+use crate::components::icons::{Icon, IconSvg};
+
 use crate::{
     api::api_keys::{api_key_status, RemoveApiKey, SaveApiKey, TestApiKey},
     auth::Auth,
@@ -211,8 +213,8 @@ pub fn ApiKeyPanel(actions: KeyActions) -> impl IntoView {
             </ActionForm>
 
             <p class="security-note">
-                <span aria-hidden="true">"💡 "</span>
-                "Your key is encrypted and stored securely. We never see or log your full API key."
+                <IconSvg icon=Icon::Lightbulb/>
+                " Your key is encrypted and stored securely. We never see or log your full API key."
             </p>
             <KeyActivity actions/>
         </section>
@@ -245,19 +247,19 @@ fn KeyStatusView(status: KeyStatus) -> impl IntoView {
     let hint = status.key_hint.clone().unwrap_or_default();
     let state = match (status.configured, status.valid) {
         (false, _) => view! {
-            <span class="status status-off"><span aria-hidden="true">"○ "</span>"Not configured"</span>
+            <span class="status status-off"><IconSvg icon=Icon::Circle/>" Not configured"</span>
         }
         .into_any(),
         (true, Some(false)) => view! {
             <span class="status status-bad">
-                <span aria-hidden="true">"⚠️ "</span>
-                {format!("Refused by Anthropic ({hint})")}
+                <IconSvg icon=Icon::Warning/>
+                {format!(" Refused by Anthropic ({hint})")}
             </span>
             <span class="muted">" Enter a new key below to keep chatting."</span>
         }
         .into_any(),
         (true, _) => view! {
-            <span class="status status-ok"><span aria-hidden="true">"✅ "</span>{format!("Configured ({hint})")}</span>
+            <span class="status status-ok"><IconSvg icon=Icon::CheckCircle/>{format!(" Configured ({hint})")}</span>
         }
         .into_any(),
     };

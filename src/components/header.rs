@@ -1,7 +1,10 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::auth::Auth;
+use crate::{
+    auth::Auth,
+    components::icons::{Icon, IconSvg},
+};
 
 /// Product name, navigation and the signed-in email.
 #[component]
@@ -10,7 +13,7 @@ pub fn Header() -> impl IntoView {
     view! {
         <header class="site-header">
             <a class="brand" href="/chat">
-                <span class="brand-mark" aria-hidden="true">"◆"</span>
+                <IconSvg icon=Icon::Diamond class="brand-mark"/>
                 "ApexAurum"
             </a>
             <Transition fallback=|| ()>

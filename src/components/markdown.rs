@@ -3,7 +3,11 @@
 //! `https` or `mailto` (anything else keeps its text and loses the link).
 
 use leptos::prelude::*;
-use pulldown_cmark::{html::push_html, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{
+    html::push_html, CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd,
+};
+
+use super::{highlight::highlight, icons::Icon};
 
 /// Renders Markdown to HTML that is safe to put in the page with `inner_html`.
 pub fn render_markdown(source: &str) -> String {
@@ -11,7 +15,28 @@ pub fn render_markdown(source: &str) -> String {
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     // Whether each open link (or image) was written as an `<a>`, to close it the same way.
     let mut links: Vec<bool> = Vec::new();
+    // The code block being read: its language and text, written out whole at its end.
+    let mut code: Option<(String, String)> = None;
     let events = Parser::new_ext(source, options).filter_map(move |event| match event {
+        Event::Start(Tag::CodeBlock(kind)) => {
+            let lang = match kind {
+                CodeBlockKind::Fenced(info) => {
+                    info.split_whitespace().next().unwrap_or("").to_string()
+                }
+                CodeBlockKind::Indented => String::new(),
+            };
+            code = Some((lang, String::new()));
+            None
+        }
+        Event::Text(text) if code.is_some() => {
+            if let Some((_, body)) = code.as_mut() {
+                body.push_str(&text);
+            }
+            None
+        }
+        Event::End(TagEnd::CodeBlock) => code
+            .take()
+            .map(|(lang, body)| Event::Html(CowStr::from(code_block(&lang, &body)))),
         // Raw HTML from the model is shown, never interpreted.
         Event::Html(html) | Event::InlineHtml(html) => Some(Event::Text(html)),
         Event::Start(Tag::HtmlBlock) => Some(Event::Start(Tag::Paragraph)),
@@ -62,6 +87,30 @@ pub fn render_markdown(source: &str) -> String {
     html
 }
 
+/// A code block: its language, a Copy button (the page's script copies the text of the
+/// block's `<code>`), and the code, highlighted.
+fn code_block(lang: &str, code: &str) -> String {
+    // The language only as a class name and a label: letters, digits and a few marks.
+    let lang: String = lang
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_' | '#' | '.'))
+        .take(24)
+        .collect();
+    let class = if lang.is_empty() {
+        String::new()
+    } else {
+        format!(" class=\"language-{}\"", escape_attr(&lang))
+    };
+    format!(
+        "<div class=\"code-block\"><div class=\"code-head\"><span class=\"code-lang\">{}</span>\
+         <button type=\"button\" class=\"copy-button copy-code\" data-copy-code=\"\" aria-label=\"Copy code\">\
+         {}<span class=\"copy-label\">Copy</span></button></div><pre><code{class}>{}</code></pre></div>\n",
+        escape_attr(&lang),
+        Icon::Copy.html(),
+        highlight(code, &lang),
+    )
+}
+
 fn is_safe_href(href: &str) -> bool {
     let lower = href.trim_start().to_ascii_lowercase();
     ["http://", "https://", "mailto:"]
@@ -108,7 +157,18 @@ fn demote(level: HeadingLevel) -> HeadingLevel {
 /// An answer's text as formatted Markdown. `text` may change (a streaming answer).
 #[component]
 pub fn Markdown(#[prop(into)] text: Signal<String>) -> impl IntoView {
-    view! { <div class="markdown" inner_html=move || text.with(|t| render_markdown(t))></div> }
+    // Code blocks' Copy buttons show once the script that makes them work runs.
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
+    let status = super::copy::CopyStatus::find();
+    view! {
+        <div
+            class="markdown"
+            class:copy-ready=move || ready.get()
+            on:click=move |ev| super::copy::on_markdown_click(ev, status)
+            inner_html=move || text.with(|t| render_markdown(t))
+        ></div>
+    }
 }
 
 #[cfg(test)]
@@ -125,7 +185,12 @@ mod tests {
         assert!(html.contains("<code>code</code>"));
         assert!(html.contains("<ul>\n<li>one</li>"));
         assert!(html.contains("<ol>"));
-        assert!(html.contains("<pre><code class=\"language-rust\">fn main() {}"));
+        assert!(
+            html.contains(
+                "<pre><code class=\"language-rust\"><span class=\"tok-kw\">fn</span> main() {}"
+            ),
+            "{html}"
+        );
     }
 
     #[test]
@@ -233,11 +298,31 @@ mod tests {
     #[test]
     fn code_blocks_escape_their_content() {
         let html = render_markdown("```html\n<script>alert(1)</script>\n```");
+        let text = html
+            .replace("<span class=\"tok-kw\">", "")
+            .replace("</span>", "");
         assert!(
-            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
             "{html}"
         );
         assert!(!html.contains("<script"), "{html}");
+    }
+
+    #[test]
+    fn code_blocks_get_a_copy_button_and_a_safe_language() {
+        let html = render_markdown(
+            "```\"><img src=x onerror=alert(1)> rust\nlet x = 1;\n```\n\n    indented\n",
+        );
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("class=\"language-img\""), "{html}");
+        assert_eq!(html.matches("data-copy-code").count(), 2, "{html}");
+        assert!(
+            html.contains("<pre><code>indented\n</code></pre>"),
+            "{html}"
+        );
+        // Plain text of a block: exactly its code.
+        let html = render_markdown("```python\nprint('hi')  # x\n```");
+        assert!(html.contains("<code class=\"language-python\">print(<span class=\"tok-str\">&#39;hi&#39;</span>)  <span class=\"tok-com\"># x</span>\n</code>"), "{html}");
     }
 
     #[test]

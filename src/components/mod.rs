@@ -1,6 +1,9 @@
 pub mod api_key_panel;
 pub mod chat;
+pub mod copy;
 pub mod header;
+pub mod highlight;
+pub mod icons;
 pub mod key_activity;
 pub mod markdown;
 pub mod password_field;

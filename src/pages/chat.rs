@@ -3,30 +3,29 @@ use leptos_meta::Title;
 
 use crate::{
     components::{
-        chat::{
-            gate::{KeyRejected, KeyRequired, PanelFocus},
-            ChatView,
-        },
+        chat::{gate::PanelFocus, ChatView, KeyProblem},
         protected::Protected,
     },
     types::user::UserView,
 };
 
-/// `/chat`: the key gate is decided on the server from the session user, so nobody sees
-/// the chat flash before a key panel (or the other way round).
+/// `/chat`: whether the account has a usable key is decided on the server from the session
+/// user, so the key panel never flashes in (or out). Without one, the conversations are
+/// still there to read, search and export; the panel stands where the Message field would.
 #[component]
 pub fn ChatPage() -> impl IntoView {
     PanelFocus::provide();
     view! {
         <Title text="Chat"/>
         <Protected children=|user: UserView| {
-            if !user.has_api_key && !user.platform_key {
-                view! { <KeyRequired gate=user.gate/> }.into_any()
+            let key_problem = if !user.has_api_key && !user.platform_key {
+                Some(KeyProblem::Required)
             } else if user.key_valid == Some(false) {
-                view! { <KeyRejected/> }.into_any()
+                Some(KeyProblem::Rejected)
             } else {
-                view! { <ChatView/> }.into_any()
-            }
+                None
+            };
+            view! { <ChatView key_problem/> }
         }/>
     }
 }

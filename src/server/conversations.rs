@@ -21,11 +21,11 @@ use crate::{
     },
 };
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn summary(row: ConversationRow) -> ConversationSummary {
+pub(crate) fn summary(row: ConversationRow) -> ConversationSummary {
     ConversationSummary {
         id: row.id,
         title: row.title,

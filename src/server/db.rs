@@ -43,6 +43,7 @@ pub enum DbError {
 
 pub mod billing;
 pub mod key_events;
+pub mod search;
 pub mod usage;
 
 fn classify(e: sqlx::Error) -> DbError {

@@ -2,8 +2,8 @@
 //! pages' server functions call.
 
 use axum::{
-    extract::{FromRequest, State},
-    http::StatusCode,
+    extract::{FromRequest, RawQuery, State},
+    http::{header, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
     Extension, Json, Router,
@@ -15,7 +15,7 @@ use tower_sessions::Session;
 use super::{
     api_keys, auth, billing, chat as chat_service, chat_stream,
     client::ClientAddr,
-    conversations,
+    conversations, export, search,
     session::{AuthSession, CurrentUser, SignedIn},
     state::AppState,
     usage,
@@ -50,6 +50,8 @@ pub fn router() -> Router<AppState> {
         .route("/agents", get(agents))
         .route("/chat", post(chat))
         .route("/conversations", get(conversations))
+        .route("/conversations/export", get(export_all))
+        .route("/conversations/{id}/export", get(export_conversation))
         .route(
             "/conversations/{id}",
             get(conversation)
@@ -190,11 +192,63 @@ async fn chat(
     Ok(chat_stream::sse(events))
 }
 
+/// One parameter of a query string (decoded as browsers encode it; never a rejection).
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The conversations, newest first; with a non-blank `q`, those matching it, each with its
+/// snippet and matching message.
 async fn conversations(
     State(state): State<AppState>,
     CurrentUser(user_id): CurrentUser,
-) -> Result<Json<Vec<ConversationSummary>>, AppError> {
-    Ok(Json(conversations::list(&state, user_id).await?))
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    match query_param(query.as_deref(), "q").filter(|q| !q.trim().is_empty()) {
+        Some(q) => Ok(Json(search::search(&state, user_id, &q).await?).into_response()),
+        None => Ok(
+            Json::<Vec<ConversationSummary>>(conversations::list(&state, user_id).await?)
+                .into_response(),
+        ),
+    }
+}
+
+/// Private data: never kept by a cache on the way.
+const NO_STORE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "no-store");
+
+async fn export_conversation(
+    State(state): State<AppState>,
+    CurrentUser(user_id): CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    let format = export::Format::parse(query_param(query.as_deref(), "format").as_deref())?;
+    let export = export::one(&state, user_id, &id, format).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, export.content_type.to_string()),
+            (header::CONTENT_DISPOSITION, export.disposition),
+            (NO_STORE.0, NO_STORE.1.to_string()),
+        ],
+        export.body,
+    )
+        .into_response())
+}
+
+/// Every conversation of the person as one JSON document, streamed.
+async fn export_all(State(state): State<AppState>, CurrentUser(user_id): CurrentUser) -> Response {
+    let now = chrono::Utc::now();
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::CONTENT_DISPOSITION, export::all_disposition(now)),
+            (NO_STORE.0, NO_STORE.1.to_string()),
+        ],
+        axum::body::Body::from_stream(export::all(state, user_id, now)),
+    )
+        .into_response()
 }
 
 async fn conversation(

@@ -5,5 +5,6 @@
 pub mod billing;
 pub mod chat;
 pub mod keys;
+pub mod search;
 pub mod usage;
 pub mod user;

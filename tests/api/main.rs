@@ -18,6 +18,7 @@ mod malformed;
 mod metering;
 mod money;
 mod platform;
+mod reading;
 mod secrets;
 mod security;
 mod server_fns;

@@ -63,6 +63,12 @@ const ANONYMOUS: &[Case] = &[
     ),
     ("usage_this_month", &[], 401, "unauthenticated"),
     (
+        "search_conversations",
+        &[("q", "x")],
+        401,
+        "unauthenticated",
+    ),
+    (
         "select_branch",
         &[("conversation_id", "x"), ("message_id", "y")],
         401,
@@ -143,6 +149,7 @@ const SIGNED_IN: &[Case] = &[
         "conversation_not_found",
     ),
     ("conversation", &[], 422, "invalid_request"),
+    ("search_conversations", &[], 422, "invalid_request"),
     (
         "rename_conversation",
         &[("id", "no-such-conversation"), ("title", "t")],

@@ -1,13 +1,17 @@
-//! The panels shown instead of the chat when the account has no usable key.
+//! The panels shown in the Message field's place when the account has no usable key (the
+//! conversations stay readable above them).
 
 use leptos::{html, prelude::*};
 
-use crate::types::user::GatePlan;
+use crate::{
+    components::icons::{Icon, IconSvg},
+    types::user::GatePlan,
+};
 
 /// Whether a rejected-key panel takes the keyboard focus when it appears: from the moment
 /// the key is refused in front of the person (a fresh page never does). The chat page
-/// provides it, so it outlives the chat view: once the account is reloaded, the page's gate
-/// draws the panel afresh in the chat's place.
+/// provides it, so it outlives the chat view: once the account is reloaded, the chat is
+/// drawn afresh with the panel in the composer's place.
 #[derive(Clone, Copy)]
 pub struct PanelFocus(StoredValue<bool>);
 
@@ -50,8 +54,8 @@ pub fn KeyRequired(#[prop(optional)] gate: GatePlan) -> impl IntoView {
     };
     view! {
         <section class="card center gate" aria-labelledby="gate-heading">
-            <div class="gate-icon" aria-hidden="true">"🔑"</div>
-            <h1 id="gate-heading">"API Key Required"</h1>
+            <div class="gate-icon"><IconSvg icon=Icon::Key/></div>
+            <h2 id="gate-heading">"API Key Required"</h2>
             <p>{text}</p>
             <p class="gate-actions">
                 <a class="button primary" href="/settings">"Set Up API Key"</a>
@@ -64,11 +68,12 @@ pub fn KeyRequired(#[prop(optional)] gate: GatePlan) -> impl IntoView {
     }
 }
 
-/// Anthropic refused the saved key. When it replaces the chat in front of the person (not
-/// on a fresh page), it takes the focus, so keyboard and screen reader users land on it.
+/// Anthropic refused the saved key. When it replaces the Message field in front of the
+/// person (not on a fresh page), it takes the focus, so keyboard and screen reader users
+/// land on it.
 #[component]
 pub fn KeyRejected() -> impl IntoView {
-    let heading = NodeRef::<html::H1>::new();
+    let heading = NodeRef::<html::H2>::new();
     let take_focus = PanelFocus::armed();
     Effect::new(move |_| {
         if let Some(h) = heading.get() {
@@ -79,8 +84,8 @@ pub fn KeyRejected() -> impl IntoView {
     });
     view! {
         <section class="card center gate" aria-labelledby="rejected-heading">
-            <div class="gate-icon" aria-hidden="true">"⚠️"</div>
-            <h1 id="rejected-heading" tabindex="-1" node_ref=heading>"Your API key was rejected"</h1>
+            <div class="gate-icon"><IconSvg icon=Icon::Warning/></div>
+            <h2 id="rejected-heading" tabindex="-1" node_ref=heading>"Your API key was rejected"</h2>
             <p>"Anthropic refused the API key saved for your account. It may have been revoked, expired or run out of credit. Update it in Settings to keep chatting; your conversations are kept."</p>
             <p><a class="button primary" href="/settings">"Update your key"</a></p>
         </section>

@@ -25,7 +25,7 @@ use crate::{
     },
 };
 
-/// Why the chat gave way to a key panel.
+/// Why the key panel stands in the Message field's place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyProblem {
     Required,
@@ -140,7 +140,9 @@ impl Drop for Stopper {
 }
 
 impl ChatState {
-    pub fn new() -> Self {
+    /// The chat's state; `key_problem`: the account has no usable key (then the models,
+    /// which need one, are not asked for).
+    pub fn new(key_problem: Option<KeyProblem>) -> Self {
         let query = use_query_map();
         let initial = query
             .with_untracked(|q| q.get("c"))
@@ -150,6 +152,7 @@ impl ChatState {
         let list_version = RwSignal::new(0u32);
         let rename = ServerAction::<RenameConversation>::new();
         let delete = ServerAction::<DeleteConversation>::new();
+        let key_problem = RwSignal::new(key_problem);
         let state = Self {
             current,
             shown,
@@ -174,13 +177,22 @@ impl ChatState {
             ),
             list_version,
             agents: Resource::new(|| (), |_| list_agents()),
-            models: Resource::new(|| (), |_| available_models()),
+            models: Resource::new(
+                move || key_problem.get().is_none(),
+                |usable| async move {
+                    if usable {
+                        available_models().await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                },
+            ),
             agent: RwSignal::new(None),
             model: RwSignal::new(None),
             live: RwSignal::new(Vec::new()),
             draft: RwSignal::new(String::new()),
             streaming: RwSignal::new(false),
-            key_problem: RwSignal::new(None),
+            key_problem,
             upstream: RwSignal::new(None),
             rate_note: RwSignal::new(None),
             hydrated: RwSignal::new(false),

@@ -7,10 +7,15 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use super::{
     cost::{ConversationCost, LiveCost, OverCapNotice, StoredCost},
     message_actions::{EditMessage, MessageActions},
+    reading::{message_anchor, show_linked_message, ExportLinks},
     state::{AnswerStatus, ChatState, LiveAnswer, LiveItem},
 };
 use crate::{
-    components::markdown::Markdown,
+    components::{
+        copy::CopyButton,
+        icons::{Icon, IconSvg},
+        markdown::Markdown,
+    },
     error::AppError,
     types::chat::{AgentView, MessageView, Payer},
 };
@@ -30,6 +35,7 @@ pub fn ThreadHeader() -> impl IntoView {
                 let agent = state.current_agent().map(|a| a.name);
                 let title = match (&summary, current) {
                     (Some(s), _) => s.title.clone(),
+                    (None, None) if state.key_problem.get().is_some() => "Chat".to_string(),
                     (None, None) => "New conversation".to_string(),
                     (None, Some(_)) => "Conversation".to_string(),
                 };
@@ -40,7 +46,10 @@ pub fn ThreadHeader() -> impl IntoView {
                             {agent.map(|name| view! { <p class="thread-meta">"with " <strong>{name}</strong></p> })}
                             <ConversationCost/>
                         </div>
-                        {summary.map(|s| view! { <ConversationActions id=s.id title=s.title/> })}
+                        {summary.map(|s| view! {
+                            <ExportLinks id=s.id.clone()/>
+                            <ConversationActions id=s.id title=s.title/>
+                        })}
                     </div>
                 }
                 .into_any()
@@ -211,15 +220,22 @@ fn ConfirmDelete(
 #[component]
 pub fn MessageLog() -> impl IntoView {
     let state = expect_context::<ChatState>();
-    // An opened conversation shows its end, where the conversation continues.
+    // An opened conversation shows its end, where the conversation continues, or the
+    // message its address names (a search result).
+    let hash = leptos_router::hooks::use_location().hash;
     Effect::new(move |_| {
+        hash.track();
         if state.conversation.with(|c| matches!(c, Some(Some(Ok(_))))) {
-            super::state::scroll_to_end();
+            request_animation_frame(|| {
+                if !show_linked_message() {
+                    super::state::scroll_to_end();
+                }
+            });
         }
     });
     view! {
         <Transition fallback=|| ()>
-            <Show when=move || state.is_blank()>
+            <Show when=move || state.is_blank() && state.key_problem.get().is_none()>
                 <NewConversation/>
             </Show>
         </Transition>
@@ -262,9 +278,10 @@ pub fn MessageLog() -> impl IntoView {
 }
 
 #[component]
-fn UserMessage(text: String) -> impl IntoView {
+fn UserMessage(text: String, #[prop(optional)] id: Option<String>) -> impl IntoView {
+    let tabindex = id.is_some().then_some("-1");
     view! {
-        <article class="message message-user">
+        <article class="message message-user" id=id tabindex=tabindex>
             <h2 class="visually-hidden">"You"</h2>
             <div class="message-body plain">{text}</div>
         </article>
@@ -281,7 +298,7 @@ fn StoredMessage(message: MessageView, agent: String, last: bool) -> impl IntoVi
                 view! { <EditMessage message=message.clone()/> }.into_any()
             } else {
                 view! {
-                    <UserMessage text=message.content.clone()/>
+                    <UserMessage text=message.content.clone() id=message_anchor(&message.id)/>
                     <MessageActions message=message.clone() last/>
                 }.into_any()
             }}
@@ -290,13 +307,20 @@ fn StoredMessage(message: MessageView, agent: String, last: bool) -> impl IntoVi
     }
     let actions = view! { <MessageActions message=message.clone() last/> };
     let incomplete = message.incomplete;
+    let source = message.content.clone();
     let on_platform = message.payer == Some(Payer::Platform);
     let cost = message.clone();
     view! {
-        <article class="message message-answer" class:incomplete=incomplete>
+        <article
+            class="message message-answer"
+            class:incomplete=incomplete
+            id=message_anchor(&message.id)
+            tabindex="-1"
+        >
             <h2 class="message-author">{agent}</h2>
             <Markdown text=message.content/>
             <StoredCost message=cost/>
+            <div class="answer-tools"><CopyButton text=source label="Copy answer"/></div>
             {incomplete.then(|| view! { <IncompleteMark/> })}
             {on_platform.then(|| view! {
                 <p class="payer-note">"Answered on ApexAurum's key (Pro)"</p>
@@ -311,7 +335,7 @@ fn StoredMessage(message: MessageView, agent: String, last: bool) -> impl IntoVi
 fn IncompleteMark() -> impl IntoView {
     view! {
         <p class="incomplete-mark">
-            <span aria-hidden="true">"⚠ "</span>"Answer incomplete"
+            <IconSvg icon=Icon::Warning/>" Answer incomplete"
         </p>
     }
 }
@@ -351,6 +375,9 @@ fn LiveAnswerView(answer: LiveAnswer) -> impl IntoView {
                     <IncompleteMark/>
                 </Show>
                 <LiveCost answer=answer.get_value()/>
+                <Show when=move || !streaming() && has_text()>
+                    <div class="answer-tools"><CopyButton text label="Copy answer"/></div>
+                </Show>
                 <Show when=move || history_truncated.get()>
                     <p class="history-note">"This conversation is longer than what is sent with each message: the Agent saw only its latest part. Start a new conversation to begin afresh."</p>
                 </Show>

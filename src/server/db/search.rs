@@ -1,0 +1,121 @@
+//! SQL of search and export: conversations by the words of their titles and messages
+//! (SQLite FTS5 or PostgreSQL full-text, see the 0008 migrations), and a person's
+//! conversations page by page.
+
+use chrono::{DateTime, Utc};
+
+use super::{ConversationRow, Db, DbError, CONVERSATION_COLUMNS};
+
+/// A conversation found, with its first matching message (none when only the title matched).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SearchRow {
+    pub id: String,
+    pub title: String,
+    pub agent: String,
+    pub model: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub message_id: Option<String>,
+    pub message_content: Option<String>,
+}
+
+/// `hits` (conversation_id, message_id: NULL for a title) differs by database; the rest is
+/// shared: the newest `$3` conversations of user `$2` with a hit, each with its earliest
+/// matching message.
+const SEARCH_REST: &str = "\
+found AS (
+    SELECT c.id, c.title, c.agent, c.model, c.created_at, c.updated_at FROM conversations c
+    WHERE c.user_id = $2 AND c.id IN (SELECT conversation_id FROM hits)
+    ORDER BY c.updated_at DESC, c.id LIMIT $3
+),
+firsts AS (
+    SELECT m.conversation_id, m.id, m.content,
+           ROW_NUMBER() OVER (PARTITION BY m.conversation_id ORDER BY m.created_at, m.id) AS n
+    FROM hits h JOIN messages m ON m.id = h.message_id
+    WHERE h.conversation_id IN (SELECT id FROM found)
+)
+SELECT f.id, f.title, f.agent, f.model, f.created_at, f.updated_at,
+       x.id AS message_id, x.content AS message_content
+FROM found f LEFT JOIN firsts x ON x.conversation_id = f.id AND x.n = 1
+ORDER BY f.updated_at DESC, f.id";
+
+/// `$1` is an FTS5 query that names the owner (`search::fts5_query`).
+const SQLITE_HITS: &str = "WITH hits AS (
+    SELECT d.conversation_id, d.message_id
+    FROM search_index JOIN search_docs d ON d.id = search_index.rowid
+    WHERE search_index MATCH $1
+),";
+
+/// `$1` is a `to_tsquery` text (`search::tsquery`); the expressions are the indexes'.
+const POSTGRES_HITS: &str = "WITH hits AS (
+    SELECT m.conversation_id, m.id AS message_id
+    FROM messages m JOIN conversations c ON c.id = m.conversation_id
+    WHERE c.user_id = $2
+      AND to_tsvector('simple'::regconfig, m.content) @@ to_tsquery('simple'::regconfig, $1)
+    UNION ALL
+    SELECT c.id, NULL FROM conversations c
+    WHERE c.user_id = $2
+      AND to_tsvector('simple'::regconfig, c.title) @@ to_tsquery('simple'::regconfig, $1)
+),";
+
+impl Db {
+    /// `user_id`'s conversations whose title, or one of whose messages, holds every one of
+    /// `terms` (as word prefixes), newest first, at most `limit`.
+    pub async fn search_conversations(
+        &self,
+        user_id: i64,
+        terms: &[String],
+        limit: i64,
+    ) -> Result<Vec<SearchRow>, DbError> {
+        Ok(match self {
+            Db::Sqlite(pool) => {
+                let sql = format!("{SQLITE_HITS}\n{SEARCH_REST}");
+                sqlx::query_as::<_, SearchRow>(&sql)
+                    .bind(crate::server::search::fts5_query(user_id, terms))
+                    .bind(user_id)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Db::Postgres(pool) => {
+                let sql = format!("{POSTGRES_HITS}\n{SEARCH_REST}");
+                sqlx::query_as::<_, SearchRow>(&sql)
+                    .bind(crate::server::search::tsquery(terms))
+                    .bind(user_id)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// A page of `user_id`'s conversations, oldest first, after `after` (the last one of the
+    /// page before: its creation time and id).
+    pub async fn conversations_page(
+        &self,
+        user_id: i64,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: i64,
+    ) -> Result<Vec<ConversationRow>, DbError> {
+        let rows = match after {
+            None => {
+                let sql = format!(
+                    "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE user_id = $1 \
+                     ORDER BY created_at, id LIMIT $2"
+                );
+                on_pool!(self, pool => sqlx::query_as::<_, ConversationRow>(&sql)
+                    .bind(user_id).bind(limit).fetch_all(pool).await)?
+            }
+            Some((created_at, id)) => {
+                let sql = format!(
+                    "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE user_id = $1 \
+                     AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+                     ORDER BY created_at, id LIMIT $4"
+                );
+                on_pool!(self, pool => sqlx::query_as::<_, ConversationRow>(&sql)
+                    .bind(user_id).bind(created_at).bind(id).bind(limit).fetch_all(pool).await)?
+            }
+        };
+        Ok(rows)
+    }
+}
