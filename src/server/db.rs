@@ -445,6 +445,9 @@ const INSERT_MESSAGE: &str =
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)";
 
 const CONVERSATION_COLUMNS: &str = "id, title, agent, model, created_at, updated_at";
+const INSERT_CONVERSATION: &str =
+    "INSERT INTO conversations (id, user_id, title, agent, model, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id, title, agent, model, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "m.id, m.role, m.content, m.model, m.incomplete, m.input_tokens, \
      m.output_tokens, m.created_at, l.payer, m.parent_id, \
      COALESCE(m.selected_at, m.created_at) AS selected_at, m.client_message_id";
@@ -472,7 +475,23 @@ impl Db {
         )
     }
 
-    /// Sets the model and bumps `updated_at` (a conversation in use rises to the top).
+    /// A new conversation with no message yet (the chat stores one with its first message,
+    /// [`Db::create_conversation_with_message`]).
+    pub async fn create_conversation(
+        &self,
+        id: &str,
+        user_id: i64,
+        title: &str,
+        agent: &str,
+        model: &str,
+    ) -> Result<ConversationRow, DbError> {
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ConversationRow>(INSERT_CONVERSATION)
+            .bind(id).bind(user_id).bind(title).bind(agent).bind(model).bind(Utc::now())
+            .fetch_one(pool).await)?,
+        )
+    }
+
     /// A new conversation and the person's first message in it, in one transaction:
     /// neither is ever stored without the other. Returns the conversation and the time the
     /// message was stored at.
@@ -481,15 +500,11 @@ impl Db {
         conversation: &NewConversation<'_>,
         m: &NewMessage<'_>,
     ) -> Result<(ConversationRow, DateTime<Utc>), DbError> {
-        let sql = format!(
-            "INSERT INTO conversations (id, user_id, title, agent, model, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {CONVERSATION_COLUMNS}"
-        );
         let now = Utc::now();
         let c = conversation;
         let row = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let row = sqlx::query_as::<_, ConversationRow>(&sql)
+            let row = sqlx::query_as::<_, ConversationRow>(INSERT_CONVERSATION)
                 .bind(c.id).bind(c.user_id).bind(c.title).bind(c.agent).bind(c.model).bind(now)
                 .fetch_one(&mut *tx).await?;
             sqlx::query(INSERT_MESSAGE)
@@ -503,6 +518,7 @@ impl Db {
         Ok((row, now))
     }
 
+    /// Sets the model and bumps `updated_at` (a conversation in use rises to the top).
     pub async fn touch_conversation(&self, id: &str, model: &str) -> Result<(), DbError> {
         on_pool!(self, pool => sqlx::query("UPDATE conversations SET model = $1, updated_at = $2 WHERE id = $3")
             .bind(model).bind(Utc::now()).bind(id).execute(pool).await.map(|_| ()))?;
