@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use apexaurum::{
     server::{
-        config::{RuntimeFile, Settings},
+        config::{AppEnv, RuntimeFile, Settings},
         startup::Application,
+        telemetry,
     },
     stubs::anthropic as anthropic_stub,
 };
@@ -41,6 +42,11 @@ fn runtime(name: &'static str, workers: usize) -> Runtime {
 
 impl Harness {
     pub fn start() -> Self {
+        // The app's own log on stderr, when asked for (`RUST_LOG=warn cargo bench ...`):
+        // a failing request under load says why.
+        if std::env::var_os("RUST_LOG").is_some() {
+            telemetry::init(AppEnv::Development, std::io::stderr);
+        }
         let stub_runtime = runtime(STUB_THREADS, 1);
         let stub_base = stub_runtime.block_on(async {
             let stub = anthropic_stub::spawn().await;

@@ -33,6 +33,20 @@ macro_rules! on_pool {
     };
 }
 
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`): a deferred transaction that begins to write after another connection has
+/// committed fails at once with "database is locked" (its snapshot is stale, so SQLite
+/// cannot wait), where an immediate one waits its turn within the busy timeout.
+pub(crate) async fn begin_write<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    if DB::NAME == "SQLite" {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    } else {
+        pool.begin().await
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("unique constraint violated")]
@@ -503,7 +517,7 @@ impl Db {
         let now = Utc::now();
         let c = conversation;
         let row = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = begin_write(pool).await?;
             let row = sqlx::query_as::<_, ConversationRow>(INSERT_CONVERSATION)
                 .bind(c.id).bind(c.user_id).bind(c.title).bind(c.agent).bind(c.model).bind(now)
                 .fetch_one(&mut *tx).await?;

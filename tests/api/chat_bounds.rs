@@ -178,7 +178,52 @@ async fn messages_a_minute_are_limited_with_retry_after(backend: Backend) {
     assert_error(response, 429, "rate_limited").await;
 }
 
+/// Many messages at once, each starting a conversation or going on with one, while answers
+/// are stored: on SQLite every write waits its turn (none fails with "database is locked"),
+/// and every message and answer is kept.
+async fn many_messages_at_once_are_all_answered_and_kept(backend: Backend) {
+    let app = app_with(
+        backend,
+        RuntimeFile {
+            chat_streams_per_user: 100,
+            chat_messages_per_minute: 1_000,
+            ..Default::default()
+        },
+    )
+    .await;
+    let first = chat(&app, json!({ "message": "the one to go on with" })).await;
+    let ongoing = first.events.last().unwrap().1["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let chats = (0..40).map(|i| {
+        let body = if i % 2 == 0 {
+            json!({ "message": format!("new {i}") })
+        } else {
+            json!({ "message": format!("more {i}"), "conversation_id": ongoing })
+        };
+        let app = &app;
+        async move { chat(app, body).await }
+    });
+    for answered in futures::future::join_all(chats).await {
+        assert_eq!(answered.status, 200);
+        assert_eq!(answered.events.last().unwrap().0, "done");
+    }
+    let list: serde_json::Value = app.get("/api/v1/conversations").await.json().await.unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 21);
+    let stored: serde_json::Value = app
+        .get(&format!("/api/v1/conversations/{ongoing}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // Each message after the last one on the path: the answers of the others are versions
+    // beside it, so the path holds the first turn and one more at least.
+    assert!(stored["messages"].as_array().unwrap().len() >= 4);
+}
+
 crate::db_tests!(
+    many_messages_at_once_are_all_answered_and_kept,
     a_long_conversation_sends_its_newest_turns_and_says_older_ones_were_left_out,
     a_person_may_have_only_so_many_answers_streaming_at_once,
     messages_a_minute_are_limited_with_retry_after,

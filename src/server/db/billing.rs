@@ -182,7 +182,7 @@ impl Db {
         let merge = self.billing_sql().merge_subscription;
         let now = Utc::now();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = super::begin_write(pool).await?;
             let inserted = sqlx::query(
                 "INSERT INTO stripe_events (id, type, created, subscription_id, received_at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING")
@@ -232,7 +232,7 @@ impl Db {
     ) -> Result<(), DbError> {
         let now = Utc::now();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = super::begin_write(pool).await?;
             sqlx::query(INSERT_LEDGER)
                 .bind(entry.message_id).bind(entry.user_id).bind(entry.model)
                 .bind(entry.input_tokens).bind(entry.output_tokens)
@@ -261,7 +261,7 @@ impl Db {
     ) -> Result<(), DbError> {
         let now = Utc::now();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = super::begin_write(pool).await?;
             let m = message;
             sqlx::query(INSERT_MESSAGE)
                 .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model)
