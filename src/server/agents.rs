@@ -84,11 +84,7 @@ impl Agents {
     pub fn load(path: Option<&Path>) -> Result<Self, String> {
         match path {
             None => Ok(Self::built_in()),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
-            }
+            Some(path) => super::config::read_operator_file(path, Self::parse),
         }
     }
 

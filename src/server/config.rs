@@ -599,6 +599,15 @@ fn load_or_create_dev_secret(data_dir: &Path) -> Result<SecretString, ConfigErro
 }
 
 /// Creates `dir` (and its parents) if missing, readable by its owner only.
+/// Reads an operator's file (Agents, prices) with `parse`; either error names the file.
+pub fn read_operator_file<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
