@@ -230,24 +230,7 @@ impl Db {
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
     ) -> Result<(), DbError> {
-        let now = Utc::now();
-        on_pool!(self, pool => {
-            let mut tx = super::begin_write(pool).await?;
-            sqlx::query(INSERT_LEDGER)
-                .bind(entry.message_id).bind(entry.user_id).bind(entry.model)
-                .bind(entry.input_tokens).bind(entry.output_tokens)
-                .bind(entry.cache_creation_input_tokens).bind(entry.cache_read_input_tokens)
-                .bind(entry.payer.as_str()).bind(now)
-                .execute(&mut *tx).await.map_err(classify)?;
-            if let (Payer::Platform, Some(customer)) = (entry.payer, stripe_customer_id) {
-                sqlx::query(INSERT_OUTBOX)
-                    .bind(entry.message_id).bind(entry.user_id).bind(customer)
-                    .bind(entry.billed_tokens()).bind(now)
-                    .execute(&mut *tx).await.map_err(classify)?;
-            }
-            tx.commit().await?;
-            Ok(())
-        })
+        self.store_usage(None, entry, stripe_customer_id).await
     }
 
     /// Stores an answer, its ledger row and (when the platform paid) its meter report in
@@ -259,15 +242,27 @@ impl Db {
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
     ) -> Result<(), DbError> {
+        self.store_usage(Some(message), entry, stripe_customer_id)
+            .await
+    }
+
+    /// The answer (when given), its ledger row and its meter report, in one transaction.
+    async fn store_usage(
+        &self,
+        message: Option<&NewMessage<'_>>,
+        entry: &LedgerEntry<'_>,
+        stripe_customer_id: Option<&str>,
+    ) -> Result<(), DbError> {
         let now = Utc::now();
         on_pool!(self, pool => {
             let mut tx = super::begin_write(pool).await?;
-            let m = message;
-            sqlx::query(INSERT_MESSAGE)
-                .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model)
-                .bind(m.incomplete).bind(m.input_tokens).bind(m.output_tokens)
-                .bind(m.client_message_id).bind(now).bind(m.parent_id)
-                .execute(&mut *tx).await.map_err(classify)?;
+            if let Some(m) = message {
+                sqlx::query(INSERT_MESSAGE)
+                    .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model)
+                    .bind(m.incomplete).bind(m.input_tokens).bind(m.output_tokens)
+                    .bind(m.client_message_id).bind(now).bind(m.parent_id)
+                    .execute(&mut *tx).await.map_err(classify)?;
+            }
             sqlx::query(INSERT_LEDGER)
                 .bind(entry.message_id).bind(entry.user_id).bind(entry.model)
                 .bind(entry.input_tokens).bind(entry.output_tokens)
