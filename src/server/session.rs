@@ -217,16 +217,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CurrentUser {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(user) = parts.extensions.get::<SignedIn>() {
-            return Ok(Self(user.id));
-        }
-        let session = Session::from_request_parts(parts, state)
+        // The session middleware ([`enforce_lifetime`]) checked the session and left who it
+        // belongs to; without that, nobody is signed in.
+        SignedIn::from_request_parts(parts, state)
             .await
-            .map_err(|(_, reason)| {
-                tracing::error!(reason, "no session layer in front of a JSON route");
-                AppError::Internal
-            })?;
-        AuthSession(session).require().await.map(Self)
+            .map(|user| Self(user.id))
     }
 }
 
