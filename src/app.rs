@@ -1,6 +1,6 @@
 //! The HTML shell, the `App` component and its routes.
 
-use leptos::prelude::*;
+use leptos::{nonce::use_nonce, prelude::*};
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Redirect, Route, Router, Routes},
@@ -17,7 +17,19 @@ use crate::{
     },
 };
 
+/// The pages that run without WASM: plain forms, posted to the server, which answers with
+/// the next page (see `components::auth_form`).
+pub const PAGES_WITHOUT_WASM: [&str; 2] = ["/login", "/register"];
+
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let without_wasm = use_context::<http::request::Parts>()
+        .is_some_and(|parts| PAGES_WITHOUT_WASM.contains(&parts.uri.path()));
+    // Those pages get the few lines of script their forms use instead of the app.
+    let scripts = if without_wasm {
+        view! { <script src="/forms.js" defer nonce=use_nonce()></script> }.into_any()
+    } else {
+        view! { <HydrationScripts options=options.clone()/> }.into_any()
+    };
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -28,7 +40,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <HashedStylesheet options=options.clone() id="leptos"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                {scripts}
                 <MetaTags/>
             </head>
             <body>

@@ -98,6 +98,36 @@ test.describe('accounts', () => {
     await page.goto('/settings');
     await expect(page).toHaveURL(/\/login\?next=(\/|%2F)settings$/);
   });
+
+  test('the login page loads no WASM and keeps the email after a refusal', async ({
+    page,
+    newAccount,
+    loginPage,
+    header,
+  }) => {
+    const { email, password } = await newAccount();
+    const wasm: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('.wasm')) wasm.push(r.url());
+    });
+
+    await loginPage.goto({ next: '/settings' });
+    await loginPage.logIn(email, 'not the password');
+    await expect(loginPage.error).toHaveText('Email or password is incorrect.');
+    // What was typed is still there but the password; the cursor waits in the password.
+    await expect(loginPage.email).toHaveValue(email);
+    await expect(loginPage.password).toHaveValue('');
+    await expect(loginPage.password).toBeFocused();
+    await expect(loginPage.submit).toBeEnabled();
+    expect(wasm).toEqual([]);
+
+    await loginPage.password.fill(password);
+    await loginPage.submit.press('Enter');
+    await expect(page).toHaveURL(/\/settings$/);
+    await header.expectSignedInAs(email);
+    // The signed-in page loads the app.
+    await expect.poll(() => wasm.length).toBeGreaterThan(0);
+  });
 });
 
 test('the password toggle works once the page has hydrated', async ({ page, loginPage }) => {

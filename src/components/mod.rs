@@ -1,4 +1,5 @@
 pub mod api_key_panel;
+pub mod auth_form;
 pub mod chat;
 pub mod copy;
 pub mod header;

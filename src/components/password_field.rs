@@ -1,7 +1,8 @@
 use leptos::prelude::*;
 
-/// A labelled secret input with a Show/Hide toggle (the toggle needs the app to be
-/// hydrated; without it the field simply stays hidden).
+/// A labelled secret input with a Show/Hide toggle (the toggle needs the app hydrated or,
+/// on the pages that ship no WASM, `public/forms.js`; without either the field simply stays
+/// hidden).
 #[component]
 pub fn PasswordField(
     id: &'static str,
@@ -10,6 +11,7 @@ pub fn PasswordField(
     autocomplete: &'static str,
     #[prop(optional)] minlength: Option<u32>,
     #[prop(optional)] describedby: Option<&'static str>,
+    #[prop(optional)] autofocus: bool,
 ) -> impl IntoView {
     let visible = RwSignal::new(false);
     view! {
@@ -23,6 +25,7 @@ pub fn PasswordField(
                 minlength=minlength
                 aria-describedby=describedby
                 spellcheck="false"
+                autofocus=autofocus
                 autocapitalize="off"
                 required
             />

@@ -5,6 +5,7 @@ pub mod agents;
 pub mod anthropic;
 pub mod api_keys;
 pub mod auth;
+pub mod auth_pages;
 pub mod billing;
 pub mod branches;
 pub mod chat;

@@ -243,10 +243,7 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
     let routes = ROUTES.clone();
     let context = {
         let state = state.clone();
-        move || {
-            provide_context(state.clone());
-            headers::provide_request_nonce();
-        }
+        move || page_context(&state)
     };
     let trusted: Arc<[client::TrustedProxy]> = settings.trusted_proxies.clone().into();
     let policy = HeaderPolicy::new(
@@ -258,6 +255,9 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", rest::router())
+        // The two pages without WASM post their forms to themselves.
+        .route("/login", post(super::auth_pages::log_in))
+        .route("/register", post(super::auth_pages::register))
         .route(
             &format!("{SERVER_FN_PREFIX}/{{*name}}"),
             post({
@@ -291,6 +291,12 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// What every page render and server function finds in its reactive context.
+pub fn page_context(state: &AppState) {
+    provide_context(state.clone());
+    headers::provide_request_nonce();
 }
 
 /// The pages' routes, listed once per process, before the first router is built.

@@ -239,59 +239,155 @@ async fn protected_pages_send_anonymous_visitors_to_login_and_back(backend: Back
     }
 }
 
-async fn the_login_form_works_without_javascript(backend: Backend) {
-    let app = spawn_app(backend).await;
-    app.register("ada@example.org", "correct horse").await;
-    let browser = app.other_client();
-    // A plain HTML form post, as a browser sends it before the WASM has loaded.
-    let response = browser
-        .post(app.url("/api/fn/login"))
+/// Posts a login or registration form as a browser does (no WASM on those pages).
+async fn post_form(client: &reqwest::Client, url: String, fields: &[(&str, &str)]) -> reqwest::Response {
+    client
+        .post(url)
         .header("accept", "text/html")
-        .header("referer", app.url("/login?next=/settings"))
-        .form(&[
-            ("next", "/settings"),
-            ("email", "ada@example.org"),
-            ("password", "correct horse"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_redirection());
-    assert_eq!(response.headers()["location"], "/settings");
-    let page = browser.get(app.url("/settings")).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    assert!(html.contains("ada@example.org"));
-
-    // A wrong password goes back to the form with the error, which the page shows.
-    let response = app
-        .other_client()
-        .post(app.url("/api/fn/login"))
-        .header("accept", "text/html")
-        .header("referer", app.url("/login"))
-        .form(&[
-            ("next", ""),
-            ("email", "ada@example.org"),
-            ("password", "wrong horse"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let location = response.headers()["location"].to_str().unwrap().to_string();
-    assert!(location.starts_with(&app.url("/login?")), "{location}");
-    let html = app
-        .other_client()
-        .get(location)
+        .form(fields)
         .send()
         .await
         .unwrap()
-        .text()
+}
+
+async fn the_login_form_posts_to_the_page_and_signs_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("ada@example.org", "correct horse").await;
+    let browser = app.other_client();
+    let fields = [
+        ("next", "/settings"),
+        ("email", "Ada@Example.org"),
+        ("password", "correct horse"),
+    ];
+    let response = post_form(&browser, app.url("/login"), &fields).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/settings");
+    assert!(set_cookie(&response).is_some(), "a session cookie is set");
+    let page = browser.get(app.url("/settings")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("ada@example.org"));
+
+    // Off-site `next`s land on the chat instead.
+    for next in ["//evil.example", "https://evil.example", "/\\evil.example", ""] {
+        let fields = [("next", next), ("email", "ada@example.org"), ("password", "correct horse")];
+        let response = post_form(&app.other_client(), app.url("/login"), &fields).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(response.headers()["location"], "/chat", "{next:?}");
+    }
+}
+
+async fn a_refused_login_shows_the_form_again_with_the_email_kept(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("ada@example.org", "correct horse").await;
+    let browser = app.other_client();
+    let canary = "canary-password-5b1e";
+    let fields = [
+        ("next", "/settings"),
+        ("email", "ada@example.org"),
+        ("password", canary),
+    ];
+    let response = post_form(&browser, app.url("/login"), &fields).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Email or password is incorrect."), "the error is on the page");
+    assert!(html.contains(r#"value="ada@example.org""#), "the email is kept");
+    assert!(html.contains(r#"value="/settings""#), "and where to go after");
+    assert!(!html.contains(canary), "the password never comes back");
+    assert!(!html.contains(".wasm"), "the page ships no WASM");
+    // Not signed in.
+    let me = browser.get(app.url("/api/v1/auth/me")).send().await.unwrap();
+    assert_eq!(me.status(), 401);
+
+    // Whatever was typed comes back as text, never as markup.
+    let hostile = r#""><script>alert(1)</script>@example.org"#;
+    let fields = [("next", "\"><b>"), ("email", hostile), ("password", "whatever!")];
+    let html = post_form(&browser, app.url("/login"), &fields).await.text().await.unwrap();
+    assert!(!html.contains("<script>alert(1)"), "the email is escaped");
+    assert!(!html.contains("\"><b>"), "next is escaped");
+}
+
+async fn the_registration_form_refuses_with_the_contract_texts_and_creates_accounts(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let browser = app.other_client();
+    let cases = [
+        ("not-an-email", "correct horse", 422, "invalid_email"),
+        ("ada@example.org", "short", 422, "weak_password"),
+    ];
+    for (email, password, status, _code) in cases {
+        let fields = [("next", ""), ("email", email), ("password", password)];
+        let response = post_form(&browser, app.url("/register"), &fields).await;
+        assert_eq!(response.status(), status, "{email} {password}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(&format!(r#"value="{email}""#)), "{email}");
+        assert!(html.contains(r#"class="form-error""#));
+    }
+    let fields = [("next", "/settings"), ("email", "ada@example.org"), ("password", "correct horse")];
+    let response = post_form(&browser, app.url("/register"), &fields).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/settings");
+    let me: Value = browser
+        .get(app.url("/api/v1/auth/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
         .await
         .unwrap();
-    assert!(
-        html.contains("Email or password is incorrect."),
-        "the error is on the page"
-    );
+    assert_eq!(me["email"], "ada@example.org");
+
+    // The same email again: the form says so, with the status the API uses.
+    let response = post_form(&app.other_client(), app.url("/register"), &fields).await;
+    assert_eq!(response.status(), 409);
+}
+
+async fn the_login_and_registration_pages_ship_no_wasm_and_the_others_do(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for page in ["/login", "/register", "/login?next=/settings"] {
+        let html = app.other_client().get(app.url(page)).send().await.unwrap().text().await.unwrap();
+        assert!(!html.contains(".wasm") && !html.contains("hydrate"), "{page}");
+        assert!(html.contains(r#"src="/forms.js""#), "{page}");
+        assert!(html.contains(r#"<form method="post" action=""#), "{page}");
+    }
+    app.signed_in_user().await;
+    let html = app.get("/settings").await.text().await.unwrap();
+    assert!(html.contains(".wasm") || html.contains("hydrate"), "the app's pages hydrate");
+    assert!(!html.contains("/forms.js"));
+}
+
+async fn the_forms_script_is_served_from_the_site(backend: Backend) {
+    // As cargo-leptos copies `public/` into the site.
+    let site = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/public/forms.js"),
+        site.path().join("forms.js"),
+    )
+    .unwrap();
+    let options = Options {
+        site_root: Some(site.path().display().to_string()),
+        ..Default::default()
+    };
+    let app = spawn_app_with(backend, options).await;
+    let script = app.other_client().get(app.url("/forms.js")).send().await.unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert!(script.text().await.unwrap().contains("data-hydrated"));
+}
+
+async fn a_login_form_from_another_site_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("ada@example.org", "correct horse").await;
+    let response = app
+        .other_client()
+        .post(app.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("email", "ada@example.org"), ("password", "correct horse")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(set_cookie(&response).is_none());
 }
 
 async fn a_next_parameter_cannot_send_people_off_site(backend: Backend) {
@@ -333,6 +429,11 @@ crate::db_tests!(
     production_marks_the_session_cookie_secure,
     a_post_from_a_foreign_origin_is_refused,
     protected_pages_send_anonymous_visitors_to_login_and_back,
-    the_login_form_works_without_javascript,
+    the_login_form_posts_to_the_page_and_signs_in,
+    a_refused_login_shows_the_form_again_with_the_email_kept,
+    the_registration_form_refuses_with_the_contract_texts_and_creates_accounts,
+    the_login_and_registration_pages_ship_no_wasm_and_the_others_do,
+    a_login_form_from_another_site_is_refused,
+    the_forms_script_is_served_from_the_site,
     a_next_parameter_cannot_send_people_off_site,
 );
