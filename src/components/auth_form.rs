@@ -79,7 +79,10 @@ pub fn AuthForm(kind: Credentials) -> impl IntoView {
             <input id="email" name="email" type="email" autocomplete="email" required
                 value=echo.email/>
             {password}
-            <p class="form-error" role="alert" aria-live="assertive">{echo.error}</p>
+            // Nothing at all when there is no error (the alert is hidden while `:empty`).
+            <p class="form-error" role="alert" aria-live="assertive">
+                {(!echo.error.is_empty()).then_some(echo.error)}
+            </p>
             <button type="submit" class="primary" disabled=pending
                 aria-busy=move || pending.get().to_string()>
                 {move || if pending.get() { busy } else { submit }}
