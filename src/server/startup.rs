@@ -20,9 +20,7 @@ use leptos_axum::{
     generate_route_list, handle_server_fns_with_context, AxumRouteListing, LeptosRoutes,
 };
 use tokio::net::TcpListener;
-use tower_sessions::{
-    cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer,
-};
+use tower_sessions::session_store::ExpiredDeletion;
 
 use super::{
     agents::Agents,
@@ -37,7 +35,7 @@ use super::{
     pricing::Prices,
     rate_limit::{HashGate, Limiter},
     rest,
-    session::AppSessionStore,
+    session::{AppSessionStore, SessionConfig, SessionManager},
     state::AppState,
 };
 use crate::{
@@ -230,15 +228,18 @@ impl Application {
 
 fn router(state: AppState, session_store: AppSessionStore) -> Router {
     let settings = state.settings.clone();
-    let sessions = SessionManagerLayer::new(session_store)
-        .with_name(session_cookie_name(&settings))
-        .with_path("/")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(settings.is_production())
-        .with_expiry(Expiry::OnInactivity(time::Duration::days(
-            settings.session_days,
-        )));
+    // The cookie is as tower-sessions' `SessionManagerLayer` made it: HttpOnly, SameSite=Lax,
+    // Path=/, Secure in production, Max-Age the inactivity lifetime.
+    let sessions = Arc::new(SessionManager {
+        store: session_store,
+        db: state.db.clone(),
+        config: SessionConfig {
+            cookie_name: session_cookie_name(&settings),
+            secure: settings.is_production(),
+            inactivity: time::Duration::days(settings.session_days),
+            max_age_secs: settings.session_max_days.saturating_mul(86_400),
+        },
+    });
 
     let routes = ROUTES.clone();
     let context = {
@@ -278,10 +279,9 @@ fn router(state: AppState, session_store: AppSessionStore) -> Router {
         .layer(middleware::from_fn(csrf::reject_foreign_origin))
         .layer(middleware::from_fn(super::session::protect_pages))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            super::session::enforce_lifetime,
+            sessions,
+            super::session::sessions,
         ))
-        .layer(sessions)
         .layer(middleware::from_fn(move |req, next| {
             client::identify(trusted.clone(), req, next)
         }))
