@@ -22,7 +22,6 @@ pub use super::session_store::AppSessionStore;
 use super::{db::Db, session_store::USER_ID, user_settings::UserSettings};
 use crate::error::AppError;
 
-
 /// The user's session generation when this session logged in.
 const GENERATION: &str = "generation";
 /// When this session logged in (Unix seconds), for the absolute lifetime.
@@ -169,7 +168,8 @@ impl SessionManager {
         };
         let record = stored.record;
         let lifetime = self.config.inactivity;
-        let renew_below = time::OffsetDateTime::now_utc() + lifetime - lifetime / EXTEND_AFTER_SHARE;
+        let renew_below =
+            time::OffsetDateTime::now_utc() + lifetime - lifetime / EXTEND_AFTER_SHARE;
         let mut rewrite = stored.expiry_date < renew_below;
         let Some(user_id) = record.data.get(USER_ID).and_then(serde_json::Value::as_i64) else {
             // A session nobody is logged in to.
@@ -226,7 +226,9 @@ impl SessionManager {
 
     /// The cookie that makes the browser forget its session cookie.
     fn removal_cookie(&self) -> Option<HeaderValue> {
-        let mut cookie = Cookie::build((self.config.cookie_name, "")).path("/").build();
+        let mut cookie = Cookie::build((self.config.cookie_name, ""))
+            .path("/")
+            .build();
         cookie.make_removal();
         HeaderValue::from_str(&cookie.to_string()).ok()
     }
@@ -422,7 +424,10 @@ mod tests {
             HeaderValue::from_static("theme=dark; apexaurum_session=abc ; x_apexaurum_session=no"),
         );
         assert_eq!(cookie_value(&headers, name), Some("abc"));
-        headers.append(header::COOKIE, HeaderValue::from_static("apexaurum_session=def"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("apexaurum_session=def"),
+        );
         assert_eq!(cookie_value(&headers, name), Some("def"));
         assert_eq!(cookie_value(&headers, "theme"), Some("dark"));
         assert_eq!(cookie_value(&headers, "missing"), None);

@@ -210,9 +210,9 @@ impl Application {
             let _ = tcp.set_nodelay(true);
         });
         // The peer address feeds the per-address limits.
-        let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<
-            SocketAddr,
-        >(self.router);
+        let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
+            self.router,
+        );
         let result = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
@@ -227,8 +227,7 @@ impl Application {
 }
 
 /// The whole application as one service, as `axum::serve` takes it.
-pub type AppService =
-    tower::util::BoxCloneSyncService<Request, Response, std::convert::Infallible>;
+pub type AppService = tower::util::BoxCloneSyncService<Request, Response, std::convert::Infallible>;
 
 fn router(state: AppState, session_store: AppSessionStore) -> AppService {
     let settings = state.settings.clone();
@@ -301,10 +300,7 @@ fn router(state: AppState, session_store: AppSessionStore) -> AppService {
         .layer(middleware::from_fn(super::session::protect_pages))
         .layer(middleware::from_fn(csrf::reject_foreign_origin))
         .layer(compression())
-        .layer(middleware::from_fn_with_state(
-            hashed_names,
-            cache_control,
-        ))
+        .layer(middleware::from_fn_with_state(hashed_names, cache_control))
         .layer(middleware::from_fn(server_fn_status))
         .service(endpoints);
     AppService::new(service)

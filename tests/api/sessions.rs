@@ -17,18 +17,16 @@ const KEY: &str = "sk-ant-api03-sessions-sessions-sessions-sessions-0000";
 /// expiry and its user id column.
 async fn stored_session(db: &Db) -> (Vec<u8>, OffsetDateTime, Option<i64>) {
     match db {
-        Db::Sqlite(pool) => sqlx::query_as(
-            "SELECT data, expiry_date, user_id FROM tower_sessions",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap(),
-        Db::Postgres(pool) => sqlx::query_as(
-            "SELECT data, expiry_date, user_id FROM \"tower_sessions\".\"session\"",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap(),
+        Db::Sqlite(pool) => sqlx::query_as("SELECT data, expiry_date, user_id FROM tower_sessions")
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        Db::Postgres(pool) => {
+            sqlx::query_as("SELECT data, expiry_date, user_id FROM \"tower_sessions\".\"session\"")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
     }
 }
 
@@ -109,7 +107,11 @@ async fn an_active_session_is_extended_and_an_idle_one_ends(backend: Backend) {
 
     // Used two hours after its last write: the stored expiry moves on by those two hours,
     // and the browser's cookie with it.
-    set_stored_expiry(&app.db, OffsetDateTime::now_utc() + day - time::Duration::hours(2)).await;
+    set_stored_expiry(
+        &app.db,
+        OffsetDateTime::now_utc() + day - time::Duration::hours(2),
+    )
+    .await;
     let response = status(&app, &app.client).await;
     assert_eq!(response.status(), 200);
     let cookie = set_cookie(&response).expect("the cookie is sent again");
@@ -121,13 +123,20 @@ async fn an_active_session_is_extended_and_an_idle_one_ends(backend: Backend) {
     );
 
     // Idle past its lifetime: over, and the browser told to forget the cookie.
-    set_stored_expiry(&app.db, OffsetDateTime::now_utc() - time::Duration::seconds(1)).await;
+    set_stored_expiry(
+        &app.db,
+        OffsetDateTime::now_utc() - time::Duration::seconds(1),
+    )
+    .await;
     let response = status(&app, &app.client).await;
     let cookie = set_cookie(&response).expect("the cookie is removed");
     assert!(cookie.contains("Max-Age=0"), "{cookie}");
     assert_error(response, 401, "unauthenticated").await;
     let page = app.get("/settings").await;
-    assert!(page.status().is_redirection(), "the page asks to log in again");
+    assert!(
+        page.status().is_redirection(),
+        "the page asks to log in again"
+    );
 }
 
 async fn a_session_from_before_the_user_column_still_works_and_gets_it(backend: Backend) {
@@ -222,7 +231,13 @@ async fn a_copied_cookie_is_worthless_after_logout_on_another_instance(backend: 
             .send()
     };
     assert_eq!(with_copy(&second).await.unwrap().status(), 200);
-    assert_eq!(first.post_json("/api/v1/auth/logout", &serde_json::json!({})).await.status(), 204);
+    assert_eq!(
+        first
+            .post_json("/api/v1/auth/logout", &serde_json::json!({}))
+            .await
+            .status(),
+        204
+    );
     assert_error(with_copy(&second).await.unwrap(), 401, "unauthenticated").await;
 }
 
