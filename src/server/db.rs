@@ -95,8 +95,13 @@ impl Db {
                     super::config::create_private_dir(parent)?;
                 }
             }
+            // No test before lending a connection: an in-process SQLite connection cannot
+            // have been dropped by a server, and sqlx's test is a round trip to the
+            // connection's thread, added to every query. (It still tests each connection
+            // given back, which catches one left half-way by a cancelled query.)
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;

@@ -19,8 +19,10 @@ impl CspNonce {
     fn generate() -> Self {
         use base64::Engine as _;
         use rand::RngCore as _;
+        // The thread's CSPRNG (ChaCha, seeded and reseeded from the OS): as unguessable as
+        // asking the OS each time, without a system call per response.
         let mut bytes = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        rand::thread_rng().fill_bytes(&mut bytes);
         Self(
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(bytes)

@@ -27,6 +27,7 @@ pub mod rate_limit;
 pub mod rest;
 pub mod search;
 pub mod session;
+pub mod session_store;
 pub mod spend_cap;
 pub mod startup;
 pub mod state;
@@ -73,5 +74,6 @@ internal_from!(
     db::DbError,
     sqlx::Error,
     tower_sessions::session::Error,
+    tower_sessions::session_store::Error,
     tokio::task::JoinError,
 );

@@ -1,78 +1,27 @@
-//! Sessions: tower-sessions, stored in the app's own database so several instances share
-//! them, and a small typed wrapper that holds the key names.
+//! Sessions: tower-sessions' [`Session`] for the handlers, stored in the app's own database
+//! so several instances share them ([`AppSessionStore`]); the middleware that reads each
+//! request's session together with its user, in one query ([`sessions`]); and a small typed
+//! wrapper that holds the key names.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use tower_sessions::{
-    session::{Id, Record},
-    session_store::{self, ExpiredDeletion},
-    Session, SessionStore,
+use axum::{
+    extract::{Request, State},
+    http::{header, HeaderMap, HeaderValue},
+    middleware::Next,
+    response::{IntoResponse as _, Response},
 };
-use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+use tower_sessions::{
+    cookie::{Cookie, SameSite},
+    session::{Id, Record},
+    session_store, Expiry, Session, SessionStore,
+};
 
-use super::{db::Db, user_settings::UserSettings};
+pub use super::session_store::AppSessionStore;
+use super::{db::Db, session_store::USER_ID, user_settings::UserSettings};
 use crate::error::AppError;
 
-/// The session store of whichever database the app runs on.
-#[derive(Debug, Clone)]
-pub enum AppSessionStore {
-    Sqlite(SqliteStore),
-    Postgres(PostgresStore),
-}
-
-impl AppSessionStore {
-    /// Builds the store on the app's pool and creates its table.
-    pub async fn new(db: &Db) -> Result<Self, sqlx::Error> {
-        let store = match db {
-            Db::Sqlite(pool) => Self::Sqlite(SqliteStore::new(pool.clone())),
-            Db::Postgres(pool) => Self::Postgres(PostgresStore::new(pool.clone())),
-        };
-        match &store {
-            Self::Sqlite(s) => s.migrate().await?,
-            Self::Postgres(s) => s.migrate().await?,
-        }
-        Ok(store)
-    }
-}
-
-#[async_trait]
-impl SessionStore for AppSessionStore {
-    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        match self {
-            Self::Sqlite(s) => s.create(record).await,
-            Self::Postgres(s) => s.create(record).await,
-        }
-    }
-    async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match self {
-            Self::Sqlite(s) => s.save(record).await,
-            Self::Postgres(s) => s.save(record).await,
-        }
-    }
-    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match self {
-            Self::Sqlite(s) => s.load(id).await,
-            Self::Postgres(s) => s.load(id).await,
-        }
-    }
-    async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        match self {
-            Self::Sqlite(s) => s.delete(id).await,
-            Self::Postgres(s) => s.delete(id).await,
-        }
-    }
-}
-
-#[async_trait]
-impl ExpiredDeletion for AppSessionStore {
-    async fn delete_expired(&self) -> session_store::Result<()> {
-        match self {
-            Self::Sqlite(s) => s.delete_expired().await,
-            Self::Postgres(s) => s.delete_expired().await,
-        }
-    }
-}
-
-const USER_ID: &str = "user_id";
 /// The user's session generation when this session logged in.
 const GENERATION: &str = "generation";
 /// When this session logged in (Unix seconds), for the absolute lifetime.
@@ -143,52 +92,232 @@ pub struct SignedIn {
     pub settings: std::sync::Arc<UserSettings>,
 }
 
-/// Ends a logged-in session that is over (a password change or "Log out other sessions"
-/// elsewhere, the absolute lifetime passed, the account gone) before anything reads it, so
-/// every page, server function and API route sees it as logged out; a session still good
-/// leaves its [`SignedIn`] for the handlers.
-pub async fn enforce_lifetime(
-    axum::extract::State(state): axum::extract::State<super::state::AppState>,
-    session: Session,
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let path = request.uri().path();
-    if path.starts_with("/pkg/") || path == "/healthz" {
-        return next.run(request).await;
-    }
-    match signed_in(&state, &session).await {
-        Ok(Some(user)) => {
-            request.extensions_mut().insert(user);
-        }
-        Ok(None) => {}
-        Err(e) => return axum::response::IntoResponse::into_response(e),
-    }
-    next.run(request).await
+/// How the session cookie is made, and how long a session lasts.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    pub cookie_name: &'static str,
+    pub secure: bool,
+    /// Inactivity after which a session ends (`session-days`).
+    pub inactivity: time::Duration,
+    /// However active, a session ends this long after login (`session-max-days`).
+    pub max_age_secs: i64,
 }
 
-async fn signed_in(
-    state: &super::state::AppState,
-    session: &Session,
-) -> Result<Option<SignedIn>, AppError> {
-    let Some(user_id) = session.get::<i64>(USER_ID).await? else {
-        return Ok(None);
-    };
-    let generation = session.get::<i64>(GENERATION).await?;
-    let logged_in_at = session.get::<i64>(LOGGED_IN_AT).await?;
-    let user = state.db.session_user(user_id).await?;
-    let current = user.as_ref().map(|(g, _)| *g);
-    let max_age = state.settings.session_max_days.saturating_mul(86_400);
-    let now = chrono::Utc::now().timestamp();
-    if !still_valid(generation, logged_in_at, current, now, max_age) {
-        tracing::info!(user_id, "a session that is over was ended");
-        session.flush().await?;
-        return Ok(None);
+/// A session's stored expiry is moved on (one write) once it lags "now + lifetime" by more
+/// than this share of the lifetime: 1/100 of 14 days is about 3.4 hours. An idle session
+/// thus ends between 99 % and 100 % of `session-days` after its last request, and an
+/// active one costs a write every few hours instead of one per request.
+const EXTEND_AFTER_SHARE: i32 = 100;
+
+/// The store a request's [`Session`] reads through: the record this middleware already read
+/// (with the user, in one query) is handed out on the session's first load, so the handlers'
+/// reads cost no second query; everything else goes to the app's store.
+#[derive(Debug)]
+struct Prefetched {
+    store: AppSessionStore,
+    record: std::sync::Mutex<Option<Record>>,
+}
+
+#[async_trait]
+impl SessionStore for Prefetched {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.store.create(record).await
     }
-    Ok(user.map(|(_, settings)| SignedIn {
-        id: user_id,
-        settings: std::sync::Arc::new(settings),
-    }))
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.store.save(record).await
+    }
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let prefetched = self.record.lock().ok().and_then(|mut r| r.take());
+        match prefetched {
+            Some(record) if record.id == *id => Ok(Some(record)),
+            _ => self.store.load(id).await,
+        }
+    }
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.store.delete(id).await
+    }
+}
+
+/// What [`sessions`] needs: the store, the database (for a session written before the
+/// store kept its user id in a column), and how sessions are made and end.
+#[derive(Clone, Debug)]
+pub struct SessionManager {
+    pub store: AppSessionStore,
+    pub db: Db,
+    pub config: SessionConfig,
+}
+
+/// What [`SessionManager::check`] found of a request's session.
+#[derive(Default)]
+struct Checked {
+    /// The session's id, `None` when there is none (or none any more).
+    id: Option<Id>,
+    record: Option<Record>,
+    signed_in: Option<SignedIn>,
+    /// Write the session again (its stored expiry lags; or it lacks its user id column).
+    rewrite: bool,
+}
+
+impl SessionManager {
+    /// Reads the session `id` with its user in one query, and ends a logged-in session that
+    /// is over (a password change or "Log out other sessions" on any instance, the absolute
+    /// lifetime passed, the account gone).
+    async fn check(&self, id: Id) -> Result<Checked, AppError> {
+        let Some(stored) = self.store.load_with_user(&id).await? else {
+            return Ok(Checked::default());
+        };
+        let record = stored.record;
+        let lifetime = self.config.inactivity;
+        let renew_below =
+            time::OffsetDateTime::now_utc() + lifetime - lifetime / EXTEND_AFTER_SHARE;
+        let mut rewrite = stored.expiry_date < renew_below;
+        let Some(user_id) = record.data.get(USER_ID).and_then(serde_json::Value::as_i64) else {
+            // A session nobody is logged in to.
+            return Ok(Checked {
+                id: Some(id),
+                record: Some(record),
+                signed_in: None,
+                rewrite,
+            });
+        };
+        let user = if stored.column_user_id == Some(user_id) {
+            stored.user
+        } else {
+            // Written before the store kept the user id beside the record: read the user on
+            // its own this once, and write the session again with it.
+            rewrite = true;
+            self.db.session_user(user_id).await?
+        };
+        let number = |key| record.data.get(key).and_then(serde_json::Value::as_i64);
+        let now = chrono::Utc::now().timestamp();
+        if !still_valid(
+            number(GENERATION),
+            number(LOGGED_IN_AT),
+            user.as_ref().map(|(generation, _)| *generation),
+            now,
+            self.config.max_age_secs,
+        ) {
+            tracing::info!(user_id, "a session that is over was ended");
+            self.store.delete(&id).await?;
+            return Ok(Checked::default());
+        }
+        Ok(Checked {
+            id: Some(id),
+            record: Some(record),
+            signed_in: user.map(|(_, settings)| SignedIn {
+                id: user_id,
+                settings: Arc::new(settings),
+            }),
+            rewrite,
+        })
+    }
+
+    /// The cookie that hands the browser session `id`.
+    fn cookie(&self, id: Id) -> Option<HeaderValue> {
+        let cookie = Cookie::build((self.config.cookie_name, id.to_string()))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.config.secure)
+            .path("/")
+            .max_age(self.config.inactivity)
+            .build();
+        HeaderValue::from_str(&cookie.to_string()).ok()
+    }
+
+    /// The cookie that makes the browser forget its session cookie.
+    fn removal_cookie(&self) -> Option<HeaderValue> {
+        let mut cookie = Cookie::build((self.config.cookie_name, ""))
+            .path("/")
+            .build();
+        cookie.make_removal();
+        HeaderValue::from_str(&cookie.to_string()).ok()
+    }
+}
+
+/// The session cookie's value in `headers` (the last one, when a browser sends several).
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut found = None;
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((n, v)) = pair.split_once('=') {
+                if n.trim() == name {
+                    found = Some(v.trim());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The session middleware: tower-sessions' [`Session`] for the handlers (cookie and store as
+/// `SessionManagerLayer` made them), read together with its user in one query before the
+/// handler runs. A session that is over is ended before anything reads it, so every page,
+/// server function and API route sees it as logged out; a session still good leaves its
+/// [`SignedIn`] for the handlers. A session is written back only when something changed it,
+/// or when its stored expiry lags (see [`EXTEND_AFTER_SHARE`]), not on every request.
+pub async fn sessions(
+    State(manager): State<Arc<SessionManager>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let cookie = cookie_value(request.headers(), manager.config.cookie_name);
+    let had_cookie = cookie.is_some();
+    let id = cookie.and_then(|value| {
+        value
+            .parse::<Id>()
+            .map_err(|_| tracing::warn!("possibly suspicious activity: malformed session id"))
+            .ok()
+    });
+    let path = request.uri().path();
+    let checked = match id {
+        // Static files and the health check read no session: it is loaded only if asked.
+        Some(id) if path.starts_with("/pkg/") || path == "/healthz" => Checked {
+            id: Some(id),
+            ..Checked::default()
+        },
+        Some(id) => match manager.check(id).await {
+            Ok(checked) => checked,
+            Err(e) => return e.into_response(),
+        },
+        None => Checked::default(),
+    };
+    let expiry = Some(Expiry::OnInactivity(manager.config.inactivity));
+    let store = Prefetched {
+        store: manager.store.clone(),
+        record: std::sync::Mutex::new(checked.record),
+    };
+    let session = Session::new(checked.id, Arc::new(store), expiry);
+    if checked.rewrite {
+        // Marks it changed: written, with its expiry moved on, once the response is ready.
+        session.set_expiry(expiry);
+    }
+    if let Some(user) = checked.signed_in {
+        request.extensions_mut().insert(user);
+    }
+    request.extensions_mut().insert(session.clone());
+    let mut response = next.run(request).await;
+
+    // As tower-sessions' `SessionManagerLayer` does: an emptied session loses its cookie;
+    // a changed one is written and its cookie set again.
+    let empty = session.is_empty().await;
+    let cookie = if had_cookie && empty {
+        manager.removal_cookie()
+    } else if session.is_modified() && !empty && !response.status().is_server_error() {
+        if let Err(e) = session.save().await {
+            return AppError::from(e).into_response();
+        }
+        match session.id() {
+            Some(id) => manager.cookie(id),
+            None => return AppError::Internal.into_response(),
+        }
+    } else {
+        None
+    };
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SignedIn {
@@ -232,7 +361,6 @@ const PROTECTED_PAGES: &[&str] = &["/settings", "/chat"];
 /// renders (no flash of the page), and a logged-in visitor of `/login` or `/register`
 /// on to where they were going. Server functions re-check on their own.
 pub async fn protect_pages(
-    session: Session,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -252,7 +380,8 @@ pub async fn protect_pages(
     if !protected && !auth_page {
         return next.run(request).await;
     }
-    let logged_in = matches!(AuthSession(session).user_id().await, Ok(Some(_)));
+    // The session middleware left who is signed in (a session that is over left nobody).
+    let logged_in = request.extensions().get::<SignedIn>().is_some();
     if protected && !logged_in {
         let target = request
             .uri()
@@ -283,7 +412,26 @@ pub async fn protect_pages(
 
 #[cfg(test)]
 mod tests {
-    use super::still_valid;
+    use super::{cookie_value, header, still_valid, HeaderMap, HeaderValue};
+
+    #[test]
+    fn the_session_cookie_is_found_among_others_and_the_last_one_wins() {
+        let name = "apexaurum_session";
+        let mut headers = HeaderMap::new();
+        assert_eq!(cookie_value(&headers, name), None);
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark; apexaurum_session=abc ; x_apexaurum_session=no"),
+        );
+        assert_eq!(cookie_value(&headers, name), Some("abc"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("apexaurum_session=def"),
+        );
+        assert_eq!(cookie_value(&headers, name), Some("def"));
+        assert_eq!(cookie_value(&headers, "theme"), Some("dark"));
+        assert_eq!(cookie_value(&headers, "missing"), None);
+    }
 
     const DAY: i64 = 86_400;
 

@@ -22,4 +22,5 @@ mod reading;
 mod secrets;
 mod security;
 mod server_fns;
+mod sessions;
 mod upstream;

@@ -1,0 +1,290 @@
+//! The session store: tower-sessions' records in the app's own database (the table and the
+//! encoding of `tower-sessions-sqlx-store`, so sessions survive the change), plus the
+//! session's user id in a column of its own, so that one query reads a session together
+//! with its user: [`AppSessionStore::load_with_user`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteConnection},
+    types::Json,
+    ConnectOptions as _,
+};
+use time::OffsetDateTime;
+use tower_sessions::{
+    session::{Id, Record},
+    session_store::{self, ExpiredDeletion},
+    SessionStore,
+};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+use super::{db::Db, user_settings::UserSettings};
+
+/// Where the user id lives in a session's data (see [`super::session::AuthSession`]).
+pub(crate) const USER_ID: &str = "user_id";
+
+/// A session as stored, with its user as the same query found them.
+pub struct StoredSession {
+    pub record: Record,
+    /// When the session ends unless it is used again (the column: what `load` compares).
+    pub expiry_date: OffsetDateTime,
+    /// What the `user_id` column names; `None` for a session written before the column
+    /// existed (or one nobody is logged in to).
+    pub column_user_id: Option<i64>,
+    /// That user's session generation and settings; `None` when the account is gone.
+    pub user: Option<(i64, UserSettings)>,
+}
+
+/// The session store of whichever database the app runs on.
+#[derive(Debug, Clone)]
+pub enum AppSessionStore {
+    Sqlite(SqliteStore, sqlx::SqlitePool, Arc<Readers>),
+    Postgres(PostgresStore, sqlx::PgPool),
+}
+
+/// SQLite connections of the session read (every request's one query), kept apart from the
+/// pool: sqlx's pool pings a SQLite connection (a round trip to the connection's own
+/// thread) when it lends it out and again when it is given back, two hand-offs more than
+/// the read itself. A connection here is lent without either: it is given back only after
+/// a read that went well, and a read abandoned half-way (its request gone) drops it. At most
+/// [`READERS`] are open and lent at once; more requests wait their turn.
+#[derive(Debug)]
+pub struct Readers {
+    options: Arc<SqliteConnectOptions>,
+    idle: std::sync::Mutex<Vec<SqliteConnection>>,
+    turns: tokio::sync::Semaphore,
+}
+
+/// Session reads at once (and connections kept for them): a few more than the cores.
+const READERS: usize = 4;
+
+impl Readers {
+    async fn take(&self) -> Result<SqliteConnection, sqlx::Error> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match idle {
+            Some(conn) => Ok(conn),
+            None => self.options.connect().await,
+        }
+    }
+
+    fn give_back(&self, conn: SqliteConnection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+    }
+}
+
+fn backend(e: sqlx::Error) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
+    rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))
+}
+
+fn decode(data: &[u8]) -> session_store::Result<Record> {
+    rmp_serde::from_slice(data).map_err(|e| session_store::Error::Decode(e.to_string()))
+}
+
+fn user_id_of(record: &Record) -> Option<i64> {
+    record.data.get(USER_ID).and_then(serde_json::Value::as_i64)
+}
+
+type Row = (
+    Vec<u8>,
+    OffsetDateTime,
+    Option<i64>,
+    Option<i64>,
+    Option<Json<UserSettings>>,
+);
+
+impl AppSessionStore {
+    /// Builds the store on the app's pool and creates its table (migration 0009 made it,
+    /// with its `user_id` column; this is tower-sessions' own `create table if not exists`).
+    pub async fn new(db: &Db) -> Result<Self, sqlx::Error> {
+        let store = match db {
+            Db::Sqlite(pool) => Self::Sqlite(
+                SqliteStore::new(pool.clone()),
+                pool.clone(),
+                Arc::new(Readers {
+                    options: Arc::new(pool.connect_options().as_ref().clone()),
+                    idle: Default::default(),
+                    turns: tokio::sync::Semaphore::new(READERS),
+                }),
+            ),
+            Db::Postgres(pool) => Self::Postgres(PostgresStore::new(pool.clone()), pool.clone()),
+        };
+        match &store {
+            Self::Sqlite(s, _, _) => s.migrate().await?,
+            Self::Postgres(s, _) => s.migrate().await?,
+        }
+        Ok(store)
+    }
+
+    /// The session `id` (unless expired) and, in the same query, its user's session
+    /// generation and settings.
+    pub async fn load_with_user(&self, id: &Id) -> session_store::Result<Option<StoredSession>> {
+        let now = OffsetDateTime::now_utc();
+        let row: Option<Row> = match self {
+            Self::Sqlite(_, _, readers) => {
+                let _turn = readers
+                    .turns
+                    .acquire()
+                    .await
+                    .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+                let mut conn = readers.take().await.map_err(backend)?;
+                let row = sqlx::query_as(
+                    "SELECT s.data, s.expiry_date, s.user_id, u.session_generation, u.settings \
+                     FROM tower_sessions s LEFT JOIN users u ON u.id = s.user_id \
+                     WHERE s.id = ?1 AND s.expiry_date > ?2",
+                )
+                .bind(id.to_string())
+                .bind(now)
+                .fetch_optional(&mut conn)
+                .await
+                .map_err(backend)?;
+                readers.give_back(conn);
+                row
+            }
+            Self::Postgres(_, pool) => sqlx::query_as(
+                "SELECT s.data, s.expiry_date, s.user_id, u.session_generation, u.settings \
+                 FROM \"tower_sessions\".\"session\" s LEFT JOIN users u ON u.id = s.user_id \
+                 WHERE s.id = $1 AND s.expiry_date > $2",
+            )
+            .bind(id.to_string())
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?,
+        };
+        let Some((data, expiry_date, column_user_id, generation, settings)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(StoredSession {
+            record: decode(&data)?,
+            expiry_date,
+            column_user_id,
+            user: generation.zip(settings).map(|(g, Json(s))| (g, s)),
+        }))
+    }
+
+    /// Inserts `record` (`create`: only if the id is new) or writes it over the stored one.
+    async fn write(&self, record: &Record, create: bool) -> Result<(), sqlx::Error> {
+        let data = encode(record).map_err(|e| sqlx::Error::Encode(e.to_string().into()))?;
+        let user_id = user_id_of(record);
+        let id = record.id.to_string();
+        match self {
+            Self::Sqlite(_, pool, _) => {
+                let sql = if create {
+                    "INSERT OR ABORT INTO tower_sessions (id, data, expiry_date, user_id) \
+                     VALUES (?1, ?2, ?3, ?4)"
+                } else {
+                    "INSERT INTO tower_sessions (id, data, expiry_date, user_id) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET \
+                     data = excluded.data, expiry_date = excluded.expiry_date, \
+                     user_id = excluded.user_id"
+                };
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(data)
+                    .bind(record.expiry_date)
+                    .bind(user_id)
+                    .execute(pool)
+                    .await?;
+            }
+            Self::Postgres(_, pool) => {
+                let sql = if create {
+                    "INSERT INTO \"tower_sessions\".\"session\" (id, data, expiry_date, user_id) \
+                     VALUES ($1, $2, $3, $4)"
+                } else {
+                    "INSERT INTO \"tower_sessions\".\"session\" (id, data, expiry_date, user_id) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET \
+                     data = excluded.data, expiry_date = excluded.expiry_date, \
+                     user_id = excluded.user_id"
+                };
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(data)
+                    .bind(record.expiry_date)
+                    .bind(user_id)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for AppSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        loop {
+            match self.write(record, true).await {
+                Ok(()) => return Ok(()),
+                // Another session has this id already (2^-128 unlikely): draw another.
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    record.id = Id::default();
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.write(record, false).await.map_err(backend)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let now = OffsetDateTime::now_utc();
+        let data: Option<(Vec<u8>,)> = match self {
+            Self::Sqlite(_, pool, _) => sqlx::query_as(
+                "SELECT data FROM tower_sessions WHERE id = ?1 AND expiry_date > ?2",
+            )
+            .bind(id.to_string())
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?,
+            Self::Postgres(_, pool) => sqlx::query_as(
+                "SELECT data FROM \"tower_sessions\".\"session\" WHERE id = $1 AND expiry_date > $2",
+            )
+            .bind(id.to_string())
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?,
+        };
+        data.map(|(data,)| decode(&data)).transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(_, pool, _) => {
+                sqlx::query("DELETE FROM tower_sessions WHERE id = ?1")
+                    .bind(id.to_string())
+                    .execute(pool)
+                    .await
+                    .map_err(backend)?;
+            }
+            Self::Postgres(_, pool) => {
+                sqlx::query("DELETE FROM \"tower_sessions\".\"session\" WHERE id = $1")
+                    .bind(id.to_string())
+                    .execute(pool)
+                    .await
+                    .map_err(backend)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for AppSessionStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(s, _, _) => s.delete_expired().await,
+            Self::Postgres(s, _) => s.delete_expired().await,
+        }
+    }
+}
