@@ -172,44 +172,29 @@ impl AppSessionStore {
     /// Inserts `record` (`create`: only if the id is new) or writes it over the stored one.
     async fn write(&self, record: &Record, create: bool) -> Result<(), sqlx::Error> {
         let data = encode(record).map_err(|e| sqlx::Error::Encode(e.to_string().into()))?;
-        let user_id = user_id_of(record);
-        let id = record.id.to_string();
+        let (table, values) = match self {
+            Self::Sqlite(..) => ("tower_sessions", "?1, ?2, ?3, ?4"),
+            Self::Postgres(..) => ("\"tower_sessions\".\"session\"", "$1, $2, $3, $4"),
+        };
+        // A plain INSERT fails on an id taken (`create` draws another); else an upsert.
+        let on_conflict = if create {
+            ""
+        } else {
+            " ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
+             expiry_date = excluded.expiry_date, user_id = excluded.user_id"
+        };
+        let sql = format!(
+            "INSERT INTO {table} (id, data, expiry_date, user_id) VALUES ({values}){on_conflict}"
+        );
+        let (id, expiry, user) = (record.id.to_string(), record.expiry_date, user_id_of(record));
         match self {
             Self::Sqlite(_, pool, _) => {
-                let sql = if create {
-                    "INSERT OR ABORT INTO tower_sessions (id, data, expiry_date, user_id) \
-                     VALUES (?1, ?2, ?3, ?4)"
-                } else {
-                    "INSERT INTO tower_sessions (id, data, expiry_date, user_id) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET \
-                     data = excluded.data, expiry_date = excluded.expiry_date, \
-                     user_id = excluded.user_id"
-                };
-                sqlx::query(sql)
-                    .bind(id)
-                    .bind(data)
-                    .bind(record.expiry_date)
-                    .bind(user_id)
-                    .execute(pool)
-                    .await?;
+                let query = sqlx::query(&sql).bind(id).bind(data).bind(expiry).bind(user);
+                query.execute(pool).await?;
             }
             Self::Postgres(_, pool) => {
-                let sql = if create {
-                    "INSERT INTO \"tower_sessions\".\"session\" (id, data, expiry_date, user_id) \
-                     VALUES ($1, $2, $3, $4)"
-                } else {
-                    "INSERT INTO \"tower_sessions\".\"session\" (id, data, expiry_date, user_id) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET \
-                     data = excluded.data, expiry_date = excluded.expiry_date, \
-                     user_id = excluded.user_id"
-                };
-                sqlx::query(sql)
-                    .bind(id)
-                    .bind(data)
-                    .bind(record.expiry_date)
-                    .bind(user_id)
-                    .execute(pool)
-                    .await?;
+                let query = sqlx::query(&sql).bind(id).bind(data).bind(expiry).bind(user);
+                query.execute(pool).await?;
             }
         }
         Ok(())
