@@ -16,7 +16,9 @@ use secrecy::SecretString;
 use tower_sessions::Session;
 use zeroize::Zeroize;
 
-use super::{auth, client::ClientAddr, session::AuthSession, startup::page_context, state::AppState};
+use super::{
+    auth, client::ClientAddr, session::AuthSession, startup::page_context, state::AppState,
+};
 use crate::{
     app::shell,
     components::auth_form::FormEcho,
@@ -95,14 +97,20 @@ async fn submit(state: AppState, request: Request, form: Form) -> Response {
     };
     let password = posted.password();
     let outcome = match form {
-        Form::LogIn => auth::login(&state, client, &posted.email, Password::unchecked(password)).await,
+        Form::LogIn => {
+            auth::login(&state, client, &posted.email, Password::unchecked(password)).await
+        }
         Form::Register => match (Email::parse(&posted.email), Password::parse(password)) {
             (Ok(email), Ok(password)) => auth::register(&state, client, email, password).await,
             (Err(e), _) | (_, Err(e)) => Err(e),
         },
     };
     let logged_in = match outcome {
-        Ok(user) => AuthSession(session).log_in(user.id, user.session_generation).await,
+        Ok(user) => {
+            AuthSession(session)
+                .log_in(user.id, user.session_generation)
+                .await
+        }
         Err(e) => Err(e),
     };
     match logged_in {
@@ -115,18 +123,30 @@ async fn submit(state: AppState, request: Request, form: Form) -> Response {
             };
             // The page as a GET of the same address renders it, with the refusal added.
             parts.method = Method::GET;
-            render_again(state, Request::from_parts(parts, Body::empty()), echo, &error).await
+            render_again(
+                state,
+                Request::from_parts(parts, Body::empty()),
+                echo,
+                &error,
+            )
+            .await
         }
     }
 }
 
-async fn render_again(state: AppState, request: Request, echo: FormEcho, error: &AppError) -> Response {
+async fn render_again(
+    state: AppState,
+    request: Request,
+    echo: FormEcho,
+    error: &AppError,
+) -> Response {
     let options = state.leptos_options.clone();
     let context = move || {
         page_context(&state);
         provide_context(echo.clone());
     };
-    let render = leptos_axum::render_app_async_with_context(context, move || shell(options.clone()));
+    let render =
+        leptos_axum::render_app_async_with_context(context, move || shell(options.clone()));
     let mut response = render(request).await;
     *response.status_mut() =
         StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

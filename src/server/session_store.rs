@@ -186,14 +186,26 @@ impl AppSessionStore {
         let sql = format!(
             "INSERT INTO {table} (id, data, expiry_date, user_id) VALUES ({values}){on_conflict}"
         );
-        let (id, expiry, user) = (record.id.to_string(), record.expiry_date, user_id_of(record));
+        let (id, expiry, user) = (
+            record.id.to_string(),
+            record.expiry_date,
+            user_id_of(record),
+        );
         match self {
             Self::Sqlite(_, pool, _) => {
-                let query = sqlx::query(&sql).bind(id).bind(data).bind(expiry).bind(user);
+                let query = sqlx::query(&sql)
+                    .bind(id)
+                    .bind(data)
+                    .bind(expiry)
+                    .bind(user);
                 query.execute(pool).await?;
             }
             Self::Postgres(_, pool) => {
-                let query = sqlx::query(&sql).bind(id).bind(data).bind(expiry).bind(user);
+                let query = sqlx::query(&sql)
+                    .bind(id)
+                    .bind(data)
+                    .bind(expiry)
+                    .bind(user);
                 query.execute(pool).await?;
             }
         }

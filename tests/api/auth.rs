@@ -240,7 +240,11 @@ async fn protected_pages_send_anonymous_visitors_to_login_and_back(backend: Back
 }
 
 /// Posts a login or registration form as a browser does (no WASM on those pages).
-async fn post_form(client: &reqwest::Client, url: String, fields: &[(&str, &str)]) -> reqwest::Response {
+async fn post_form(
+    client: &reqwest::Client,
+    url: String,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     client
         .post(url)
         .header("accept", "text/html")
@@ -268,8 +272,17 @@ async fn the_login_form_posts_to_the_page_and_signs_in(backend: Backend) {
     assert!(page.text().await.unwrap().contains("ada@example.org"));
 
     // Off-site `next`s land on the chat instead.
-    for next in ["//evil.example", "https://evil.example", "/\\evil.example", ""] {
-        let fields = [("next", next), ("email", "ada@example.org"), ("password", "correct horse")];
+    for next in [
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+        "",
+    ] {
+        let fields = [
+            ("next", next),
+            ("email", "ada@example.org"),
+            ("password", "correct horse"),
+        ];
         let response = post_form(&app.other_client(), app.url("/login"), &fields).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}");
         assert_eq!(response.headers()["location"], "/chat", "{next:?}");
@@ -289,19 +302,40 @@ async fn a_refused_login_shows_the_form_again_with_the_email_kept(backend: Backe
     let response = post_form(&browser, app.url("/login"), &fields).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let html = response.text().await.unwrap();
-    assert!(html.contains("Email or password is incorrect."), "the error is on the page");
-    assert!(html.contains(r#"value="ada@example.org""#), "the email is kept");
-    assert!(html.contains(r#"value="/settings""#), "and where to go after");
+    assert!(
+        html.contains("Email or password is incorrect."),
+        "the error is on the page"
+    );
+    assert!(
+        html.contains(r#"value="ada@example.org""#),
+        "the email is kept"
+    );
+    assert!(
+        html.contains(r#"value="/settings""#),
+        "and where to go after"
+    );
     assert!(!html.contains(canary), "the password never comes back");
     assert!(!html.contains(".wasm"), "the page ships no WASM");
     // Not signed in.
-    let me = browser.get(app.url("/api/v1/auth/me")).send().await.unwrap();
+    let me = browser
+        .get(app.url("/api/v1/auth/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 401);
 
     // Whatever was typed comes back as text, never as markup.
     let hostile = r#""><script>alert(1)</script>@example.org"#;
-    let fields = [("next", "\"><b>"), ("email", hostile), ("password", "whatever!")];
-    let html = post_form(&browser, app.url("/login"), &fields).await.text().await.unwrap();
+    let fields = [
+        ("next", "\"><b>"),
+        ("email", hostile),
+        ("password", "whatever!"),
+    ];
+    let html = post_form(&browser, app.url("/login"), &fields)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!html.contains("<script>alert(1)"), "the email is escaped");
     assert!(!html.contains("\"><b>"), "next is escaped");
 }
@@ -323,7 +357,11 @@ async fn the_registration_form_refuses_with_the_contract_texts_and_creates_accou
         assert!(html.contains(&format!(r#"value="{email}""#)), "{email}");
         assert!(html.contains(r#"class="form-error""#));
     }
-    let fields = [("next", "/settings"), ("email", "ada@example.org"), ("password", "correct horse")];
+    let fields = [
+        ("next", "/settings"),
+        ("email", "ada@example.org"),
+        ("password", "correct horse"),
+    ];
     let response = post_form(&browser, app.url("/register"), &fields).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/settings");
@@ -345,14 +383,28 @@ async fn the_registration_form_refuses_with_the_contract_texts_and_creates_accou
 async fn the_login_and_registration_pages_ship_no_wasm_and_the_others_do(backend: Backend) {
     let app = spawn_app(backend).await;
     for page in ["/login", "/register", "/login?next=/settings"] {
-        let html = app.other_client().get(app.url(page)).send().await.unwrap().text().await.unwrap();
-        assert!(!html.contains(".wasm") && !html.contains("hydrate"), "{page}");
+        let html = app
+            .other_client()
+            .get(app.url(page))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !html.contains(".wasm") && !html.contains("hydrate"),
+            "{page}"
+        );
         assert!(html.contains(r#"src="/forms.js""#), "{page}");
         assert!(html.contains(r#"<form method="post" action=""#), "{page}");
     }
     app.signed_in_user().await;
     let html = app.get("/settings").await.text().await.unwrap();
-    assert!(html.contains(".wasm") || html.contains("hydrate"), "the app's pages hydrate");
+    assert!(
+        html.contains(".wasm") || html.contains("hydrate"),
+        "the app's pages hydrate"
+    );
     assert!(!html.contains("/forms.js"));
 }
 
@@ -369,9 +421,17 @@ async fn the_forms_script_is_served_from_the_site(backend: Backend) {
         ..Default::default()
     };
     let app = spawn_app_with(backend, options).await;
-    let script = app.other_client().get(app.url("/forms.js")).send().await.unwrap();
+    let script = app
+        .other_client()
+        .get(app.url("/forms.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(script.status(), 200);
-    assert!(script.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert!(script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
     assert!(script.text().await.unwrap().contains("data-hydrated"));
 }
 
