@@ -1,4 +1,5 @@
 import { expect, signInViaApi, test, validApiKey } from './support/fixtures';
+import { send } from './support/chat';
 import type { Page } from '@playwright/test';
 
 /** The chat page's parts this spec uses, by role and name. */
@@ -23,16 +24,6 @@ async function ready(page: Page, newAccount: () => Promise<{ email: string; pass
   const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
   expect(saved.status()).toBe(200);
   await page.goto('/chat');
-}
-
-/** Sends once the page has hydrated (before that, the Send button cannot stream). */
-async function send(page: Page, text: string) {
-  const c = chat(page);
-  await expect(async () => {
-    await c.message.fill(text);
-    await c.send.click();
-    await expect(c.log.getByText(text, { exact: true }).last()).toBeVisible({ timeout: 1_000 });
-  }).toPass({ timeout: 20_000 });
 }
 
 test.describe.configure({ mode: 'serial' });

@@ -1,4 +1,5 @@
 import { expect, signInViaApi, test, validApiKey } from './support/fixtures';
+import { send } from './support/chat';
 import type { Page } from '@playwright/test';
 
 /** The chat page with a usable key, by role and name. */
@@ -11,16 +12,6 @@ function chat(page: Page) {
     rejectedHeading: page.getByText('Your API key was rejected'),
     updateKeyLink: page.getByRole('link', { name: 'Update your key' }),
   };
-}
-
-/** Sends once the page has hydrated (before that, the Send button cannot stream). */
-async function send(page: Page, text: string) {
-  const c = chat(page);
-  await expect(async () => {
-    await c.message.fill(text);
-    await c.send.click();
-    await expect(c.log.getByText(text, { exact: true }).last()).toBeVisible({ timeout: 1_000 });
-  }).toPass({ timeout: 20_000 });
 }
 
 test.describe.configure({ mode: 'serial' });

@@ -1,4 +1,5 @@
 import { expect, signInViaApi, test, validApiKey } from './support/fixtures';
+import { send } from './support/chat';
 import type { Page } from '@playwright/test';
 
 /**
@@ -15,16 +16,6 @@ function chat(page: Page) {
     log: page.getByRole('log'),
     notice: page.getByRole('alert'),
   };
-}
-
-/** Sends once the page has hydrated (before that, the Send button cannot stream). */
-async function send(page: Page, text: string) {
-  const c = chat(page);
-  await expect(async () => {
-    await c.message.fill(text);
-    await c.send.click();
-    await expect(c.log.getByText(text, { exact: true }).last()).toBeVisible({ timeout: 1_000 });
-  }).toPass({ timeout: 20_000 });
 }
 
 /** A message text no earlier run has used (the one-shot magic words remember texts). */

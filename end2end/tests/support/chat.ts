@@ -1,0 +1,16 @@
+import { expect, type Page } from '@playwright/test';
+
+/**
+ * Sends `text` from the chat's Message field once the page has hydrated (before that, the
+ * Send button cannot stream): tries until the message shows in the conversation's log.
+ */
+export async function send(page: Page, text: string): Promise<void> {
+  const message = page.getByLabel('Message', { exact: true });
+  const sendButton = page.getByRole('button', { name: 'Send', exact: true });
+  const log = page.getByRole('log');
+  await expect(async () => {
+    await message.fill(text);
+    await sendButton.click();
+    await expect(log.getByText(text, { exact: true }).last()).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+}
