@@ -4,7 +4,7 @@ use leptos::{nonce::use_nonce, prelude::*};
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Redirect, Route, Router, Routes},
-    SsrMode, StaticSegment,
+    lazy_route, Lazy, LazyRoute, SsrMode, StaticSegment,
 };
 
 use crate::{
@@ -86,11 +86,37 @@ fn Layout() -> impl IntoView {
                 <Route path=StaticSegment("") view=|| view! { <Redirect path="/chat"/> }/>
                 // Async: the whole page is rendered before it is sent, so it reads (and its
                 // forms work) with JavaScript off, not only before the WASM has loaded.
-                <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("register") view=RegisterPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("settings") view=SettingsPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("chat") view=ChatPage ssr=SsrMode::Async/>
+                // Each page's code is its own WASM chunk (`cargo leptos build --split`): a
+                // page loads the app's core and its own chunk, never another page's.
+                <Route path=StaticSegment("login") view={Lazy::<LoginRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=StaticSegment("register") view={Lazy::<RegisterRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=StaticSegment("settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=StaticSegment("chat") view={Lazy::<ChatRoute>::new()} ssr=SsrMode::Async/>
             </Routes>
         </main>
     }
 }
+
+/// A page whose code loads with it: one lazy route per page, each split into its own WASM
+/// chunk by `cargo leptos build --split` (one chunk for everything without `--split`).
+macro_rules! lazy_page {
+    ($route:ident, $page:ident) => {
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(LoginRoute, LoginPage);
+lazy_page!(RegisterRoute, RegisterPage);
+lazy_page!(SettingsRoute, SettingsPage);
+lazy_page!(ChatRoute, ChatPage);

@@ -25,9 +25,25 @@ pub mod stubs;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
-    // The page answers to the person from here on: a mark (with the time since navigation
-    // began, in ms) for the page-weight script and for tests that must not act earlier.
+    // Asynchronous hydration: each page's code is a chunk of its own (lazy routes), loaded
+    // before its part of the page is hydrated. (`leptos::mount::hydrate_lazy`, with the
+    // mark below once it is done.)
+    wasm_bindgen_futures::spawn_local(async {
+        let Some(body) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.body())
+        else {
+            return;
+        };
+        leptos::mount::hydrate_from_async(body, app::App).await.forget();
+        mark_hydrated();
+    });
+}
+
+/// The page answers to the person from here on: a mark (with the time since navigation
+/// began, in ms) for the page-weight script and for tests that must not act earlier.
+#[cfg(feature = "hydrate")]
+fn mark_hydrated() {
     let window = web_sys::window();
     let since_start = window
         .as_ref()

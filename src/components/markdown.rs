@@ -155,6 +155,11 @@ fn demote(level: HeadingLevel) -> HeadingLevel {
 }
 
 /// An answer's text as formatted Markdown. `text` may change (a streaming answer).
+///
+/// The server renders it into the page. In the browser the renderer (the Markdown parser
+/// and the highlighter, most of what an answer's formatting costs) is a WASM chunk of its
+/// own, loaded the first time a text has to be rendered there: a page that only shows
+/// stored answers keeps the server's HTML as it is and never loads it.
 #[component]
 pub fn Markdown(#[prop(into)] text: Signal<String>) -> impl IntoView {
     // Code blocks' Copy buttons show once the script that makes them work runs.
@@ -166,9 +171,70 @@ pub fn Markdown(#[prop(into)] text: Signal<String>) -> impl IntoView {
             class="markdown"
             class:copy-ready=move || ready.get()
             on:click=move |ev| super::copy::on_markdown_click(ev, status)
-            inner_html=move || text.with(|t| render_markdown(t))
+            inner_html=rendered(text)
         ></div>
     }
+}
+
+/// The HTML of `text`: rendered at once on the server.
+#[cfg(not(feature = "hydrate"))]
+fn rendered(text: Signal<String>) -> impl Fn() -> String + Send + Sync + 'static {
+    move || text.with(|t| render_markdown(t))
+}
+
+/// The HTML of `text`, in the browser: hydrating, what the server rendered stays in the
+/// page (inner HTML is never rewritten while hydrating) and nothing is rendered until the
+/// text changes; otherwise the text shows plain until the renderer's chunk has loaded,
+/// then formatted. Renders land in the order they were asked for (only the newest is kept).
+#[cfg(feature = "hydrate")]
+fn rendered(text: Signal<String>) -> impl Fn() -> String + Send + Sync + 'static {
+    let hydrating = Owner::current_shared_context().is_some_and(|sc| sc.during_hydration());
+    let html = RwSignal::new(if hydrating {
+        String::new()
+    } else {
+        text.with_untracked(|t| plain_html(t))
+    });
+    let asked = StoredValue::new(0u64);
+    Effect::new(move |first: Option<()>| {
+        let source = text.get();
+        if first.is_none() && hydrating {
+            return;
+        }
+        let ticket = asked.get_value() + 1;
+        asked.set_value(ticket);
+        leptos::task::spawn_local(async move {
+            let formatted = render_markdown_in_chunk(source).await;
+            if asked.try_get_value() == Some(ticket) {
+                html.set(formatted);
+            }
+        });
+    });
+    move || html.get()
+}
+
+/// [`render_markdown`] from its own WASM chunk (see [`Markdown`]).
+#[cfg(feature = "hydrate")]
+#[lazy]
+fn render_markdown_in_chunk(source: String) -> String {
+    render_markdown(&source)
+}
+
+/// Loads the Markdown renderer's chunk ahead of need (when a message is about to be sent),
+/// so an answer's first words are formatted as they arrive.
+pub fn preload_markdown() {
+    #[cfg(feature = "hydrate")]
+    {
+        let _ = lazy_preload!(render_markdown_in_chunk);
+    }
+}
+
+/// Text as HTML without formatting: what an answer shows until the renderer has loaded.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+fn plain_html(text: &str) -> String {
+    let mut out = String::from("<p class=\"markdown-plain\">");
+    out.push_str(&escape_attr(text));
+    out.push_str("</p>");
+    out
 }
 
 #[cfg(test)]

@@ -436,6 +436,8 @@ impl ChatState {
     {
         self.streaming.set(true);
         scroll_to_end();
+        // The answer will need formatting: its renderer loads while the message goes out.
+        crate::components::markdown::preload_markdown();
         #[cfg(feature = "hydrate")]
         {
             let (handle, registration) = futures::future::AbortHandle::new_pair();
