@@ -8,8 +8,9 @@
 # Starts the Anthropic stand-in and the server (SQLite in a temporary folder, the default
 # log level), signs up one person with a key, warms up, then counts the server's
 # instructions over N `GET /api/v1/user/api-key/status` and over N chat messages (each
-# answered in full), one at a time on one keep-alive connection. Prints instructions per
-# request and leaves the callgrind files (for callgrind_annotate) in the folder it names.
+# answered in full, and what it leaves to do in the background done), one at a time on one
+# keep-alive connection. Prints instructions per request and leaves the callgrind files
+# (for callgrind_annotate) in the folder it names.
 set -euo pipefail
 N=${1:-200}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,10 +66,14 @@ chat_config() {
     printf 'cookie = "%s"\nwrite-out = "%%{http_code}\\n"\n' "$jar"
   done
 }
+# Background work the requests leave (the search index catching up, half a second after an
+# answer) runs within the count it belongs to, not in the next one.
+settle() { sleep 3; }
 count() { # label, config
   callgrind_control -z "$server" >/dev/null 2>&1
   local codes
   codes=$(curl -s -K "$2" | sort | uniq -c | tr -s " \n" " ")
+  settle
   callgrind_control -d "$1" "$server" >/dev/null 2>&1
   sleep 1
   local file
@@ -82,6 +87,7 @@ status_config 20 >"$dir/warm-status"
 chat_config 5 >"$dir/warm-chat"
 curl -s -K "$dir/warm-status" >/dev/null
 curl -s -K "$dir/warm-chat" >/dev/null
+settle
 status_config "$N" >"$dir/status"
 chat_config "$N" >"$dir/chat"
 count status "$dir/status"

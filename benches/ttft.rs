@@ -1,6 +1,7 @@
 //! Time to first token through ApexAurum versus straight to the Anthropic stand-in, side by
 //! side in one run, one request at a time and 50 at once; and the app's CPU time per chat
-//! request (read from its own threads). Run: `cargo bench --features ssr,stub --bench ttft`.
+//! request (read from its own threads: its runtime's, and the SQLite connections' threads
+//! besides). Run: `cargo bench --features ssr,stub --bench ttft`.
 
 mod support;
 
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use serde_json::json;
-use support::{ms, percentile, thread_cpu, Harness, APP_THREADS, KEY};
+use support::{ms, percentile, thread_cpu, Harness, APP_THREADS, KEY, SQLITE_THREADS};
 
 const SERIAL_RUNS: usize = 200;
 const CONCURRENCY: usize = 50;
@@ -85,7 +86,22 @@ async fn chat_rounds(
     (direct, via_app)
 }
 
-fn report(label: &str, mut direct: Vec<Duration>, mut via_app: Vec<Duration>, cpu: Duration) {
+/// CPU time so far of the app's runtime threads and of its SQLite connections' threads.
+fn app_cpu() -> (Duration, Duration) {
+    (thread_cpu(APP_THREADS), thread_cpu(SQLITE_THREADS))
+}
+
+fn since(start: (Duration, Duration)) -> (Duration, Duration) {
+    let now = app_cpu();
+    (now.0.saturating_sub(start.0), now.1.saturating_sub(start.1))
+}
+
+fn report(
+    label: &str,
+    mut direct: Vec<Duration>,
+    mut via_app: Vec<Duration>,
+    (cpu, sqlite_cpu): (Duration, Duration),
+) {
     let requests = via_app.len();
     let (d50, d99) = (percentile(&mut direct, 50.0), percentile(&mut direct, 99.0));
     let (a50, a99) = (
@@ -108,9 +124,12 @@ fn report(label: &str, mut direct: Vec<Duration>, mut via_app: Vec<Duration>, cp
         ms(a50.saturating_sub(d50)),
         ms(a99.saturating_sub(d99))
     );
+    let per_request = |cpu: Duration| ms(cpu / requests.max(1) as u32);
+    println!("  app CPU per chat request   {}", per_request(cpu));
     println!(
-        "  app CPU per chat request   {}",
-        ms(cpu / requests.max(1) as u32)
+        "    and its SQLite threads'  {}  (together {})",
+        per_request(sqlite_cpu),
+        per_request(cpu + sqlite_cpu)
     );
 }
 
@@ -125,25 +144,20 @@ fn main() {
     load.block_on(async {
         let one = harness.user(0).await;
         chat_rounds(&harness, &one, WARM_UP).await;
-        let cpu = thread_cpu(APP_THREADS);
+        let cpu = app_cpu();
         let (direct, via_app) = chat_rounds(&harness, &one, SERIAL_RUNS).await;
-        report(
-            "one at a time",
-            direct,
-            via_app,
-            thread_cpu(APP_THREADS) - cpu,
-        );
+        report("one at a time", direct, via_app, since(cpu));
 
         let mut clients = Vec::new();
         for n in 1..=CONCURRENCY {
             clients.push(harness.user(n).await);
         }
-        let cpu = thread_cpu(APP_THREADS);
+        let cpu = app_cpu();
         let runs = clients
             .iter()
             .map(|client| chat_rounds(&harness, client, ROUNDS_EACH));
         let results = futures::future::join_all(runs).await;
-        let cpu = thread_cpu(APP_THREADS) - cpu;
+        let cpu = since(cpu);
         let (mut direct, mut via_app) = (Vec::new(), Vec::new());
         for (d, a) in results {
             direct.extend(d);

@@ -27,25 +27,31 @@ impl SseParser {
     /// should be treated as broken.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
-        for &byte in chunk {
-            if self.overflowed {
-                break;
-            }
-            if self.line.len() + self.data.len() + self.event.len() > MAX_EVENT_BYTES {
+        let mut rest = chunk;
+        // A line at a time (or what there is of it): the bytes are searched, not handled
+        // one by one.
+        while !rest.is_empty() && !self.overflowed {
+            let end = rest.iter().position(|&b| b == b'\n');
+            let piece = &rest[..end.unwrap_or(rest.len())];
+            rest = &rest[end.map_or(rest.len(), |i| i + 1)..];
+            if self.line.len() + piece.len() + self.data.len() + self.event.len() > MAX_EVENT_BYTES
+            {
                 self.overflowed = true;
                 self.line = Vec::new();
                 self.data = String::new();
                 self.event = String::new();
                 break;
             }
-            if byte == b'\n' {
+            self.line.extend_from_slice(piece);
+            if end.is_some() {
                 let mut line = std::mem::take(&mut self.line);
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
                 self.line_done(&String::from_utf8_lossy(&line), &mut out);
-            } else {
-                self.line.push(byte);
+                // The buffer is kept for the next line.
+                line.clear();
+                self.line = line;
             }
         }
         out

@@ -21,6 +21,9 @@ pub const KEY: &str = "sk-ant-api03-benchmark-benchmark-benchmark-benchmark-0000
 /// Thread names (at most 15 bytes: the kernel's `comm`) by which CPU time is told apart.
 pub const APP_THREADS: &str = "apx-app";
 pub const STUB_THREADS: &str = "apx-stub";
+/// sqlx runs each SQLite connection on a thread of its own, named `sqlx-sqlite-worker-N`:
+/// the app's database work is done there, not on the app's runtime.
+pub const SQLITE_THREADS: &str = "sqlx-sqlite";
 
 /// The app on SQLite in a temporary folder, talking to the stand-in.
 pub struct Harness {

@@ -425,7 +425,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     let complete = matches!(outcome, Outcome::Complete);
     let usage = counted(&usage);
     // Nothing to keep when the stream ended before its first word.
-    let message_id = if complete || !answer.is_empty() {
+    let stored = if complete || !answer.is_empty() {
         let stored = conversations::store_answer(
             &state,
             &Answer {
@@ -444,22 +444,26 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
             },
         )
         .await;
-        match stored {
-            Ok(id) => id,
-            Err(e) => {
-                let _ = tx
-                    .send(ChatEvent::Error(StreamError {
-                        code: StreamErrorCode::Internal,
-                        message: e.to_string(),
-                        conversation_id: conversation_id.clone(),
-                        retry_after: None,
-                    }))
-                    .await;
-                return;
-            }
-        }
+        Some(stored)
     } else {
-        String::new() // not Complete, so no `done` event will carry it
+        None
+    };
+    // The exchange is over: its words (the person's message, the answer) may be indexed.
+    state.search_index.nudge();
+    let message_id = match stored {
+        Some(Ok(id)) => id,
+        Some(Err(e)) => {
+            let _ = tx
+                .send(ChatEvent::Error(StreamError {
+                    code: StreamErrorCode::Internal,
+                    message: e.to_string(),
+                    conversation_id: conversation_id.clone(),
+                    retry_after: None,
+                }))
+                .await;
+            return;
+        }
+        None => String::new(), // not Complete, so no `done` event will carry it
     };
 
     let event = match outcome {

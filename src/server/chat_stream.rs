@@ -46,17 +46,22 @@ pub fn sse(events: mpsc::Receiver<ChatEvent>) -> Response {
     (unbuffered_headers(), sse).into_response()
 }
 
-/// One event as Server-Sent Event fields, read off its serde form (tag and content), so
-/// the two transports cannot drift apart.
+/// One event as Server-Sent Event fields: its serde form's tag and content, which the
+/// frames carry too (a test holds them together, so the two transports cannot drift apart).
 fn sse_event(event: &ChatEvent) -> Event {
     let (name, data) = sse_fields(event);
     Event::default().event(name).data(data)
 }
 
-fn sse_fields(event: &ChatEvent) -> (String, String) {
-    let mut value = serde_json::to_value(event).unwrap_or_default();
-    let name = value["event"].as_str().unwrap_or("error").to_string();
-    (name, value["data"].take().to_string())
+/// The content is serialised straight to its text: no `serde_json::Value` tree built and
+/// taken apart for every word of an answer.
+fn sse_fields(event: &ChatEvent) -> (&'static str, String) {
+    let data = match event {
+        ChatEvent::Delta(delta) => serde_json::to_string(delta),
+        ChatEvent::Done(done) => serde_json::to_string(done),
+        ChatEvent::Error(error) => serde_json::to_string(error),
+    };
+    (event.name(), data.unwrap_or_default())
 }
 
 /// The events as newline-delimited JSON frames, with an empty line as the keep-alive.
@@ -94,7 +99,7 @@ mod tests {
             sse_fields(&ChatEvent::Delta(Delta {
                 text: "h\u{e9}".into()
             })),
-            ("delta".into(), "{\"text\":\"h\u{e9}\"}".into())
+            ("delta", "{\"text\":\"h\u{e9}\"}".into())
         );
         let error = ChatEvent::Error(StreamError {
             code: StreamErrorCode::Internal,
@@ -108,6 +113,51 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&data).unwrap(),
             serde_json::json!({"code": "internal", "message": "m", "conversation_id": "c", "retry_after": 5})
         );
+    }
+
+    #[test]
+    fn every_events_sse_fields_are_its_serde_tag_and_content() {
+        use crate::types::chat::{Done, Payer, RateLimitWarning, Usage};
+        let events = [
+            ChatEvent::Delta(Delta {
+                text: "a \"quoted\"\nline".into(),
+            }),
+            ChatEvent::Done(Done {
+                conversation_id: "c".into(),
+                message_id: "m".into(),
+                usage: Usage {
+                    input_tokens: 1,
+                    output_tokens: 2,
+                    cache_creation_input_tokens: 3,
+                    cache_read_input_tokens: 4,
+                },
+                cost_usd: Some(0.5),
+                saved_usd: Some(0.25),
+                payer: Payer::Byok,
+                history_truncated: true,
+                rate_limit: Some(RateLimitWarning {
+                    resource: "tokens".into(),
+                    remaining: 1,
+                    limit: 100,
+                    reset: None,
+                }),
+            }),
+            ChatEvent::Error(StreamError {
+                code: StreamErrorCode::AnthropicOverloaded,
+                message: "m".into(),
+                conversation_id: "c".into(),
+                retry_after: None,
+            }),
+        ];
+        for event in events {
+            let serde_form = serde_json::to_value(&event).unwrap();
+            let (name, data) = sse_fields(&event);
+            assert_eq!(serde_form["event"], name);
+            assert_eq!(
+                serde_form["data"],
+                serde_json::from_str::<serde_json::Value>(&data).unwrap()
+            );
+        }
     }
 
     #[tokio::test]

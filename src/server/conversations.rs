@@ -129,6 +129,7 @@ pub async fn rename(
     if !state.db.rename_conversation(id, user_id, &title).await? {
         return Err(AppError::ConversationNotFound);
     }
+    state.search_index.nudge();
     Ok(summary(owned(state, user_id, id).await?))
 }
 

@@ -26,6 +26,7 @@ pub mod prompt_cache;
 pub mod rate_limit;
 pub mod rest;
 pub mod search;
+pub mod search_index;
 pub mod session;
 pub mod session_store;
 pub mod spend_cap;

@@ -105,6 +105,13 @@ impl Application {
             .map_err(StartupError::Database)?;
         secure_database_files(&db)?;
         db.migrate().await?;
+        // What a killed process left pending (see `search_index`).
+        match db.index_pending_search_docs().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(documents = n, "search index caught up at start"),
+            // Not fatal: the next search or answer indexes them.
+            Err(e) => tracing::warn!(error = %e, "could not update the search index at start"),
+        }
         let session_store = AppSessionStore::new(&db)
             .await
             .map_err(StartupError::Sessions)?;
@@ -153,6 +160,7 @@ impl Application {
             )),
             billing: Billing::from_settings(&settings),
             streams: Default::default(),
+            search_index: Default::default(),
             instance: instance_name().into(),
             unreadable_reported: Arc::default(),
             settings: Arc::new(settings),
@@ -196,6 +204,8 @@ impl Application {
             .billing
             .clone()
             .map(|billing| MeterWorker::spawn(self.state.db.clone(), billing));
+        // SQLite's search index catches up shortly after answers are stored.
+        let indexer = self.state.search_index.clone().spawn(self.state.db.clone());
         // And ended rate-limit windows from the database.
         let limits = self.state.limits.clone();
         let purge = tokio::spawn(async move {
@@ -221,6 +231,8 @@ impl Application {
             meter.stop(Duration::from_secs(5)).await;
         }
         purge.abort();
+        // What it had not indexed stays pending, for the next start.
+        indexer.abort();
         self.state.db.close().await;
         result
     }

@@ -13,6 +13,7 @@ use super::{
     db::Db,
     pricing::Prices,
     rate_limit::{HashGate, Limiter},
+    search_index::SearchIndexer,
 };
 
 /// What every request handler and server function may need. Cheap to clone.
@@ -38,6 +39,8 @@ pub struct AppState {
     pub billing: Option<Arc<Billing>>,
     /// Answers streaming now, per person, on this instance.
     pub streams: Arc<StreamSlots>,
+    /// Wakes the background indexer of SQLite's search index.
+    pub search_index: Arc<SearchIndexer>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

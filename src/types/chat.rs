@@ -260,6 +260,16 @@ pub enum StreamErrorCode {
 }
 
 impl ChatEvent {
+    /// The event's name, as serde writes it in `event` (a test in `chat_stream` holds the
+    /// two together).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Delta(_) => "delta",
+            Self::Done(_) => "done",
+            Self::Error(_) => "error",
+        }
+    }
+
     /// Whether the stream ends with this event.
     pub fn is_last(&self) -> bool {
         !matches!(self, Self::Delta(_))

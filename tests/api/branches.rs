@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::{
     chat::{chat, conversation, second_user_with_key, user_with_key},
-    helpers::{assert_error, fresh_postgres_database, spawn_app, Backend, TestApp},
+    helpers::{assert_error, fresh_postgres_database, migrate_before, spawn_app, Backend, TestApp},
 };
 
 /// A finished answer's conversation and message ids.
@@ -401,28 +401,6 @@ async fn deleting_a_conversation_deletes_every_branch(backend: Backend) {
     .await;
 }
 
-/// Runs the migrations before 0007 only, as a database that predates branches had.
-async fn migrate_before_branches(db: &Db) {
-    let folder = match db {
-        Db::Sqlite(_) => "migrations/sqlite",
-        Db::Postgres(_) => "migrations/postgres",
-    };
-    let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(folder))
-        .await
-        .unwrap();
-    migrator.migrations = migrator
-        .migrations
-        .iter()
-        .filter(|m| m.version < 7)
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
-    match db {
-        Db::Sqlite(pool) => migrator.run(pool).await.unwrap(),
-        Db::Postgres(pool) => migrator.run(pool).await.unwrap(),
-    }
-}
-
 /// Runs one statement with its text and time arguments on either database.
 async fn exec(db: &Db, sql: &str, texts: &[&str], time: Option<chrono::DateTime<Utc>>) {
     macro_rules! run {
@@ -450,7 +428,7 @@ async fn the_migration_chains_the_messages_stored_before_it(backend: Backend) {
         Backend::Postgres(url) => fresh_postgres_database(&url).await,
     };
     let db = Db::connect(&url).await.unwrap();
-    migrate_before_branches(&db).await;
+    migrate_before(&db, 7).await;
 
     let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
     exec(

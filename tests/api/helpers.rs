@@ -291,6 +291,28 @@ pub fn settings_for(
     .expect("valid test settings")
 }
 
+/// Runs the migrations numbered below `version` only, as a database made before it had.
+pub async fn migrate_before(db: &Db, version: i64) {
+    let folder = match db {
+        Db::Sqlite(_) => "migrations/sqlite",
+        Db::Postgres(_) => "migrations/postgres",
+    };
+    let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(folder))
+        .await
+        .unwrap();
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    match db {
+        Db::Sqlite(pool) => migrator.run(pool).await.unwrap(),
+        Db::Postgres(pool) => migrator.run(pool).await.unwrap(),
+    }
+}
+
 /// A new database on the PostgreSQL server of `TEST_DATABASE_URL`, for one test.
 pub async fn fresh_postgres_database(url: &str) -> String {
     use sqlx::Connection as _;

@@ -19,6 +19,7 @@ mod metering;
 mod money;
 mod platform;
 mod reading;
+mod search_index;
 mod secrets;
 mod security;
 mod server_fns;

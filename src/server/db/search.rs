@@ -1,6 +1,6 @@
 //! SQL of search and export: conversations by the words of their titles and messages
-//! (SQLite FTS5 or PostgreSQL full-text, see the 0008 migrations), and a person's
-//! conversations page by page.
+//! (SQLite FTS5 or PostgreSQL full-text, see the 0008 migrations; SQLite's index catching
+//! up after the writes, 0010), and a person's conversations page by page.
 
 use chrono::{DateTime, Utc};
 
@@ -60,13 +60,15 @@ const POSTGRES_HITS: &str = "WITH hits AS (
 
 impl Db {
     /// `user_id`'s conversations whose title, or one of whose messages, holds every one of
-    /// `terms` (as word prefixes), newest first, at most `limit`.
+    /// `terms` (as word prefixes), newest first, at most `limit`. On SQLite, what is still
+    /// pending is indexed first, so nothing stored before the search is missed.
     pub async fn search_conversations(
         &self,
         user_id: i64,
         terms: &[String],
         limit: i64,
     ) -> Result<Vec<SearchRow>, DbError> {
+        self.index_pending_search_docs().await?;
         Ok(match self {
             Db::Sqlite(pool) => {
                 let sql = format!("{SQLITE_HITS}\n{SEARCH_REST}");
@@ -117,5 +119,68 @@ impl Db {
             }
         };
         Ok(rows)
+    }
+}
+
+/// Documents indexed per transaction at most, so that a long backlog (after a kill, say)
+/// never holds SQLite's write lock for long: other writers wait for it.
+const INDEX_BATCH: i64 = 200;
+
+/// Adds pending documents with ids up to `$1` to the index (see migration 0010): a title,
+/// or a message's text, each with its owner's token.
+const INDEX_PENDING: &str = "\
+INSERT INTO search_index (rowid, owner, body)
+SELECT d.id, 'u' || c.user_id, CASE WHEN d.message_id IS NULL THEN c.title ELSE m.content END
+FROM search_docs d
+JOIN conversations c ON c.id = d.conversation_id
+LEFT JOIN messages m ON m.id = d.message_id
+WHERE d.pending = 1 AND d.id <= $1";
+
+impl Db {
+    /// Adds every search document still pending to SQLite's full-text index, in batches of
+    /// one transaction each; returns how many. Nothing to do on PostgreSQL.
+    pub async fn index_pending_search_docs(&self) -> Result<u64, DbError> {
+        let Db::Sqlite(pool) = self else {
+            return Ok(0);
+        };
+        let mut indexed = 0;
+        loop {
+            // A read first: most calls (every search) find nothing and take no write lock.
+            let any: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM search_docs WHERE pending = 1 LIMIT 1")
+                    .fetch_optional(pool)
+                    .await?;
+            if any.is_none() {
+                return Ok(indexed);
+            }
+            let mut tx = super::begin_write(pool).await?;
+            // Chosen under the write lock, so no other indexer takes the same documents:
+            // one indexed twice would be in the index twice.
+            let last: Option<i64> = sqlx::query_scalar(
+                "SELECT max(id) FROM (SELECT id FROM search_docs WHERE pending = 1 \
+                 ORDER BY id LIMIT $1)",
+            )
+            .bind(INDEX_BATCH)
+            .fetch_one(&mut *tx)
+            .await?;
+            let Some(last) = last else {
+                return Ok(indexed); // another indexer was first
+            };
+            sqlx::query(INDEX_PENDING)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?;
+            let done =
+                sqlx::query("UPDATE search_docs SET pending = 0 WHERE pending = 1 AND id <= $1")
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            tx.commit().await?;
+            indexed += done;
+            if done < INDEX_BATCH as u64 {
+                return Ok(indexed);
+            }
+        }
     }
 }
