@@ -16,52 +16,10 @@ set -euo pipefail
 N=${1:-1000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${APX_BIN:-${CARGO_TARGET_DIR:-$root/target}/release}
-dir=$(mktemp -d /tmp/apx-cpu.XXXXXX)
-mkdir -p "$dir/data"
-port=$((20000 + RANDOM % 20000))
-stub_port=$((port + 1))
-cat >"$dir/Leptos.toml" <<TOML
-site-addr = "127.0.0.1:$port"
-site-root = "$dir/site"
-data-dir = "$dir/data"
-chat-messages-per-minute = 1000000
-chat-streams-per-user = 1000
-TOML
-STUB_ADDR=127.0.0.1:$stub_port "$bin/anthropic-stub" >"$dir/stub.log" 2>&1 &
-stub=$!
-(
-  cd "$dir"
-  exec env DATABASE_URL="sqlite://$dir/data/app.db" \
-    ANTHROPIC_BASE_URL="http://127.0.0.1:$stub_port" \
-    JWT_SECRET=chat-cpu-secret-chat-cpu-secret-0000 \
-    "$bin/apexaurum" >"$dir/server.log" 2>&1
-) &
-server=$!
-trap 'kill $server $stub 2>/dev/null || true; rm -rf "$dir"' EXIT
-base=http://127.0.0.1:$port
-for _ in $(seq 1 600); do
-  curl -sf "$base/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-if ! curl -sf "$base/healthz" >/dev/null 2>&1; then
-  echo "the server did not start (port $port taken?):" >&2
-  tail -5 "$dir/server.log" >&2
-  exit 1
-fi
-jar="$dir/cookies"
-key=sk-ant-api03-chatcpu0-chatcpu0-chatcpu0-chatcpu0-chatcpu-0000
-curl -sf -c "$jar" -b "$jar" -H 'content-type: application/json' \
-  -d '{"email":"cpu@example.org","password":"chat-cpu-password"}' "$base/api/v1/auth/register" >/dev/null
-curl -sf -c "$jar" -b "$jar" -H 'content-type: application/json' \
-  -d "{\"api_key\":\"$key\"}" "$base/api/v1/user/api-key" >/dev/null
-chat_config() {
-  for i in $(seq 1 "$1"); do
-    [ "$i" -gt 1 ] && echo next
-    printf 'url = "%s/api/v1/chat"\nheader = "content-type: application/json"\n' "$base"
-    printf 'data = "{\\"message\\":\\"hello %s\\"}"\noutput = "/dev/null"\n' "$i"
-    printf 'cookie = "%s"\nwrite-out = "%%{http_code}\\n"\n' "$jar"
-  done
-}
+. "$root/benches/support/server.sh"
+trap 'kill ${server:-} ${stub:-} 2>/dev/null || true; rm -rf "${dir:-}"' EXIT
+start_server cpu
+
 # Clock ticks (USER_HZ) of the server's threads whose name starts with $1, or of the others.
 ticks() {
   local total=0 name fields
