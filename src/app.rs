@@ -97,6 +97,25 @@ fn Layout() -> impl IntoView {
     }
 }
 
+/// Starts loading the chunk of the page at `path` ahead of a click on a link to it (the
+/// pointer over the link, or keyboard focus on it), so a first client-side visit to a page
+/// does not wait for its code after the click. Loading twice costs nothing: a chunk loads once.
+pub fn preload_page(path: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        let path = path.to_owned();
+        leptos::task::spawn_local(async move {
+            match path.as_str() {
+                "/chat" => ChatRoute::preload().await,
+                "/settings" => SettingsRoute::preload().await,
+                _ => {}
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = path;
+}
+
 /// A page whose code loads with it: one lazy route per page, each split into its own WASM
 /// chunk by `cargo leptos build --split` (one chunk for everything without `--split`).
 macro_rules! lazy_page {

@@ -35,7 +35,9 @@ pub fn hydrate() {
         else {
             return;
         };
-        leptos::mount::hydrate_from_async(body, app::App).await.forget();
+        leptos::mount::hydrate_from_async(body, app::App)
+            .await
+            .forget();
         mark_hydrated();
     });
 }

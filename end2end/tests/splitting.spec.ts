@@ -47,12 +47,16 @@ test('each page loads its own code; stored answers stay formatted without the re
   await expect(log.locator('.markdown strong', { hasText: 'strong' })).toBeVisible();
   expect(loaded(seen, 'render_markdown')).toBe(true);
 
-  // Client-side navigation to Settings loads that page's chunk, and the page works.
-  await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  // Pointing at the Settings link starts loading that page's chunk before any click;
+  // client-side navigation then shows the page, and it works.
+  expect(loaded(seen, 'settings_route')).toBe(false);
+  const settings = page.getByRole('link', { name: 'Settings', exact: true });
+  await settings.hover();
+  await expect.poll(() => loaded(seen, 'settings_route')).toBe(true);
+  await settings.click();
   await expect(page).toHaveURL(/\/settings$/);
   await expect(page.getByRole('heading', { name: 'Settings', level: 1 })).toBeVisible();
-  await expect.poll(() => loaded(seen, 'settings_route')).toBe(true);
-  // And back: the chat's chunk is already here, the conversation still formatted.
+  // And back to the chat, whose chunk is already here.
   await page.getByRole('link', { name: 'Chat', exact: true }).click();
   await expect(page).toHaveURL(/\/chat/);
   await expect(page.getByLabel('Message', { exact: true })).toBeVisible();

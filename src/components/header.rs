@@ -20,7 +20,12 @@ pub fn Header() -> impl IntoView {
                 {move || {
                     auth.user.get().map(|result| match result.ok().flatten() {
                         Some(user) => view! {
-                            <nav class="site-nav" aria-label="Main">
+                            <nav
+                                class="site-nav"
+                                aria-label="Main"
+                                on:pointerover=move |ev| preload_link_target(&ev)
+                                on:focusin=move |ev| preload_link_target(&ev)
+                            >
                                 <A href="/chat">"Chat"</A>
                                 <A href="/settings">
                                     "Settings"
@@ -47,5 +52,22 @@ pub fn Header() -> impl IntoView {
                 }}
             </Transition>
         </header>
+    }
+}
+
+/// The page a link is about to be followed to starts loading (see [`crate::app::preload_page`]).
+#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+fn preload_link_target(ev: &leptos::ev::Event) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast as _;
+        if let Some(href) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| e.closest("a[href]").ok().flatten())
+            .and_then(|a| a.get_attribute("href"))
+        {
+            crate::app::preload_page(&href);
+        }
     }
 }
