@@ -62,7 +62,8 @@ fn uuid() -> String {
     )
 }
 
-async fn search(app: &TestApp, q: &str) -> Vec<Value> {
+/// The hits of a search (`GET /api/v1/conversations?q=`), asserting it answered 200.
+pub(crate) async fn search(app: &TestApp, q: &str) -> Vec<Value> {
     let response = app
         .client
         .get(app.url("/api/v1/conversations"))

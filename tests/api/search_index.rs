@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use apexaurum::server::db::{Db, NewMessage};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::{
     api_keys::CANARY,
@@ -15,16 +15,9 @@ use crate::{
 };
 
 async fn search(app: &TestApp, q: &str) -> Vec<String> {
-    let response = app
-        .client
-        .get(app.url("/api/v1/conversations"))
-        .query(&[("q", q)])
-        .send()
+    crate::reading::search(app, q)
         .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "q = {q:?}");
-    let hits: Vec<Value> = response.json().await.unwrap();
-    hits.iter()
+        .iter()
         .map(|h| h["id"].as_str().unwrap().to_string())
         .collect()
 }
