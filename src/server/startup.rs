@@ -204,8 +204,10 @@ impl Application {
             .billing
             .clone()
             .map(|billing| MeterWorker::spawn(self.state.db.clone(), billing));
-        // SQLite's search index catches up shortly after answers are stored.
-        let indexer = self.state.search_index.clone().spawn(self.state.db.clone());
+        // SQLite's search index catches up shortly after answers are stored. PostgreSQL's
+        // indexes keep themselves up: no task there (a nudge without one does nothing).
+        let indexer = matches!(self.state.db, Db::Sqlite(_))
+            .then(|| self.state.search_index.clone().spawn(self.state.db.clone()));
         // And ended rate-limit windows from the database.
         let limits = self.state.limits.clone();
         let purge = tokio::spawn(async move {
@@ -232,7 +234,9 @@ impl Application {
         }
         purge.abort();
         // What it had not indexed stays pending, for the next start.
-        indexer.abort();
+        if let Some(indexer) = indexer {
+            indexer.abort();
+        }
         self.state.db.close().await;
         result
     }
