@@ -56,8 +56,12 @@ test('each page loads its own code; stored answers stay formatted without the re
   await settings.click();
   await expect(page).toHaveURL(/\/settings$/);
   await expect(page.getByRole('heading', { name: 'Settings', level: 1 })).toBeVisible();
-  // And back to the chat, whose chunk is already here.
+  // And back to the chat, whose chunk is already here. A conversation opened there is
+  // drawn by the browser (not hydrated): its stored answer comes out formatted too.
   await page.getByRole('link', { name: 'Chat', exact: true }).click();
   await expect(page).toHaveURL(/\/chat/);
   await expect(page.getByLabel('Message', { exact: true })).toBeVisible();
+  await page.getByRole('link', { name: /^stored/ }).first().click();
+  await expect(page).toHaveURL(new RegExp(`c=${id}`));
+  await expect(log.locator('.markdown strong', { hasText: 'bold' })).toBeVisible();
 });
