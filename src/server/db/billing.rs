@@ -158,8 +158,8 @@ impl Db {
         customer_id: &str,
     ) -> Result<bool, DbError> {
         let sql = self.billing_sql().set_customer_if_absent;
-        let done = on_pool!(self, pool => sqlx::query(sql).bind(customer_id).bind(Utc::now()).bind(user_id)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+        let done = on_writer!(self, conn => sqlx::query(sql).bind(customer_id).bind(Utc::now()).bind(user_id)
+            .execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 
@@ -181,8 +181,8 @@ impl Db {
     ) -> Result<EventOutcome, DbError> {
         let merge = self.billing_sql().merge_subscription;
         let now = Utc::now();
-        on_pool!(self, pool => {
-            let mut tx = super::begin_write(pool).await?;
+        on_writer!(self, conn => {
+            let mut tx = super::begin_write(conn).await?;
             let inserted = sqlx::query(
                 "INSERT INTO stripe_events (id, type, created, subscription_id, received_at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING")
@@ -254,8 +254,8 @@ impl Db {
         stripe_customer_id: Option<&str>,
     ) -> Result<(), DbError> {
         let now = Utc::now();
-        on_pool!(self, pool => {
-            let mut tx = super::begin_write(pool).await?;
+        on_writer!(self, conn => {
+            let mut tx = super::begin_write(conn).await?;
             if let Some(m) = message {
                 sqlx::query(INSERT_MESSAGE)
                     .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model)
@@ -318,16 +318,16 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<MeterClaim>, DbError> {
         let sql = self.billing_sql().claim;
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, MeterClaim>(sql)
-            .bind(lease_until).bind(worker).bind(now).bind(limit).fetch_all(pool).await)?)
+        Ok(on_writer!(self, conn => sqlx::query_as::<_, MeterClaim>(sql)
+            .bind(lease_until).bind(worker).bind(now).bind(limit).fetch_all(conn).await)?)
     }
 
     /// Stripe accepted the report: it is never sent again.
     pub async fn mark_meter_reported(&self, message_id: &str) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, conn => sqlx::query(
             "UPDATE meter_outbox SET reported_at = $1, claimed_until = NULL, last_error = NULL \
              WHERE message_id = $2")
-            .bind(Utc::now()).bind(message_id).execute(pool).await.map(|_| ()))?;
+            .bind(Utc::now()).bind(message_id).execute(conn).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -339,19 +339,19 @@ impl Db {
         next: DateTime<Utc>,
         error: &str,
     ) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, conn => sqlx::query(
             "UPDATE meter_outbox SET next_attempt_at = $1, claimed_until = NULL, claimed_by = NULL, \
              last_error = $2 WHERE message_id = $3 AND claimed_by = $4 AND reported_at IS NULL")
-            .bind(next).bind(error).bind(message_id).bind(worker).execute(pool).await.map(|_| ()))?;
+            .bind(next).bind(error).bind(message_id).bind(worker).execute(conn).await.map(|_| ()))?;
         Ok(())
     }
 
     /// Stripe refused the report for good: keep it, never send it again.
     pub async fn fail_meter_report(&self, message_id: &str, error: &str) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, conn => sqlx::query(
             "UPDATE meter_outbox SET failed_at = $1, claimed_until = NULL, last_error = $2 \
              WHERE message_id = $3 AND reported_at IS NULL")
-            .bind(Utc::now()).bind(error).bind(message_id).execute(pool).await.map(|_| ()))?;
+            .bind(Utc::now()).bind(error).bind(message_id).execute(conn).await.map(|_| ()))?;
         Ok(())
     }
 
