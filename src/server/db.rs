@@ -580,6 +580,24 @@ pub struct UsageTotals {
     pub answers: i64,
 }
 
+/// What a chat records once an answer's first words are on their way: when the person's
+/// key was last used, and that an existing conversation was (it rises to the top, with the
+/// model it now talks to). Written in the answer's own transaction
+/// ([`Db::insert_answer`]): one commit for all that the answer leaves, instead of one
+/// each while others wait for SQLite's single writer. Both hold the time of the first
+/// words, not of the storing.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstWords<'a> {
+    pub at: DateTime<Utc>,
+    /// The stored token of the key used, when it was the person's own.
+    pub own_key: Option<&'a str>,
+    /// The conversation existed before this answer (a new one is as new as it gets).
+    pub touch: bool,
+}
+
+const TOUCH_CONVERSATION: &str =
+    "UPDATE conversations SET model = $1, updated_at = $2 WHERE id = $3";
+
 /// A stored message is the chosen one among its siblings: `selected_at` is its creation.
 const INSERT_MESSAGE: &str =
     "INSERT INTO messages (id, conversation_id, role, content, model, incomplete, \
@@ -660,10 +678,16 @@ impl Db {
         Ok((row, now))
     }
 
-    /// Sets the model and bumps `updated_at` (a conversation in use rises to the top).
-    pub async fn touch_conversation(&self, id: &str, model: &str) -> Result<(), DbError> {
-        on_writer!(self, conn => sqlx::query("UPDATE conversations SET model = $1, updated_at = $2 WHERE id = $3")
-            .bind(model).bind(Utc::now()).bind(id).execute(conn).await.map(|_| ()))?;
+    /// Sets the model and bumps `updated_at` to `at` (a conversation in use rises to the
+    /// top). The chat does this with the answer's storage ([`FirstWords`]).
+    pub async fn touch_conversation(
+        &self,
+        id: &str,
+        model: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        on_writer!(self, conn => sqlx::query(TOUCH_CONVERSATION)
+            .bind(model).bind(at).bind(id).execute(conn).await.map(|_| ()))?;
         Ok(())
     }
 

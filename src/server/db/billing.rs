@@ -5,8 +5,8 @@
 //! like the key's writes, so they never lose another write's fields. A webhook's effect and
 //! its event id commit together: a repeated event finds its id and changes nothing.
 
-use super::{classify, Db, DbError, NewMessage, INSERT_MESSAGE};
-use chrono::{DateTime, Utc};
+use super::{classify, Db, DbError, FirstWords, NewMessage, INSERT_MESSAGE, TOUCH_CONVERSATION};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 pub use crate::types::chat::Payer;
@@ -230,30 +230,35 @@ impl Db {
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
     ) -> Result<(), DbError> {
-        self.store_usage(None, entry, stripe_customer_id).await
+        self.store_usage(None, entry, stripe_customer_id, None)
+            .await
     }
 
     /// Stores an answer, its ledger row and (when the platform paid) its meter report in
     /// one transaction: an answer is never billed without being stored, nor stored without
-    /// being counted.
+    /// being counted. What its first words left to record (`first_words`) commits with it.
     pub async fn insert_answer(
         &self,
         message: &NewMessage<'_>,
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
+        first_words: Option<&FirstWords<'_>>,
     ) -> Result<(), DbError> {
-        self.store_usage(Some(message), entry, stripe_customer_id)
+        self.store_usage(Some(message), entry, stripe_customer_id, first_words)
             .await
     }
 
-    /// The answer (when given), its ledger row and its meter report, in one transaction.
+    /// The answer (when given) with its first words' records, its ledger row and its meter
+    /// report, in one transaction.
     async fn store_usage(
         &self,
         message: Option<&NewMessage<'_>>,
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
+        first_words: Option<&FirstWords<'_>>,
     ) -> Result<(), DbError> {
         let now = Utc::now();
+        let last_used = self.key_sql().set_last_used;
         on_writer!(self, conn => {
             let mut tx = super::begin_write(conn).await?;
             if let Some(m) = message {
@@ -262,6 +267,21 @@ impl Db {
                     .bind(m.incomplete).bind(m.input_tokens).bind(m.output_tokens)
                     .bind(m.client_message_id).bind(now).bind(m.parent_id)
                     .execute(&mut *tx).await.map_err(classify)?;
+                if let Some(words) = first_words {
+                    // Only while the key used is still the stored one (see
+                    // `Db::mark_key_used`), so a key removed meanwhile is not resurrected.
+                    if let Some(token) = words.own_key {
+                        sqlx::query(last_used)
+                            .bind(words.at.to_rfc3339_opts(SecondsFormat::Secs, true))
+                            .bind(entry.user_id).bind(token)
+                            .execute(&mut *tx).await?;
+                    }
+                    if words.touch {
+                        sqlx::query(TOUCH_CONVERSATION)
+                            .bind(m.model).bind(words.at).bind(m.conversation_id)
+                            .execute(&mut *tx).await?;
+                    }
+                }
             }
             sqlx::query(INSERT_LEDGER)
                 .bind(entry.message_id).bind(entry.user_id).bind(entry.model)
