@@ -3,7 +3,7 @@
 //! functions and the JSON API. The plaintext exists only inside a `SecretString`, only for
 //! the request that needs it.
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::SecretString;
 
 use super::{
@@ -212,11 +212,12 @@ pub async fn usable_key(
         .ok_or(AppError::ApiKeyRequired)
 }
 
-/// Records a use of the key (only while it is still the stored one).
-pub async fn mark_used(state: &AppState, user_id: i64, key: &StoredKey) {
+/// Records a use of the key at `at` (only while it is still the stored one). The chat
+/// records it with the answer instead ([`super::db::FirstWords`]).
+pub async fn mark_used(state: &AppState, user_id: i64, key: &StoredKey, at: DateTime<Utc>) {
     if let Err(e) = state
         .db
-        .mark_key_used(user_id, &key.token, &now_rfc3339())
+        .mark_key_used(user_id, &key.token, &at.to_rfc3339_opts(SecondsFormat::Secs, true))
         .await
     {
         internal("recording last use of a key", e);

@@ -17,7 +17,7 @@ use super::{
     chat_limits::StreamSlot,
     chat_upstream,
     conversations::{self, Answer, Turn},
-    db::MessageRow,
+    db::{FirstWords, MessageRow},
     prompt_cache,
     rate_limit::Limit,
     session::SignedIn,
@@ -69,8 +69,7 @@ struct Prepared {
     history: Vec<protocol::Message>,
     /// Older turns were left out to fit the history budget.
     history_truncated: bool,
-    /// An existing conversation, to mark as just used (with this model) once the answer
-    /// has begun.
+    /// An existing conversation, to mark as used (with this model) when the answer began.
     touch: bool,
 }
 
@@ -83,7 +82,7 @@ struct RelayJob {
     parent_id: String,
     model: String,
     history_truncated: bool,
-    /// Mark the conversation as just used once the answer has begun.
+    /// Mark the conversation as used when the answer began.
     touch: bool,
     /// Less than a tenth left of a limit of the person's own key.
     rate_limit: Option<RateLimitWarning>,
@@ -373,9 +372,10 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     let mut events = EventStream::new(response);
     let mut answer = String::new();
     let mut usage = protocol::Usage::default();
-    // Bookkeeping ("last used" of the key and the conversation) is written once the first
-    // words are on their way, not before them.
-    let mut begun = false;
+    // When the first words went to the browser: the key's and the conversation's "last
+    // used". Nothing is written for it before those words, and then nothing until the
+    // answer is stored, which records it in its own transaction (see `FirstWords`).
+    let mut first_words_at = None;
 
     let outcome = loop {
         let next = tokio::select! {
@@ -396,17 +396,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
                 if !deliver(&tx, ChatEvent::Delta(Delta { text }), stalled).await {
                     break Outcome::Cancelled;
                 }
-                if !std::mem::replace(&mut begun, true) {
-                    if let ChatKey::Own(own) = &key {
-                        api_keys::mark_used(&state, user_id, own).await;
-                    }
-                    if touch {
-                        if let Err(e) = conversations::touch(&state, &conversation_id, &model).await
-                        {
-                            tracing::warn!(error = %e, "could not mark a conversation as used");
-                        }
-                    }
-                }
+                first_words_at.get_or_insert_with(chrono::Utc::now);
             }
             // Cumulative totals, the cache counts among them.
             StreamEvent::MessageDelta { usage: later, .. } => usage.update(&later),
@@ -424,6 +414,14 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
 
     let complete = matches!(outcome, Outcome::Complete);
     let usage = counted(&usage);
+    let first_words = first_words_at.map(|at| FirstWords {
+        at,
+        own_key: match &key {
+            ChatKey::Own(own) => Some(own.token.as_str()),
+            ChatKey::Platform { .. } => None,
+        },
+        touch,
+    });
     // Nothing to keep when the stream ended before its first word.
     let stored = if complete || !answer.is_empty() {
         let stored = conversations::store_answer(
@@ -441,6 +439,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
                 user_id,
                 payer: key.payer(),
                 stripe_customer_id: key.customer(),
+                first_words,
             },
         )
         .await;
@@ -448,6 +447,11 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     } else {
         None
     };
+    if let (Some(words), false) = (&first_words, matches!(stored, Some(Ok(_)))) {
+        // No answer stored to carry them (its words were all empty, or storing it failed):
+        // the key was used all the same.
+        record_first_words(&state, user_id, &key, &conversation_id, &model, words).await;
+    }
     // The exchange is over: its words (the person's message, the answer) may be indexed.
     state.search_index.nudge();
     let message_id = match stored {
@@ -507,6 +511,25 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         }
     };
     deliver(&tx, event, stalled).await;
+}
+
+/// The records of an answer's first words on their own, for an answer not stored.
+async fn record_first_words(
+    state: &AppState,
+    user_id: i64,
+    key: &ChatKey,
+    conversation_id: &str,
+    model: &str,
+    words: &FirstWords<'_>,
+) {
+    if let ChatKey::Own(own) = key {
+        api_keys::mark_used(state, user_id, own, words.at).await;
+    }
+    if words.touch {
+        if let Err(e) = conversations::touch(state, conversation_id, model, words.at).await {
+            tracing::warn!(error = %e, "could not mark a conversation as used");
+        }
+    }
 }
 
 /// Hands an event to the browser's side; false when the browser is gone, or has read

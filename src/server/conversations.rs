@@ -9,7 +9,7 @@ use super::{
     branches::Tree,
     db::{
         billing::{LedgerEntry, Payer},
-        ConversationRow, DbError, MessageRow, NewConversation, NewMessage,
+        ConversationRow, DbError, FirstWords, MessageRow, NewConversation, NewMessage,
     },
     state::AppState,
 };
@@ -242,9 +242,14 @@ fn stored_person_message(
     }
 }
 
-/// Marks a conversation as just used, with the model it now talks to.
-pub(crate) async fn touch(state: &AppState, id: &str, model: &str) -> Result<(), AppError> {
-    Ok(state.db.touch_conversation(id, model).await?)
+/// Marks a conversation as used at `at`, with the model it now talks to.
+pub(crate) async fn touch(
+    state: &AppState,
+    id: &str,
+    model: &str,
+    at: DateTime<Utc>,
+) -> Result<(), AppError> {
+    Ok(state.db.touch_conversation(id, model, at).await?)
 }
 
 /// What a chat request asks to be answered.
@@ -370,7 +375,9 @@ enum Plan<'a> {
 }
 
 /// A message of the person: stored now (its row, as a read would return it), or found
-/// stored before under the same client id.
+/// stored before under the same client id. (Returned once and taken apart at once: boxing
+/// the row would only add an allocation.)
+#[allow(clippy::large_enum_variant)]
 enum Stored {
     New(MessageRow),
     Before(String),
@@ -447,10 +454,12 @@ pub(crate) struct Answer<'a> {
     pub payer: Payer,
     /// The Stripe customer to meter, when the platform paid.
     pub stripe_customer_id: Option<&'a str>,
+    /// What its first words left to record, if any reached the browser.
+    pub first_words: Option<FirstWords<'a>>,
 }
 
-/// Stores an answer with its ledger row and, when the platform paid, its meter report, in
-/// one transaction; returns its id.
+/// Stores an answer with its ledger row, what its first words left to record and, when the
+/// platform paid, its meter report, in one transaction; returns its id.
 pub(crate) async fn store_answer(
     state: &AppState,
     answer: &Answer<'_>,
@@ -482,6 +491,7 @@ pub(crate) async fn store_answer(
                 payer: answer.payer,
             },
             answer.stripe_customer_id,
+            answer.first_words.as_ref(),
         )
         .await?;
     if answer.payer == Payer::Platform && answer.stripe_customer_id.is_some() {

@@ -3,48 +3,158 @@
 //!
 //! Writes to `users.settings` change only their own fields, in one `UPDATE`, so concurrent
 //! saves, removals and last-used updates never lose or resurrect each other's data.
+//!
+//! Reads go through [`on_pool!`], writes through [`on_writer!`]: on SQLite the two are
+//! different connections (see [`Sqlite`]), and a write put on the readers fails at once.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use super::user_settings::{KeyEntry, UserSettings};
 use chrono::{DateTime, Utc};
 use sqlx::{
     postgres::{PgPool, PgPoolOptions},
     sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+        SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+        SqlitePoolOptions, SqliteSynchronous,
     },
     types::Json,
+    ConnectOptions as _, Connection as _,
 };
+use futures::future::BoxFuture;
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 /// A database pool of either kind.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(Sqlite),
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to the concrete pool; for SQL both databases share.
+/// A SQLite database: a pool of connections that only read, and one connection that
+/// writes, taken in turn.
+///
+/// SQLite lets one connection write at a time. With every connection free to write, a
+/// writer that found the lock taken slept in SQLite's busy handler (1, 2, 5, 10 ms and
+/// longer) and tried again, however soon the lock was freed: at 50 chats at once every
+/// message waited so. Here writers queue in the process instead, first come first served
+/// (a fair [`Mutex`]), and each is handed the connection the moment the one before is done;
+/// WAL lets the readers read beside it all the while. The readers cannot write (`PRAGMA
+/// query_only`): a write put on them by mistake fails at once (tests catch it) instead of
+/// queueing on SQLite's lock behind the writer. The busy timeout stays, for another
+/// process on the same file (a second instance started by mistake, a backup, the CLI).
+#[derive(Clone, Debug)]
+pub struct Sqlite {
+    /// Connections for reads.
+    pub reads: SqlitePool,
+    writer: Arc<Mutex<Option<SqliteConnection>>>,
+    options: Arc<SqliteConnectOptions>,
+}
+
+/// The longest a write waits for its turn: the pools' `acquire_timeout`, SQLite's
+/// `busy_timeout`.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
+
+/// The writer connection, held until dropped.
+pub type WriteTurn<'a> = MappedMutexGuard<'a, SqliteConnection>;
+
+impl Sqlite {
+    /// Waits for the writer connection (writers are served in the order they asked) and
+    /// holds it until the turn is dropped. Hold it for database work only: every other
+    /// writer waits meanwhile.
+    ///
+    /// A turn dropped half-way (its request gone) leaves the connection clean for the
+    /// next: commands on a connection run in order on its thread, a dropped transaction
+    /// queues its `ROLLBACK` ahead of anything the next writer sends, and a `BEGIN` whose
+    /// answer nobody read is rolled back by sqlx itself.
+    pub async fn writer(&self) -> Result<WriteTurn<'_>, sqlx::Error> {
+        // As long as a pool would wait for a connection, or SQLite for its lock.
+        let mut slot = tokio::time::timeout(WRITE_WAIT, self.writer.lock())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?;
+        if self.reads.is_closed() {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        if slot.is_none() {
+            *slot = Some(self.options.connect().await?);
+        }
+        MutexGuard::try_map(slot, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)
+    }
+
+    async fn close(&self) {
+        self.reads.close().await;
+        if let Some(writer) = self.writer.lock().await.take() {
+            if let Err(e) = writer.close().await {
+                tracing::warn!(error = %e, "closing the SQLite writer connection");
+            }
+        }
+    }
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool, for reads both databases share.
+/// On SQLite these connections cannot write: writes go through [`on_writer!`].
 macro_rules! on_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            Db::Sqlite($pool) => $body,
+            Db::Sqlite(sqlite) => {
+                let $pool = &sqlite.reads;
+                $body
+            }
             Db::Postgres($pool) => $body,
         }
     };
 }
 
-/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
-/// IMMEDIATE`): a deferred transaction that begins to write after another connection has
-/// committed fails at once with "database is locked" (its snapshot is stale, so SQLite
-/// cannot wait), where an immediate one waits its turn within the busy timeout.
-pub(crate) async fn begin_write<DB: sqlx::Database>(
-    pool: &sqlx::Pool<DB>,
-) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
-    if DB::NAME == "SQLite" {
-        pool.begin_with("BEGIN IMMEDIATE").await
-    } else {
-        pool.begin().await
+/// Runs `$body` with `$conn` bound to where writes go: on SQLite the writer connection
+/// (`&mut SqliteConnection`, held for the whole of `$body`: see [`Sqlite`]), on PostgreSQL
+/// the pool. `$body` uses `$conn` once: a query's executor, or [`begin_write`]'s argument
+/// for several statements.
+macro_rules! on_writer {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite(sqlite) => {
+                let mut turn = sqlite.writer().await?;
+                let $conn = &mut *turn;
+                $body
+            }
+            Db::Postgres($conn) => $body,
+        }
+    };
+}
+
+/// Where a write transaction begins: SQLite's writer connection or PostgreSQL's pool.
+/// (Boxed futures: an `async fn` here left the handlers' futures short of a provable
+/// `Send`.)
+pub(crate) trait WriteTarget<'c> {
+    type Database: sqlx::Database;
+
+    fn begin_write(self) -> BoxFuture<'c, Result<sqlx::Transaction<'c, Self::Database>, sqlx::Error>>;
+}
+
+impl<'c> WriteTarget<'c> for &'c mut SqliteConnection {
+    type Database = sqlx::Sqlite;
+
+    /// `BEGIN IMMEDIATE` takes the write lock at once: a deferred transaction that begins
+    /// to write after another connection (another process, now) has committed fails at
+    /// once with "database is locked" (its snapshot is stale, so SQLite cannot wait),
+    /// where an immediate one waits its turn within the busy timeout.
+    fn begin_write(self) -> BoxFuture<'c, Result<sqlx::Transaction<'c, sqlx::Sqlite>, sqlx::Error>> {
+        self.begin_with("BEGIN IMMEDIATE")
     }
+}
+
+impl<'c> WriteTarget<'c> for &'c PgPool {
+    type Database = sqlx::Postgres;
+
+    fn begin_write(self) -> BoxFuture<'c, Result<sqlx::Transaction<'c, sqlx::Postgres>, sqlx::Error>> {
+        Box::pin(async move { self.begin().await })
+    }
+}
+
+/// Begins a transaction that writes, on what [`on_writer!`] gave.
+pub(crate) fn begin_write<'c, W: WriteTarget<'c>>(
+    target: W,
+) -> BoxFuture<'c, Result<sqlx::Transaction<'c, W::Database>, sqlx::Error>> {
+    target.begin_write()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,23 +199,30 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(WRITE_WAIT);
             if let Some(parent) = options.get_filename().parent() {
                 if !parent.as_os_str().is_empty() {
                     super::config::create_private_dir(parent)?;
                 }
             }
+            // The writer first: it creates the file and puts it in WAL mode, which the
+            // readers then find.
+            let writer = options.connect().await?;
             // No test before lending a connection: an in-process SQLite connection cannot
             // have been dropped by a server, and sqlx's test is a round trip to the
             // connection's thread, added to every query. (It still tests each connection
             // given back, which catches one left half-way by a cancelled query.)
-            let pool = SqlitePoolOptions::new()
+            let reads = SqlitePoolOptions::new()
                 .max_connections(8)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
+                .connect_with(options.clone().pragma("query_only", "ON"))
                 .await?;
-            Ok(Self::Sqlite(pool))
+            Ok(Self::Sqlite(Sqlite {
+                reads,
+                writer: Arc::new(Mutex::new(Some(writer))),
+                options: Arc::new(options),
+            }))
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(10)
@@ -119,7 +236,10 @@ impl Db {
     /// Applies the migrations of this database kind; an error stops the start.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
-            Self::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await,
+            Self::Sqlite(sqlite) => {
+                let mut writer = sqlite.writer().await?;
+                sqlx::migrate!("migrations/sqlite").run(&mut *writer).await
+            }
             Self::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
         }
     }
@@ -127,8 +247,8 @@ impl Db {
     /// The SQLite database file, when there is one.
     pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
         match self {
-            Self::Sqlite(pool) => {
-                let path = pool.connect_options().get_filename().to_path_buf();
+            Self::Sqlite(sqlite) => {
+                let path = sqlite.options.get_filename().to_path_buf();
                 path.is_file().then_some(path)
             }
             Self::Postgres(_) => None,
@@ -154,7 +274,10 @@ impl Db {
     }
 
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
+        match self {
+            Self::Sqlite(sqlite) => sqlite.close().await,
+            Self::Postgres(pool) => pool.close().await,
+        }
     }
 
     // ---- users ---------------------------------------------------------------------------
@@ -170,12 +293,12 @@ impl Db {
             "INSERT INTO users (email, password_hash, settings, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) RETURNING {USER_COLUMNS}"
         );
-        on_pool!(self, pool => sqlx::query_as::<_, UserRow>(&sql)
+        on_writer!(self, conn => sqlx::query_as::<_, UserRow>(&sql)
             .bind(email)
             .bind(password_hash)
             .bind(Json(settings))
             .bind(now)
-            .fetch_one(pool)
+            .fetch_one(conn)
             .await)
         .map_err(classify)
     }
@@ -216,19 +339,19 @@ impl Db {
         user_id: i64,
         password_hash: &str,
     ) -> Result<Option<i64>, DbError> {
-        let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
+        let row: Option<(i64,)> = on_writer!(self, conn => sqlx::query_as(
             "UPDATE users SET password_hash = $1, session_generation = session_generation + 1, \
              updated_at = $2 WHERE id = $3 RETURNING session_generation")
-            .bind(password_hash).bind(Utc::now()).bind(user_id).fetch_optional(pool).await)?;
+            .bind(password_hash).bind(Utc::now()).bind(user_id).fetch_optional(conn).await)?;
         Ok(row.map(|(g,)| g))
     }
 
     /// Ends every session of the user issued before now; returns the new generation.
     pub async fn bump_session_generation(&self, user_id: i64) -> Result<Option<i64>, DbError> {
-        let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
+        let row: Option<(i64,)> = on_writer!(self, conn => sqlx::query_as(
             "UPDATE users SET session_generation = session_generation + 1 WHERE id = $1 \
              RETURNING session_generation")
-            .bind(user_id).fetch_optional(pool).await)?;
+            .bind(user_id).fetch_optional(conn).await)?;
         Ok(row.map(|(g,)| g))
     }
 }
@@ -250,8 +373,8 @@ impl Db {
                    hits = CASE WHEN rate_limits.reset_at <= $3 THEN 1 ELSE rate_limits.hits + 1 END, \
                    reset_at = CASE WHEN rate_limits.reset_at <= $3 THEN $2 ELSE rate_limits.reset_at END \
                    RETURNING hits, reset_at";
-        let (hits, reset_at): (i64, i64) = on_pool!(self, pool =>
-            sqlx::query_as(sql).bind(key).bind(reset_at).bind(now).fetch_one(pool).await)?;
+        let (hits, reset_at): (i64, i64) = on_writer!(self, conn =>
+            sqlx::query_as(sql).bind(key).bind(reset_at).bind(now).fetch_one(conn).await)?;
         Ok((u32::try_from(hits).unwrap_or(u32::MAX), reset_at))
     }
 
@@ -268,14 +391,14 @@ impl Db {
     }
 
     pub async fn clear_rate_limit(&self, key: &str) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM rate_limits WHERE key = $1").bind(key).execute(pool).await.map(|_| ()))?;
+        on_writer!(self, conn => sqlx::query("DELETE FROM rate_limits WHERE key = $1").bind(key).execute(conn).await.map(|_| ()))?;
         Ok(())
     }
 
     /// Deletes windows that ended before `now`.
     pub async fn purge_rate_limits(&self, now: i64) -> Result<u64, DbError> {
-        let done = on_pool!(self, pool => sqlx::query("DELETE FROM rate_limits WHERE reset_at <= $1")
-            .bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+        let done = on_writer!(self, conn => sqlx::query("DELETE FROM rate_limits WHERE reset_at <= $1")
+            .bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(done)
     }
 }
@@ -329,13 +452,13 @@ impl Db {
         let sql = self.key_sql().set_entry;
         let entry = serde_json::to_string(entry)
             .map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e.into())))?;
-        on_pool!(self, pool => sqlx::query(sql).bind(entry).bind(Utc::now()).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        on_writer!(self, conn => sqlx::query(sql).bind(entry).bind(Utc::now()).bind(user_id).execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     pub async fn remove_anthropic_key(&self, user_id: i64) -> Result<(), DbError> {
         let sql = self.key_sql().remove_entry;
-        on_pool!(self, pool => sqlx::query(sql).bind(Utc::now()).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        on_writer!(self, conn => sqlx::query(sql).bind(Utc::now()).bind(user_id).execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -348,7 +471,7 @@ impl Db {
         at: &str,
     ) -> Result<bool, DbError> {
         let sql = self.key_sql().set_last_used;
-        let done = on_pool!(self, pool => sqlx::query(sql).bind(at).bind(user_id).bind(token).execute(pool).await.map(|r| r.rows_affected()))?;
+        let done = on_writer!(self, conn => sqlx::query(sql).bind(at).bind(user_id).bind(token).execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 
@@ -361,7 +484,7 @@ impl Db {
     ) -> Result<bool, DbError> {
         let sql = self.key_sql().set_valid;
         let value = if valid { "true" } else { "false" };
-        let done = on_pool!(self, pool => sqlx::query(sql).bind(value).bind(user_id).bind(token).bind(Utc::now()).execute(pool).await.map(|r| r.rows_affected()))?;
+        let done = on_writer!(self, conn => sqlx::query(sql).bind(value).bind(user_id).bind(token).bind(Utc::now()).execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 
@@ -373,7 +496,7 @@ impl Db {
         new: &str,
     ) -> Result<bool, DbError> {
         let sql = self.key_sql().replace_token;
-        let done = on_pool!(self, pool => sqlx::query(sql).bind(new).bind(user_id).bind(old).bind(Utc::now()).execute(pool).await.map(|r| r.rows_affected()))?;
+        let done = on_writer!(self, conn => sqlx::query(sql).bind(new).bind(user_id).bind(old).bind(Utc::now()).execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 
@@ -457,6 +580,24 @@ pub struct UsageTotals {
     pub answers: i64,
 }
 
+/// What a chat records once an answer's first words are on their way: when the person's
+/// key was last used, and that an existing conversation was (it rises to the top, with the
+/// model it now talks to). Written in the answer's own transaction
+/// ([`Db::insert_answer`]): one commit for all that the answer leaves, instead of one
+/// each while others wait for SQLite's single writer. Both hold the time of the first
+/// words, not of the storing.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstWords<'a> {
+    pub at: DateTime<Utc>,
+    /// The stored token of the key used, when it was the person's own.
+    pub own_key: Option<&'a str>,
+    /// The conversation existed before this answer (a new one is as new as it gets).
+    pub touch: bool,
+}
+
+const TOUCH_CONVERSATION: &str =
+    "UPDATE conversations SET model = $1, updated_at = $2 WHERE id = $3";
+
 /// A stored message is the chosen one among its siblings: `selected_at` is its creation.
 const INSERT_MESSAGE: &str =
     "INSERT INTO messages (id, conversation_id, role, content, model, incomplete, \
@@ -505,9 +646,9 @@ impl Db {
         model: &str,
     ) -> Result<ConversationRow, DbError> {
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, ConversationRow>(INSERT_CONVERSATION)
+            on_writer!(self, conn => sqlx::query_as::<_, ConversationRow>(INSERT_CONVERSATION)
             .bind(id).bind(user_id).bind(title).bind(agent).bind(model).bind(Utc::now())
-            .fetch_one(pool).await)?,
+            .fetch_one(conn).await)?,
         )
     }
 
@@ -521,8 +662,8 @@ impl Db {
     ) -> Result<(ConversationRow, DateTime<Utc>), DbError> {
         let now = Utc::now();
         let c = conversation;
-        let row = on_pool!(self, pool => {
-            let mut tx = begin_write(pool).await?;
+        let row = on_writer!(self, conn => {
+            let mut tx = begin_write(conn).await?;
             let row = sqlx::query_as::<_, ConversationRow>(INSERT_CONVERSATION)
                 .bind(c.id).bind(c.user_id).bind(c.title).bind(c.agent).bind(c.model).bind(now)
                 .fetch_one(&mut *tx).await?;
@@ -537,10 +678,16 @@ impl Db {
         Ok((row, now))
     }
 
-    /// Sets the model and bumps `updated_at` (a conversation in use rises to the top).
-    pub async fn touch_conversation(&self, id: &str, model: &str) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query("UPDATE conversations SET model = $1, updated_at = $2 WHERE id = $3")
-            .bind(model).bind(Utc::now()).bind(id).execute(pool).await.map(|_| ()))?;
+    /// Sets the model and bumps `updated_at` to `at` (a conversation in use rises to the
+    /// top). The chat does this with the answer's storage ([`FirstWords`]).
+    pub async fn touch_conversation(
+        &self,
+        id: &str,
+        model: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        on_writer!(self, conn => sqlx::query(TOUCH_CONVERSATION)
+            .bind(model).bind(at).bind(id).execute(conn).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -550,25 +697,25 @@ impl Db {
         user_id: i64,
         title: &str,
     ) -> Result<bool, DbError> {
-        let done = on_pool!(self, pool => sqlx::query("UPDATE conversations SET title = $1 WHERE id = $2 AND user_id = $3")
-            .bind(title).bind(id).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        let done = on_writer!(self, conn => sqlx::query("UPDATE conversations SET title = $1 WHERE id = $2 AND user_id = $3")
+            .bind(title).bind(id).bind(user_id).execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 
     pub async fn delete_conversation(&self, id: &str, user_id: i64) -> Result<bool, DbError> {
-        let done = on_pool!(self, pool => sqlx::query("DELETE FROM conversations WHERE id = $1 AND user_id = $2")
-            .bind(id).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        let done = on_writer!(self, conn => sqlx::query("DELETE FROM conversations WHERE id = $1 AND user_id = $2")
+            .bind(id).bind(user_id).execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 
     /// Stores a message; returns the time it was stored at.
     pub async fn insert_message(&self, m: &NewMessage<'_>) -> Result<DateTime<Utc>, DbError> {
         let now = Utc::now();
-        on_pool!(self, pool => sqlx::query(INSERT_MESSAGE)
+        on_writer!(self, conn => sqlx::query(INSERT_MESSAGE)
             .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model).bind(m.incomplete)
             .bind(m.input_tokens).bind(m.output_tokens).bind(m.client_message_id).bind(now)
             .bind(m.parent_id)
-            .execute(pool).await.map(|_| ()))
+            .execute(conn).await.map(|_| ()))
         .map_err(classify)?;
         Ok(now)
     }
@@ -610,9 +757,9 @@ impl Db {
                    ) \
                    UPDATE messages SET selected_at = $1 \
                    WHERE conversation_id = $3 AND id IN (SELECT id FROM up)";
-        let done = on_pool!(self, pool => sqlx::query(sql)
+        let done = on_writer!(self, conn => sqlx::query(sql)
             .bind(Utc::now()).bind(message_id).bind(conversation_id)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+            .execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(done > 0)
     }
 

@@ -17,9 +17,12 @@ use tower_sessions::{
     session_store::{self, ExpiredDeletion},
     SessionStore,
 };
-use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+use tower_sessions_sqlx_store::PostgresStore;
 
-use super::{db::Db, user_settings::UserSettings};
+use super::{
+    db::{Db, Sqlite},
+    user_settings::UserSettings,
+};
 
 /// Where the user id lives in a session's data (see [`super::session::AuthSession`]).
 pub(crate) const USER_ID: &str = "user_id";
@@ -36,10 +39,11 @@ pub struct StoredSession {
     pub user: Option<(i64, UserSettings)>,
 }
 
-/// The session store of whichever database the app runs on.
+/// The session store of whichever database the app runs on. On SQLite its writes go
+/// through the app's one writer connection, like every other write (see [`Sqlite`]).
 #[derive(Debug, Clone)]
 pub enum AppSessionStore {
-    Sqlite(SqliteStore, sqlx::SqlitePool, Arc<Readers>),
+    Sqlite(Sqlite, Arc<Readers>),
     Postgres(PostgresStore, sqlx::PgPool),
 }
 
@@ -100,26 +104,26 @@ type Row = (
 );
 
 impl AppSessionStore {
-    /// Builds the store on the app's pool and creates its table (migration 0009 made it,
-    /// with its `user_id` column; this is tower-sessions' own `create table if not exists`).
+    /// Builds the store on the app's database. On PostgreSQL it creates its table
+    /// (tower-sessions' own `create table if not exists`); SQLite's migration 0009 made it,
+    /// with its `user_id` column.
     pub async fn new(db: &Db) -> Result<Self, sqlx::Error> {
-        let store = match db {
-            Db::Sqlite(pool) => Self::Sqlite(
-                SqliteStore::new(pool.clone()),
-                pool.clone(),
+        Ok(match db {
+            Db::Sqlite(sqlite) => Self::Sqlite(
+                sqlite.clone(),
                 Arc::new(Readers {
-                    options: Arc::new(pool.connect_options().as_ref().clone()),
+                    // The readers' options: these connections cannot write either.
+                    options: Arc::new(sqlite.reads.connect_options().as_ref().clone()),
                     idle: Default::default(),
                     turns: tokio::sync::Semaphore::new(READERS),
                 }),
             ),
-            Db::Postgres(pool) => Self::Postgres(PostgresStore::new(pool.clone()), pool.clone()),
-        };
-        match &store {
-            Self::Sqlite(s, _, _) => s.migrate().await?,
-            Self::Postgres(s, _) => s.migrate().await?,
-        }
-        Ok(store)
+            Db::Postgres(pool) => {
+                let store = PostgresStore::new(pool.clone());
+                store.migrate().await?;
+                Self::Postgres(store, pool.clone())
+            }
+        })
     }
 
     /// The session `id` (unless expired) and, in the same query, its user's session
@@ -127,7 +131,7 @@ impl AppSessionStore {
     pub async fn load_with_user(&self, id: &Id) -> session_store::Result<Option<StoredSession>> {
         let now = OffsetDateTime::now_utc();
         let row: Option<Row> = match self {
-            Self::Sqlite(_, _, readers) => {
+            Self::Sqlite(_, readers) => {
                 let _turn = readers
                     .turns
                     .acquire()
@@ -192,13 +196,13 @@ impl AppSessionStore {
             user_id_of(record),
         );
         match self {
-            Self::Sqlite(_, pool, _) => {
+            Self::Sqlite(sqlite, _) => {
                 let query = sqlx::query(&sql)
                     .bind(id)
                     .bind(data)
                     .bind(expiry)
                     .bind(user);
-                query.execute(pool).await?;
+                query.execute(&mut *sqlite.writer().await?).await?;
             }
             Self::Postgres(_, pool) => {
                 let query = sqlx::query(&sql)
@@ -235,12 +239,12 @@ impl SessionStore for AppSessionStore {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let now = OffsetDateTime::now_utc();
         let data: Option<(Vec<u8>,)> = match self {
-            Self::Sqlite(_, pool, _) => sqlx::query_as(
+            Self::Sqlite(sqlite, _) => sqlx::query_as(
                 "SELECT data FROM tower_sessions WHERE id = ?1 AND expiry_date > ?2",
             )
             .bind(id.to_string())
             .bind(now)
-            .fetch_optional(pool)
+            .fetch_optional(&sqlite.reads)
             .await
             .map_err(backend)?,
             Self::Postgres(_, pool) => sqlx::query_as(
@@ -257,10 +261,11 @@ impl SessionStore for AppSessionStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match self {
-            Self::Sqlite(_, pool, _) => {
+            Self::Sqlite(sqlite, _) => {
+                let mut writer = sqlite.writer().await.map_err(backend)?;
                 sqlx::query("DELETE FROM tower_sessions WHERE id = ?1")
                     .bind(id.to_string())
-                    .execute(pool)
+                    .execute(&mut *writer)
                     .await
                     .map_err(backend)?;
             }
@@ -280,7 +285,15 @@ impl SessionStore for AppSessionStore {
 impl ExpiredDeletion for AppSessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         match self {
-            Self::Sqlite(s, _, _) => s.delete_expired().await,
+            // tower-sessions-sqlx-store's own statement, on the writer connection.
+            Self::Sqlite(sqlite, _) => {
+                let mut writer = sqlite.writer().await.map_err(backend)?;
+                sqlx::query("DELETE FROM tower_sessions WHERE datetime(expiry_date) < datetime('now')")
+                    .execute(&mut *writer)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
             Self::Postgres(s, _) => s.delete_expired().await,
         }
     }

@@ -360,9 +360,9 @@ async fn someone_elses_messages_are_not_found(backend: Backend) {
 async fn stored_messages(db: &Db, conversation_id: &str) -> i64 {
     let sql = "SELECT COUNT(*) FROM messages WHERE conversation_id = $1";
     match db {
-        Db::Sqlite(pool) => sqlx::query_scalar(sql)
+        Db::Sqlite(sqlite) => sqlx::query_scalar(sql)
             .bind(conversation_id)
-            .fetch_one(pool)
+            .fetch_one(&sqlite.reads)
             .await
             .unwrap(),
         Db::Postgres(pool) => sqlx::query_scalar(sql)
@@ -416,7 +416,7 @@ async fn exec(db: &Db, sql: &str, texts: &[&str], time: Option<chrono::DateTime<
         }};
     }
     match db {
-        Db::Sqlite(pool) => run!(pool),
+        Db::Sqlite(sqlite) => run!(&mut *sqlite.writer().await.unwrap()),
         Db::Postgres(pool) => run!(pool),
     }
 }

@@ -535,6 +535,76 @@ async fn bad_chat_requests_are_invalid(backend: Backend) {
     }
 }
 
+/// What an answer's first words leave to record (the key's last use; an existing
+/// conversation raised to the top with the model it now talks to) is stored with the
+/// answer, in its transaction.
+async fn continuing_a_conversation_raises_it_and_records_the_key_s_use(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    assert!(app.key_status().await["last_used"].is_null());
+    let older = chat(&app, json!({ "message": "older" })).await.conversation_id();
+    let newer = chat(&app, json!({ "message": "newer" })).await.conversation_id();
+    let order = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let list: Value = app.get("/api/v1/conversations").await.json().await.unwrap();
+    assert_eq!(order(&list), [newer.clone(), older.clone()]);
+    assert!(app.key_status().await["last_used"].is_string());
+
+    let again = chat(
+        &app,
+        json!({ "message": "again", "conversation_id": older, "model": "claude-haiku-4-5" }),
+    )
+    .await;
+    assert_eq!(again.last().0, "done");
+    let list: Value = app.get("/api/v1/conversations").await.json().await.unwrap();
+    assert_eq!(order(&list), [older.clone(), newer], "used last, listed first");
+    assert_eq!(list[0]["model"], "claude-haiku-4-5");
+    // Its "updated" is when the answer began: not after the answer was stored.
+    let stored = conversation(&app, &older).await;
+    let answer_at = stored["messages"][3]["created_at"].as_str().unwrap();
+    assert!(list[0]["updated_at"].as_str().unwrap() <= answer_at, "{list} {stored}");
+}
+
+/// An answer that cannot be stored (its conversation deleted while it streamed) still
+/// leaves the key's use recorded: the key was used all the same.
+async fn the_key_s_use_is_recorded_when_the_answer_cannot_be_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    app.stub
+        .state
+        .set_fault_for(Fault::Slow { delay_ms: 150 }, 1);
+    let response = app
+        .client
+        .post(app.url("/api/v1/chat"))
+        .json(&json!({ "message": "doomed" }))
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    let mut parser = SseParser::default();
+    let mut events = Vec::new();
+    while !events.iter().any(|e: &apexaurum::sse::SseEvent| e.event == "delta") {
+        events.extend(parser.push(&body.next().await.unwrap().unwrap()));
+    }
+    let list: Value = app.get("/api/v1/conversations").await.json().await.unwrap();
+    let id = list[0]["id"].as_str().unwrap();
+    assert_eq!(
+        app.delete(&format!("/api/v1/conversations/{id}")).await.status(),
+        204
+    );
+    while let Some(chunk) = body.next().await {
+        events.extend(parser.push(&chunk.unwrap()));
+    }
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "error", "nowhere to store the answer");
+    assert!(app.key_status().await["last_used"].is_string());
+}
+
 crate::db_tests!(
     without_a_key_chat_is_refused_before_anything_else,
     the_answer_streams_as_deltas_then_done_with_usage,
@@ -549,4 +619,6 @@ crate::db_tests!(
     another_user_s_conversation_answers_404,
     conversations_are_listed_renamed_and_deleted,
     bad_chat_requests_are_invalid,
+    continuing_a_conversation_raises_it_and_records_the_key_s_use,
+    the_key_s_use_is_recorded_when_the_answer_cannot_be_stored,
 );

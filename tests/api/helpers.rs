@@ -308,7 +308,10 @@ pub async fn migrate_before(db: &Db, version: i64) {
         .collect::<Vec<_>>()
         .into();
     match db {
-        Db::Sqlite(pool) => migrator.run(pool).await.unwrap(),
+        Db::Sqlite(sqlite) => migrator
+            .run(&mut *sqlite.writer().await.unwrap())
+            .await
+            .unwrap(),
         Db::Postgres(pool) => migrator.run(pool).await.unwrap(),
     }
 }

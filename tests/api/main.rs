@@ -24,4 +24,5 @@ mod secrets;
 mod security;
 mod server_fns;
 mod sessions;
+mod sqlite_writer;
 mod upstream;

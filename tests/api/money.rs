@@ -192,10 +192,10 @@ async fn the_usage_object_prices_each_model_and_outlives_deleted_conversations(b
 async fn backdate(db: &Db, message_id: &str, at: chrono::DateTime<chrono::Utc>) {
     let sql = "UPDATE usage_ledger SET created_at = $1 WHERE message_id = $2";
     let done = match db {
-        Db::Sqlite(pool) => sqlx::query(sql)
+        Db::Sqlite(sqlite) => sqlx::query(sql)
             .bind(at)
             .bind(message_id)
-            .execute(pool)
+            .execute(&mut *sqlite.writer().await.unwrap())
             .await
             .map(|r| r.rows_affected()),
         Db::Postgres(pool) => sqlx::query(sql)

@@ -364,7 +364,7 @@ async fn search_finds_titles_and_messages_with_a_snippet_and_the_message(backend
         [newer.as_str(), cooking.as_str()]
     );
     app.db
-        .touch_conversation(&cooking, "claude-sonnet-4-5")
+        .touch_conversation(&cooking, "claude-sonnet-4-5", chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(

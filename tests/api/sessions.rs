@@ -17,8 +17,8 @@ const KEY: &str = "sk-ant-api03-sessions-sessions-sessions-sessions-0000";
 /// expiry and its user id column.
 async fn stored_session(db: &Db) -> (Vec<u8>, OffsetDateTime, Option<i64>) {
     match db {
-        Db::Sqlite(pool) => sqlx::query_as("SELECT data, expiry_date, user_id FROM tower_sessions")
-            .fetch_one(pool)
+        Db::Sqlite(sqlite) => sqlx::query_as("SELECT data, expiry_date, user_id FROM tower_sessions")
+            .fetch_one(&sqlite.reads)
             .await
             .unwrap(),
         Db::Postgres(pool) => {
@@ -33,10 +33,10 @@ async fn stored_session(db: &Db) -> (Vec<u8>, OffsetDateTime, Option<i64>) {
 /// Sets every stored session's expiry, as time passing would leave it.
 async fn set_stored_expiry(db: &Db, expiry: OffsetDateTime) {
     match db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(sqlite) => {
             sqlx::query("UPDATE tower_sessions SET expiry_date = ?1")
                 .bind(expiry)
-                .execute(pool)
+                .execute(&mut *sqlite.writer().await.unwrap())
                 .await
                 .unwrap();
         }
@@ -53,9 +53,9 @@ async fn set_stored_expiry(db: &Db, expiry: OffsetDateTime) {
 /// A session written before the store kept its user id in a column of its own.
 async fn forget_user_id_column(db: &Db) {
     match db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(sqlite) => {
             sqlx::query("UPDATE tower_sessions SET user_id = NULL")
-                .execute(pool)
+                .execute(&mut *sqlite.writer().await.unwrap())
                 .await
                 .unwrap();
         }

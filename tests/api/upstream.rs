@@ -482,14 +482,14 @@ async fn key_activity_is_bounded_and_never_shows_key_material(backend: Backend) 
     }
     // Deleting the account's row takes its activity with it.
     let rows: i64 = match &app.db {
-        apexaurum::server::db::Db::Sqlite(pool) => {
+        apexaurum::server::db::Db::Sqlite(sqlite) => {
             sqlx::query("DELETE FROM users WHERE id = $1")
                 .bind(user_id)
-                .execute(pool)
+                .execute(&mut *sqlite.writer().await.unwrap())
                 .await
                 .unwrap();
             sqlx::query_scalar("SELECT COUNT(*) FROM key_events")
-                .fetch_one(pool)
+                .fetch_one(&sqlite.reads)
                 .await
                 .unwrap()
         }

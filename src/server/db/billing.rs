@@ -5,8 +5,8 @@
 //! like the key's writes, so they never lose another write's fields. A webhook's effect and
 //! its event id commit together: a repeated event finds its id and changes nothing.
 
-use super::{classify, Db, DbError, NewMessage, INSERT_MESSAGE};
-use chrono::{DateTime, Utc};
+use super::{classify, Db, DbError, FirstWords, NewMessage, INSERT_MESSAGE, TOUCH_CONVERSATION};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 pub use crate::types::chat::Payer;
@@ -158,8 +158,8 @@ impl Db {
         customer_id: &str,
     ) -> Result<bool, DbError> {
         let sql = self.billing_sql().set_customer_if_absent;
-        let done = on_pool!(self, pool => sqlx::query(sql).bind(customer_id).bind(Utc::now()).bind(user_id)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+        let done = on_writer!(self, conn => sqlx::query(sql).bind(customer_id).bind(Utc::now()).bind(user_id)
+            .execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 
@@ -181,8 +181,8 @@ impl Db {
     ) -> Result<EventOutcome, DbError> {
         let merge = self.billing_sql().merge_subscription;
         let now = Utc::now();
-        on_pool!(self, pool => {
-            let mut tx = super::begin_write(pool).await?;
+        on_writer!(self, conn => {
+            let mut tx = super::begin_write(conn).await?;
             let inserted = sqlx::query(
                 "INSERT INTO stripe_events (id, type, created, subscription_id, received_at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING")
@@ -230,38 +230,58 @@ impl Db {
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
     ) -> Result<(), DbError> {
-        self.store_usage(None, entry, stripe_customer_id).await
+        self.store_usage(None, entry, stripe_customer_id, None)
+            .await
     }
 
     /// Stores an answer, its ledger row and (when the platform paid) its meter report in
     /// one transaction: an answer is never billed without being stored, nor stored without
-    /// being counted.
+    /// being counted. What its first words left to record (`first_words`) commits with it.
     pub async fn insert_answer(
         &self,
         message: &NewMessage<'_>,
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
+        first_words: Option<&FirstWords<'_>>,
     ) -> Result<(), DbError> {
-        self.store_usage(Some(message), entry, stripe_customer_id)
+        self.store_usage(Some(message), entry, stripe_customer_id, first_words)
             .await
     }
 
-    /// The answer (when given), its ledger row and its meter report, in one transaction.
+    /// The answer (when given) with its first words' records, its ledger row and its meter
+    /// report, in one transaction.
     async fn store_usage(
         &self,
         message: Option<&NewMessage<'_>>,
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
+        first_words: Option<&FirstWords<'_>>,
     ) -> Result<(), DbError> {
         let now = Utc::now();
-        on_pool!(self, pool => {
-            let mut tx = super::begin_write(pool).await?;
+        let last_used = self.key_sql().set_last_used;
+        on_writer!(self, conn => {
+            let mut tx = super::begin_write(conn).await?;
             if let Some(m) = message {
                 sqlx::query(INSERT_MESSAGE)
                     .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model)
                     .bind(m.incomplete).bind(m.input_tokens).bind(m.output_tokens)
                     .bind(m.client_message_id).bind(now).bind(m.parent_id)
                     .execute(&mut *tx).await.map_err(classify)?;
+                if let Some(words) = first_words {
+                    // Only while the key used is still the stored one (see
+                    // `Db::mark_key_used`), so a key removed meanwhile is not resurrected.
+                    if let Some(token) = words.own_key {
+                        sqlx::query(last_used)
+                            .bind(words.at.to_rfc3339_opts(SecondsFormat::Secs, true))
+                            .bind(entry.user_id).bind(token)
+                            .execute(&mut *tx).await?;
+                    }
+                    if words.touch {
+                        sqlx::query(TOUCH_CONVERSATION)
+                            .bind(m.model).bind(words.at).bind(m.conversation_id)
+                            .execute(&mut *tx).await?;
+                    }
+                }
             }
             sqlx::query(INSERT_LEDGER)
                 .bind(entry.message_id).bind(entry.user_id).bind(entry.model)
@@ -318,16 +338,16 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<MeterClaim>, DbError> {
         let sql = self.billing_sql().claim;
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, MeterClaim>(sql)
-            .bind(lease_until).bind(worker).bind(now).bind(limit).fetch_all(pool).await)?)
+        Ok(on_writer!(self, conn => sqlx::query_as::<_, MeterClaim>(sql)
+            .bind(lease_until).bind(worker).bind(now).bind(limit).fetch_all(conn).await)?)
     }
 
     /// Stripe accepted the report: it is never sent again.
     pub async fn mark_meter_reported(&self, message_id: &str) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, conn => sqlx::query(
             "UPDATE meter_outbox SET reported_at = $1, claimed_until = NULL, last_error = NULL \
              WHERE message_id = $2")
-            .bind(Utc::now()).bind(message_id).execute(pool).await.map(|_| ()))?;
+            .bind(Utc::now()).bind(message_id).execute(conn).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -339,19 +359,19 @@ impl Db {
         next: DateTime<Utc>,
         error: &str,
     ) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, conn => sqlx::query(
             "UPDATE meter_outbox SET next_attempt_at = $1, claimed_until = NULL, claimed_by = NULL, \
              last_error = $2 WHERE message_id = $3 AND claimed_by = $4 AND reported_at IS NULL")
-            .bind(next).bind(error).bind(message_id).bind(worker).execute(pool).await.map(|_| ()))?;
+            .bind(next).bind(error).bind(message_id).bind(worker).execute(conn).await.map(|_| ()))?;
         Ok(())
     }
 
     /// Stripe refused the report for good: keep it, never send it again.
     pub async fn fail_meter_report(&self, message_id: &str, error: &str) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, conn => sqlx::query(
             "UPDATE meter_outbox SET failed_at = $1, claimed_until = NULL, last_error = $2 \
              WHERE message_id = $3 AND reported_at IS NULL")
-            .bind(Utc::now()).bind(error).bind(message_id).execute(pool).await.map(|_| ()))?;
+            .bind(Utc::now()).bind(error).bind(message_id).execute(conn).await.map(|_| ()))?;
         Ok(())
     }
 

@@ -60,13 +60,13 @@ impl Db {
         keep: i64,
     ) -> Result<(), DbError> {
         let sql = self.event_sql().insert;
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, conn => sqlx::query(sql)
             .bind(event.user_id).bind(event.kind).bind(event.detail).bind(event.key_hint).bind(Utc::now())
-            .execute(pool).await.map(|_| ()))?;
-        on_pool!(self, pool => sqlx::query(
+            .execute(conn).await.map(|_| ()))?;
+        on_writer!(self, conn => sqlx::query(
             "DELETE FROM key_events WHERE user_id = $1 AND id NOT IN \
              (SELECT id FROM key_events WHERE user_id = $1 ORDER BY id DESC LIMIT $2)")
-            .bind(event.user_id).bind(keep).execute(pool).await.map(|_| ()))?;
+            .bind(event.user_id).bind(keep).execute(conn).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -89,9 +89,9 @@ impl Db {
     ) -> Result<bool, DbError> {
         let sql = self.event_sql().set_checked;
         let value = if valid { "true" } else { "false" };
-        let done = on_pool!(self, pool => sqlx::query(sql)
+        let done = on_writer!(self, conn => sqlx::query(sql)
             .bind(value).bind(user_id).bind(token).bind(Utc::now()).bind(at)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+            .execute(conn).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 }

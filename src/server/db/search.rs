@@ -70,13 +70,13 @@ impl Db {
     ) -> Result<Vec<SearchRow>, DbError> {
         self.index_pending_search_docs().await?;
         Ok(match self {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(sqlite) => {
                 let sql = format!("{SQLITE_HITS}\n{SEARCH_REST}");
                 sqlx::query_as::<_, SearchRow>(&sql)
                     .bind(crate::server::search::fts5_query(user_id, terms))
                     .bind(user_id)
                     .bind(limit)
-                    .fetch_all(pool)
+                    .fetch_all(&sqlite.reads)
                     .await?
             }
             Db::Postgres(pool) => {
@@ -140,7 +140,7 @@ impl Db {
     /// Adds every search document still pending to SQLite's full-text index, in batches of
     /// one transaction each; returns how many. Nothing to do on PostgreSQL.
     pub async fn index_pending_search_docs(&self) -> Result<u64, DbError> {
-        let Db::Sqlite(pool) = self else {
+        let Db::Sqlite(sqlite) = self else {
             return Ok(0);
         };
         let mut indexed = 0;
@@ -148,12 +148,13 @@ impl Db {
             // A read first: most calls (every search) find nothing and take no write lock.
             let any: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM search_docs WHERE pending = 1 LIMIT 1")
-                    .fetch_optional(pool)
+                    .fetch_optional(&sqlite.reads)
                     .await?;
             if any.is_none() {
                 return Ok(indexed);
             }
-            let mut tx = super::begin_write(pool).await?;
+            let mut writer = sqlite.writer().await?;
+            let mut tx = super::begin_write(&mut *writer).await?;
             // Chosen under the write lock, so no other indexer takes the same documents:
             // one indexed twice would be in the index twice.
             let last: Option<i64> = sqlx::query_scalar(

@@ -91,9 +91,9 @@ impl Db {
             Self::Postgres(_) => &POSTGRES_CAP,
         };
         let now = Utc::now();
-        on_pool!(self, pool => match monthly_usd {
-            Some(usd) => sqlx::query(sql.set).bind(usd).bind(now).bind(user_id).execute(pool).await.map(|_| ()),
-            None => sqlx::query(sql.remove).bind(now).bind(user_id).execute(pool).await.map(|_| ()),
+        on_writer!(self, conn => match monthly_usd {
+            Some(usd) => sqlx::query(sql.set).bind(usd).bind(now).bind(user_id).execute(conn).await.map(|_| ()),
+            None => sqlx::query(sql.remove).bind(now).bind(user_id).execute(conn).await.map(|_| ()),
         })?;
         Ok(())
     }

@@ -1,0 +1,168 @@
+//! SQLite's one writer connection (`apexaurum::server::db::Sqlite`): writers queue in the
+//! process and are served in turn, none failing with "database is locked"; a write put on
+//! the readers fails at once; another process holding the file's write lock is waited for
+//! (the busy timeout), not failed.
+
+use std::{str::FromStr as _, time::Duration};
+
+use apexaurum::server::{
+    db::{Db, NewConversation, NewMessage, Sqlite},
+    user_settings::UserSettings,
+};
+use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions as _, Connection as _};
+
+async fn fresh() -> (tempfile::TempDir, String, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("writer.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    (dir, url, db)
+}
+
+fn sqlite(db: &Db) -> &Sqlite {
+    match db {
+        Db::Sqlite(sqlite) => sqlite,
+        Db::Postgres(_) => unreachable!("a SQLite URL"),
+    }
+}
+
+async fn user(db: &Db) -> i64 {
+    db.insert_user("writer@example.org", "x", &UserSettings::default())
+        .await
+        .unwrap()
+        .id
+}
+
+/// A new conversation with its first message, as the chat stores one.
+async fn start_conversation(db: &Db, user_id: i64, n: usize) -> Result<(), String> {
+    let (id, message_id, title) = (format!("c{n:03}"), format!("m{n:03}"), n.to_string());
+    db.create_conversation_with_message(
+        &NewConversation {
+            id: &id,
+            user_id,
+            title: &title,
+            agent: "azoth",
+            model: "claude-sonnet-4-5",
+        },
+        &NewMessage {
+            id: &message_id,
+            conversation_id: &id,
+            role: "user",
+            content: "hello",
+            model: None,
+            incomplete: false,
+            input_tokens: None,
+            output_tokens: None,
+            client_message_id: None,
+            parent_id: None,
+        },
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+/// The conversations' titles in the order they were stored.
+async fn stored_order(db: &Db) -> Vec<String> {
+    sqlx::query_scalar("SELECT title FROM conversations ORDER BY rowid")
+        .fetch_all(&sqlite(db).reads)
+        .await
+        .unwrap()
+}
+
+/// One thread: each writer below asks for its turn before the next is spawned, so the
+/// order they asked in is the order they were spawned in.
+#[tokio::test]
+async fn writers_behind_a_held_turn_are_all_served_in_the_order_they_asked() {
+    let (_dir, _, db) = fresh().await;
+    let me = user(&db).await;
+    let held = sqlite(&db).writer().await.unwrap();
+    let mut writers = Vec::new();
+    for n in 0..50 {
+        let db = db.clone();
+        writers.push(tokio::spawn(
+            async move { start_conversation(&db, me, n).await },
+        ));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Longer than SQLite's busy handler would sleep between its first tries.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(writers.iter().all(|w| !w.is_finished()), "all wait their turn");
+    drop(held);
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    let expected: Vec<String> = (0..50).map(|n| n.to_string()).collect();
+    assert_eq!(stored_order(&db).await, expected, "first come, first served");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_writers_at_once_all_succeed_while_reads_go_on() {
+    let (_dir, _, db) = fresh().await;
+    let me = user(&db).await;
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            start_conversation(&db, me, n).await?;
+            // A read beside the writes, on the readers.
+            db.list_conversations(me)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(stored_order(&db).await.len(), 200);
+}
+
+#[tokio::test]
+async fn a_write_on_the_readers_fails_at_once() {
+    let (_dir, _, db) = fresh().await;
+    user(&db).await;
+    let error = tokio::time::timeout(
+        Duration::from_secs(1),
+        sqlx::query("UPDATE users SET email = email").execute(&sqlite(&db).reads),
+    )
+    .await
+    .expect("no wait for a lock")
+    .unwrap_err();
+    assert!(error.to_string().contains("readonly"), "{error}");
+}
+
+/// Another process (here another connection, outside the app's writer) holds the file's
+/// write lock for a while: the app's writers wait for it within the busy timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_wait_for_another_process_holding_the_lock() {
+    let (_dir, url, db) = fresh().await;
+    let me = user(&db).await;
+    let mut other = SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .busy_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    let mut foreign = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("UPDATE users SET updated_at = updated_at")
+        .execute(&mut *foreign)
+        .await
+        .unwrap();
+    let mut writers = Vec::new();
+    for n in 0..20 {
+        let db = db.clone();
+        writers.push(tokio::spawn(
+            async move { start_conversation(&db, me, n).await },
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(writers.iter().all(|w| !w.is_finished()), "the lock is taken");
+    // Reads go on all the while (WAL).
+    assert_eq!(db.list_conversations(me).await.unwrap().len(), 0);
+    foreign.commit().await.unwrap();
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    assert_eq!(stored_order(&db).await.len(), 20);
+}
