@@ -369,24 +369,28 @@ async fn a_retry_does_not_store_the_message_twice(backend: Backend) {
     assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
 }
 
+/// A person with a key sends `message`, and its answer comes slowly (150 ms a delta): the
+/// answer's response, its stream still open.
+async fn slow_chat(app: &TestApp, message: &str) -> reqwest::Response {
+    user_with_key(app).await;
+    app.stub
+        .state
+        .set_fault_for(Fault::Slow { delay_ms: 150 }, 1);
+    app.client
+        .post(app.url("/api/v1/chat"))
+        .json(&json!({ "message": message }))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Stop, or a closed tab: the app cancels the upstream call (the stand-in sees its stream
 /// cut before `message_stop`) and keeps what arrived, marked incomplete.
 async fn closing_the_stream_cancels_upstream_and_keeps_what_arrived_as_incomplete(
     backend: Backend,
 ) {
     let app = spawn_app(backend).await;
-    user_with_key(&app).await;
-    app.stub
-        .state
-        .set_fault_for(Fault::Slow { delay_ms: 150 }, 1);
-    let response = app
-        .client
-        .post(app.url("/api/v1/chat"))
-        .json(&json!({ "message": "slowly now" }))
-        .send()
-        .await
-        .unwrap();
-    let mut body = response.bytes_stream();
+    let mut body = slow_chat(&app, "slowly now").await.bytes_stream();
     let mut parser = SseParser::default();
     let mut deltas = 0;
     while deltas < 2 {
@@ -574,18 +578,7 @@ async fn continuing_a_conversation_raises_it_and_records_the_key_s_use(backend: 
 /// leaves the key's use recorded: the key was used all the same.
 async fn the_key_s_use_is_recorded_when_the_answer_cannot_be_stored(backend: Backend) {
     let app = spawn_app(backend).await;
-    user_with_key(&app).await;
-    app.stub
-        .state
-        .set_fault_for(Fault::Slow { delay_ms: 150 }, 1);
-    let response = app
-        .client
-        .post(app.url("/api/v1/chat"))
-        .json(&json!({ "message": "doomed" }))
-        .send()
-        .await
-        .unwrap();
-    let mut body = response.bytes_stream();
+    let mut body = slow_chat(&app, "doomed").await.bytes_stream();
     let mut parser = SseParser::default();
     let mut events = Vec::new();
     while !events.iter().any(|e: &apexaurum::sse::SseEvent| e.event == "delta") {
