@@ -632,7 +632,8 @@ async fn a_search_from_the_page_without_script_lists_the_results(backend: Backen
     seed(&app, me, "Other", &["nothing here"]).await;
     let page = chat_page(&app, "?q=umbrella").await;
     assert!(page.contains("1 conversation found."), "{page}");
-    assert!(page.contains("<mark>umbrella</mark>"), "the match marked");
+    // (The server may close the word with a hydration marker: `umbrella<!></mark>`.)
+    assert!(page.contains("<mark>umbrella"), "the match marked: {page}");
     assert!(
         page.contains("&lt;b&gt;"),
         "the message's markup stays text"
