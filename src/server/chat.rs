@@ -226,7 +226,12 @@ async fn prepare(
 ) -> Result<Prepared, AppError> {
     let (conversation, parent_id, rows, created) = match &request.conversation_id {
         Some(id) => {
-            let conversation = conversations::owned(state, user_id, id).await?;
+            // The conversation (is it theirs?) and its messages, read side by side: two
+            // reads in the time of one. The messages are used only once ownership holds.
+            let (conversation, rows) = tokio::try_join!(
+                conversations::owned(state, user_id, id),
+                async { state.db.messages(id).await.map_err(AppError::from) },
+            )?;
             // Stored before Anthropic is called, where it belongs in the conversation's tree.
             let turn = match (&request.regenerate, &request.edit_of) {
                 (Some(answer), _) => Turn::Regenerate { answer },
@@ -241,7 +246,7 @@ async fn prepare(
                 },
             };
             let (parent_id, rows) =
-                conversations::store_turn(state, &conversation.id, turn).await?;
+                conversations::store_turn(state, &conversation.id, rows, turn).await?;
             (conversation, parent_id, rows, false)
         }
         None => {

@@ -271,14 +271,16 @@ pub(crate) enum Turn<'a> {
 
 /// Stores the person's message of `turn` (if it has one) where it belongs in the tree, and
 /// returns the message to answer and the conversation down to it, oldest first: what
-/// Anthropic is sent. A message id not in this conversation (someone else's, say) is
-/// `ConversationNotFound`; one of the wrong kind is `InvalidRequest`.
+/// Anthropic is sent. `rows` are the conversation's messages as just read
+/// ([`Db::messages`](crate::server::db::Db::messages)). A message id not in this
+/// conversation (someone else's, say) is `ConversationNotFound`; one of the wrong kind is
+/// `InvalidRequest`.
 pub(crate) async fn store_turn(
     state: &AppState,
     conversation_id: &str,
+    mut rows: Vec<MessageRow>,
     turn: Turn<'_>,
 ) -> Result<(String, Vec<MessageRow>), AppError> {
-    let mut rows = state.db.messages(conversation_id).await?;
     // What to answer: a message already stored, or one to store after its parent.
     let plan = {
         let tree = Tree::new(&rows);

@@ -98,13 +98,9 @@ fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<u64> {
     }
     RESOURCES
         .iter()
-        .filter(|(name, _)| {
-            header(&format!("anthropic-ratelimit-{name}-remaining"))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                == Some(0)
-        })
-        .filter_map(|(name, _)| {
-            let reset = header(&format!("anthropic-ratelimit-{name}-reset"))?;
+        .filter(|r| header(r.remaining).and_then(|v| v.trim().parse::<u64>().ok()) == Some(0))
+        .filter_map(|r| {
+            let reset = header(r.reset)?;
             let reset = DateTime::parse_from_rfc3339(reset.trim()).ok()?;
             let millis = (reset.with_timezone(&Utc) - now).num_milliseconds();
             Some(u64::try_from(millis).unwrap_or(0).div_ceil(1000))
@@ -113,37 +109,48 @@ fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<u64> {
         .map(|secs| secs.clamp(1, MAX_RETRY_AFTER_SECS))
 }
 
-/// The rate limits Anthropic reports: header infix and the name the browser gets.
-const RESOURCES: [(&str, &str); 4] = [
-    ("requests", "requests"),
-    ("tokens", "tokens"),
-    ("input-tokens", "input_tokens"),
-    ("output-tokens", "output_tokens"),
+/// A rate limit Anthropic reports: the name the browser gets, and the headers with the
+/// limit, what is left of it and when it resets (whole names: every answer's headers are
+/// read, so none is formatted per answer).
+struct Resource {
+    name: &'static str,
+    limit: &'static str,
+    remaining: &'static str,
+    reset: &'static str,
+}
+
+macro_rules! resource {
+    ($infix:literal, $name:literal) => {
+        Resource {
+            name: $name,
+            limit: concat!("anthropic-ratelimit-", $infix, "-limit"),
+            remaining: concat!("anthropic-ratelimit-", $infix, "-remaining"),
+            reset: concat!("anthropic-ratelimit-", $infix, "-reset"),
+        }
+    };
+}
+
+const RESOURCES: [Resource; 4] = [
+    resource!("requests", "requests"),
+    resource!("tokens", "tokens"),
+    resource!("input-tokens", "input_tokens"),
+    resource!("output-tokens", "output_tokens"),
 ];
 
 /// The limit nearest to running out, when less than a tenth of it is left.
 pub fn rate_limit_warning(headers: &HeaderMap) -> Option<RateLimitWarning> {
-    let header = |name: String| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_string())
-    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let number = |name: &str| header(name)?.parse::<u64>().ok();
     RESOURCES
         .iter()
-        .filter_map(|(infix, resource)| {
-            let number = |field: &str| {
-                header(format!("anthropic-ratelimit-{infix}-{field}"))?
-                    .parse::<u64>()
-                    .ok()
-            };
-            let limit = number("limit").filter(|l| *l > 0)?;
-            let remaining = number("remaining")?.min(limit);
+        .filter_map(|r| {
+            let limit = number(r.limit).filter(|l| *l > 0)?;
+            let remaining = number(r.remaining)?.min(limit);
             (remaining.saturating_mul(10) < limit).then(|| RateLimitWarning {
-                resource: (*resource).to_string(),
+                resource: r.name.to_string(),
                 remaining,
                 limit,
-                reset: header(format!("anthropic-ratelimit-{infix}-reset")),
+                reset: header(r.reset).map(str::to_string),
             })
         })
         // The smallest share left (remaining / limit), compared without division.
