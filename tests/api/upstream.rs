@@ -516,7 +516,28 @@ async fn key_activity_is_bounded_and_never_shows_key_material(backend: Backend) 
     assert_error(anonymous, 401, "unauthenticated").await;
 }
 
+/// An outage upstream is Anthropic's, not the app's: the request's own log line for the
+/// 503 is a warning, so an operator's error alerts stay for the app's own failures.
+async fn an_upstream_outage_is_logged_as_a_warning_not_an_error(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    app.stub.state.set_fault_for(Fault::Status(500), 1);
+    let failed = chat(&app, json!({ "message": "hello" })).await;
+    assert_eq!(failed.status, 503);
+    let logs = captured_logs();
+    let failures: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("response failed") && l.contains("503"))
+        .collect();
+    assert!(!failures.is_empty(), "the 503 was not logged at all");
+    assert!(
+        failures.iter().all(|l| l.contains("WARN") && !l.contains("ERROR")),
+        "{failures:#?}"
+    );
+}
+
 crate::db_tests!(
+    an_upstream_outage_is_logged_as_a_warning_not_an_error,
     each_upstream_trouble_has_its_own_code_and_leaves_the_key_valid,
     a_message_retried_after_a_rate_limit_is_stored_once,
     an_overload_mid_stream_ends_the_stream_with_its_code,
