@@ -1,6 +1,7 @@
 import { expect, signInViaApi, test, validApiKey } from './support/fixtures';
 import type { APIRequestContext, Page } from '@playwright/test';
 import { readFile } from 'node:fs/promises';
+import { send } from './support/chat';
 
 /**
  * Reading one's history: search that opens at the message, export, the conversations still
@@ -95,6 +96,26 @@ test('a search finds the words and opens the conversation at that message', asyn
     await s.search.fill(q);
     await expect(s.nav.getByRole('status')).toHaveText('No conversations match.');
   }
+});
+
+test('a conversation answered and stopped rises to the top of the list', async ({ page, newAccount }) => {
+  await accountWithKey(page, newAccount);
+  const older = await chatViaApi(page.request, 'An older conversation about tides');
+  await chatViaApi(page.request, 'A newer conversation about clouds');
+  await page.goto(`/chat?c=${older.conversation_id}`);
+  const s = sidebar(page);
+  const links = s.nav.getByRole('list').getByRole('link');
+  await expect(links.first()).toHaveText(/newer conversation about clouds/);
+
+  await send(page, 'and the moon? [[slow]]');
+  const log = page.getByRole('log');
+  // The stored answer above, and the new one beginning.
+  await expect(log.getByText(/Hello from/)).toHaveCount(2);
+  await page.getByRole('button', { name: 'Stop', exact: true }).click();
+  await expect(log.getByText(/incomplete/i)).toBeVisible();
+  // Its answer, stored a moment after Stop, made it the latest: the list shows that
+  // without a reload.
+  await expect(links.first()).toHaveText(/older conversation about tides/);
 });
 
 test('a conversation downloads as Markdown and JSON, and all of them as JSON', async ({ page, newAccount }) => {

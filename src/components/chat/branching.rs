@@ -63,8 +63,10 @@ impl ChatState {
     }
 
     /// After Stop: once the server has stored what arrived (it does so when it notices
-    /// the closed connection, so a moment later), shows the conversation as stored.
-    /// Left as it is when the answer does not turn up.
+    /// the closed connection, so a moment later), shows the conversation as stored, and
+    /// reads the list again: the stored answer moved the conversation to the top, which the
+    /// list read at Stop may not have seen yet. Left as it is when the answer does not
+    /// turn up.
     pub fn reload_stopped(self) {
         // The answers shown before: the stopped one is none of them.
         let known: Vec<String> = match untrack(|| self.stored()) {
@@ -93,6 +95,7 @@ impl ChatState {
                     if self.streaming.try_get_untracked() == Some(false) {
                         self.show(view);
                     }
+                    self.refresh_list();
                     return;
                 }
             }
