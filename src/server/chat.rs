@@ -228,10 +228,9 @@ async fn prepare(
         Some(id) => {
             // The conversation (is it theirs?) and its messages, read side by side: two
             // reads in the time of one. The messages are used only once ownership holds.
-            let (conversation, rows) = tokio::try_join!(
-                conversations::owned(state, user_id, id),
-                async { state.db.messages(id).await.map_err(AppError::from) },
-            )?;
+            let messages = async { state.db.messages(id).await.map_err(AppError::from) };
+            let (conversation, rows) =
+                tokio::try_join!(conversations::owned(state, user_id, id), messages)?;
             // Stored before Anthropic is called, where it belongs in the conversation's tree.
             let turn = match (&request.regenerate, &request.edit_of) {
                 (Some(answer), _) => Turn::Regenerate { answer },

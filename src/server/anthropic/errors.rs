@@ -89,24 +89,28 @@ fn error_detail(body: &[u8]) -> Option<ErrorDetail> {
 /// Seconds to wait: `retry-after` (whole or fractional seconds, rounded up), else the
 /// latest reset among the limits with nothing left.
 fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<u64> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let header = |name: &str| header_text(headers, name);
     if let Some(secs) = header("retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
+        .and_then(|v| v.parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
     {
         return Some((secs.ceil() as u64).clamp(1, MAX_RETRY_AFTER_SECS));
     }
     RESOURCES
         .iter()
-        .filter(|r| header(r.remaining).and_then(|v| v.trim().parse::<u64>().ok()) == Some(0))
+        .filter(|r| header(r.remaining).and_then(|v| v.parse::<u64>().ok()) == Some(0))
         .filter_map(|r| {
-            let reset = header(r.reset)?;
-            let reset = DateTime::parse_from_rfc3339(reset.trim()).ok()?;
+            let reset = DateTime::parse_from_rfc3339(header(r.reset)?).ok()?;
             let millis = (reset.with_timezone(&Utc) - now).num_milliseconds();
             Some(u64::try_from(millis).unwrap_or(0).div_ceil(1000))
         })
         .max()
         .map(|secs| secs.clamp(1, MAX_RETRY_AFTER_SECS))
+}
+
+/// A header's value as text, without the spaces around it.
+fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name)?.to_str().ok().map(str::trim)
 }
 
 /// A rate limit Anthropic reports: the name the browser gets, and the headers with the
@@ -139,7 +143,7 @@ const RESOURCES: [Resource; 4] = [
 
 /// The limit nearest to running out, when less than a tenth of it is left.
 pub fn rate_limit_warning(headers: &HeaderMap) -> Option<RateLimitWarning> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| header_text(headers, name);
     let number = |name: &str| header(name)?.parse::<u64>().ok();
     RESOURCES
         .iter()
