@@ -217,7 +217,11 @@ pub async fn usable_key(
 pub async fn mark_used(state: &AppState, user_id: i64, key: &StoredKey, at: DateTime<Utc>) {
     if let Err(e) = state
         .db
-        .mark_key_used(user_id, &key.token, &at.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .mark_key_used(
+            user_id,
+            &key.token,
+            &at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        )
         .await
     {
         internal("recording last use of a key", e);

@@ -11,16 +11,16 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 
 use super::user_settings::{KeyEntry, UserSettings};
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use sqlx::{
     postgres::{PgPool, PgPoolOptions},
     sqlite::{
-        SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-        SqlitePoolOptions, SqliteSynchronous,
+        SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+        SqliteSynchronous,
     },
     types::Json,
     ConnectOptions as _, Connection as _,
 };
-use futures::future::BoxFuture;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 /// A database pool of either kind.
@@ -127,7 +127,9 @@ macro_rules! on_writer {
 pub(crate) trait WriteTarget<'c> {
     type Database: sqlx::Database;
 
-    fn begin_write(self) -> BoxFuture<'c, Result<sqlx::Transaction<'c, Self::Database>, sqlx::Error>>;
+    fn begin_write(
+        self,
+    ) -> BoxFuture<'c, Result<sqlx::Transaction<'c, Self::Database>, sqlx::Error>>;
 }
 
 impl<'c> WriteTarget<'c> for &'c mut SqliteConnection {
@@ -137,7 +139,9 @@ impl<'c> WriteTarget<'c> for &'c mut SqliteConnection {
     /// to write after another connection (another process, now) has committed fails at
     /// once with "database is locked" (its snapshot is stale, so SQLite cannot wait),
     /// where an immediate one waits its turn within the busy timeout.
-    fn begin_write(self) -> BoxFuture<'c, Result<sqlx::Transaction<'c, sqlx::Sqlite>, sqlx::Error>> {
+    fn begin_write(
+        self,
+    ) -> BoxFuture<'c, Result<sqlx::Transaction<'c, sqlx::Sqlite>, sqlx::Error>> {
         self.begin_with("BEGIN IMMEDIATE")
     }
 }
@@ -145,7 +149,9 @@ impl<'c> WriteTarget<'c> for &'c mut SqliteConnection {
 impl<'c> WriteTarget<'c> for &'c PgPool {
     type Database = sqlx::Postgres;
 
-    fn begin_write(self) -> BoxFuture<'c, Result<sqlx::Transaction<'c, sqlx::Postgres>, sqlx::Error>> {
+    fn begin_write(
+        self,
+    ) -> BoxFuture<'c, Result<sqlx::Transaction<'c, sqlx::Postgres>, sqlx::Error>> {
         Box::pin(async move { self.begin().await })
     }
 }

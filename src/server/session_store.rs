@@ -288,10 +288,12 @@ impl ExpiredDeletion for AppSessionStore {
             // tower-sessions-sqlx-store's own statement, on the writer connection.
             Self::Sqlite(sqlite, _) => {
                 let mut writer = sqlite.writer().await.map_err(backend)?;
-                sqlx::query("DELETE FROM tower_sessions WHERE datetime(expiry_date) < datetime('now')")
-                    .execute(&mut *writer)
-                    .await
-                    .map_err(backend)?;
+                sqlx::query(
+                    "DELETE FROM tower_sessions WHERE datetime(expiry_date) < datetime('now')",
+                )
+                .execute(&mut *writer)
+                .await
+                .map_err(backend)?;
                 Ok(())
             }
             Self::Postgres(s, _) => s.delete_expired().await,

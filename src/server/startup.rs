@@ -304,9 +304,10 @@ fn router(state: AppState, session_store: AppSessionStore) -> AppService {
         // A 5xx is a warning in tower-http's line: the app logs its own failures as errors
         // where they happen, with their cause (`server::internal`), and an outage upstream
         // (503) is Anthropic's, said at warning level where it is met.
-        .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(
-            tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN),
-        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
+        )
         .layer(middleware::from_fn(move |req, next| {
             headers::secure(policy.clone(), req, next)
         }))

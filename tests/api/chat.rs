@@ -546,8 +546,12 @@ async fn continuing_a_conversation_raises_it_and_records_the_key_s_use(backend: 
     let app = spawn_app(backend).await;
     user_with_key(&app).await;
     assert!(app.key_status().await["last_used"].is_null());
-    let older = chat(&app, json!({ "message": "older" })).await.conversation_id();
-    let newer = chat(&app, json!({ "message": "newer" })).await.conversation_id();
+    let older = chat(&app, json!({ "message": "older" }))
+        .await
+        .conversation_id();
+    let newer = chat(&app, json!({ "message": "newer" }))
+        .await
+        .conversation_id();
     let order = |list: &Value| -> Vec<String> {
         list.as_array()
             .unwrap()
@@ -566,12 +570,19 @@ async fn continuing_a_conversation_raises_it_and_records_the_key_s_use(backend: 
     .await;
     assert_eq!(again.last().0, "done");
     let list: Value = app.get("/api/v1/conversations").await.json().await.unwrap();
-    assert_eq!(order(&list), [older.clone(), newer], "used last, listed first");
+    assert_eq!(
+        order(&list),
+        [older.clone(), newer],
+        "used last, listed first"
+    );
     assert_eq!(list[0]["model"], "claude-haiku-4-5");
     // Its "updated" is when the answer began: not after the answer was stored.
     let stored = conversation(&app, &older).await;
     let answer_at = stored["messages"][3]["created_at"].as_str().unwrap();
-    assert!(list[0]["updated_at"].as_str().unwrap() <= answer_at, "{list} {stored}");
+    assert!(
+        list[0]["updated_at"].as_str().unwrap() <= answer_at,
+        "{list} {stored}"
+    );
 }
 
 /// An answer that cannot be stored (its conversation deleted while it streamed) still
@@ -581,13 +592,18 @@ async fn the_key_s_use_is_recorded_when_the_answer_cannot_be_stored(backend: Bac
     let mut body = slow_chat(&app, "doomed").await.bytes_stream();
     let mut parser = SseParser::default();
     let mut events = Vec::new();
-    while !events.iter().any(|e: &apexaurum::sse::SseEvent| e.event == "delta") {
+    while !events
+        .iter()
+        .any(|e: &apexaurum::sse::SseEvent| e.event == "delta")
+    {
         events.extend(parser.push(&body.next().await.unwrap().unwrap()));
     }
     let list: Value = app.get("/api/v1/conversations").await.json().await.unwrap();
     let id = list[0]["id"].as_str().unwrap();
     assert_eq!(
-        app.delete(&format!("/api/v1/conversations/{id}")).await.status(),
+        app.delete(&format!("/api/v1/conversations/{id}"))
+            .await
+            .status(),
         204
     );
     while let Some(chunk) = body.next().await {

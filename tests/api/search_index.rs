@@ -102,7 +102,10 @@ async fn an_answered_message_is_found_at_once_and_indexed_soon_after(backend: Ba
         .to_string();
     // Straight after the answer, whether or not the indexer has run.
     assert_eq!(search(&app, "marmalade").await, std::slice::from_ref(&id));
-    assert_eq!(search(&app, "stand-in said").await, std::slice::from_ref(&id));
+    assert_eq!(
+        search(&app, "stand-in said").await,
+        std::slice::from_ref(&id)
+    );
 
     // A second message in the conversation, then no search: the background indexer
     // catches up by itself.

@@ -17,10 +17,12 @@ const KEY: &str = "sk-ant-api03-sessions-sessions-sessions-sessions-0000";
 /// expiry and its user id column.
 async fn stored_session(db: &Db) -> (Vec<u8>, OffsetDateTime, Option<i64>) {
     match db {
-        Db::Sqlite(sqlite) => sqlx::query_as("SELECT data, expiry_date, user_id FROM tower_sessions")
-            .fetch_one(&sqlite.reads)
-            .await
-            .unwrap(),
+        Db::Sqlite(sqlite) => {
+            sqlx::query_as("SELECT data, expiry_date, user_id FROM tower_sessions")
+                .fetch_one(&sqlite.reads)
+                .await
+                .unwrap()
+        }
         Db::Postgres(pool) => {
             sqlx::query_as("SELECT data, expiry_date, user_id FROM \"tower_sessions\".\"session\"")
                 .fetch_one(pool)

@@ -87,13 +87,20 @@ async fn writers_behind_a_held_turn_are_all_served_in_the_order_they_asked() {
     }
     // Longer than SQLite's busy handler would sleep between its first tries.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(writers.iter().all(|w| !w.is_finished()), "all wait their turn");
+    assert!(
+        writers.iter().all(|w| !w.is_finished()),
+        "all wait their turn"
+    );
     drop(held);
     for writer in writers {
         writer.await.unwrap().unwrap();
     }
     let expected: Vec<String> = (0..50).map(|n| n.to_string()).collect();
-    assert_eq!(stored_order(&db).await, expected, "first come, first served");
+    assert_eq!(
+        stored_order(&db).await,
+        expected,
+        "first come, first served"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +164,10 @@ async fn writers_wait_for_another_process_holding_the_lock() {
         ));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(writers.iter().all(|w| !w.is_finished()), "the lock is taken");
+    assert!(
+        writers.iter().all(|w| !w.is_finished()),
+        "the lock is taken"
+    );
     // Reads go on all the while (WAL).
     assert_eq!(db.list_conversations(me).await.unwrap().len(), 0);
     foreign.commit().await.unwrap();

@@ -531,7 +531,9 @@ async fn an_upstream_outage_is_logged_as_a_warning_not_an_error(backend: Backend
         .collect();
     assert!(!failures.is_empty(), "the 503 was not logged at all");
     assert!(
-        failures.iter().all(|l| l.contains("WARN") && !l.contains("ERROR")),
+        failures
+            .iter()
+            .all(|l| l.contains("WARN") && !l.contains("ERROR")),
         "{failures:#?}"
     );
 }

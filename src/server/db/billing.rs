@@ -338,8 +338,10 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<MeterClaim>, DbError> {
         let sql = self.billing_sql().claim;
-        Ok(on_writer!(self, conn => sqlx::query_as::<_, MeterClaim>(sql)
-            .bind(lease_until).bind(worker).bind(now).bind(limit).fetch_all(conn).await)?)
+        Ok(
+            on_writer!(self, conn => sqlx::query_as::<_, MeterClaim>(sql)
+            .bind(lease_until).bind(worker).bind(now).bind(limit).fetch_all(conn).await)?,
+        )
     }
 
     /// Stripe accepted the report: it is never sent again.
