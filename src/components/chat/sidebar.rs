@@ -245,7 +245,9 @@ fn ConversationLink(conversation: ConversationSummary) -> impl IntoView {
         let agent = state
             .agent_view(Some(&agent_id))
             .map(|a| a.name)
-            .unwrap_or_else(|| agent_id.to_uppercase());
+            // Agent ids are ASCII (src/server/agents.rs checks them): the ASCII upper case
+            // is the same and leaves Unicode's case tables out of the WASM.
+            .unwrap_or_else(|| agent_id.to_ascii_uppercase());
         format!("{agent} · {when}")
     };
     let is_current = move || state.current.get().as_deref() == Some(id.as_str());
