@@ -2,6 +2,7 @@
 and by generic function. Used by benches/wasm_breakdown.sh."""
 import collections
 import re
+import signal
 import sys
 
 REPLACEMENTS = [("$LT$", "<"), ("$GT$", ">"), ("$RF$", "&"), ("$u20$", " "), ("$u7b$", "{"),
@@ -70,4 +71,5 @@ def main(log, wanted, lines):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends it quietly
     main(sys.argv[1], sys.argv[2], int(sys.argv[3]))

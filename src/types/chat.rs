@@ -78,12 +78,7 @@ impl Default for Siblings {
     }
 }
 
-/// A conversation with its messages. As JSON, the summary's fields sit beside `messages`
-/// (`#[serde(flatten)]` when written); read back through [`ConversationViewWire`], the same
-/// fields spelled out, because a flattened field's decoder buffers the whole object first
-/// and weighs on the browser's WASM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(from = "ConversationViewWire")]
 pub struct ConversationView {
     #[serde(flatten)]
     pub summary: ConversationSummary,
@@ -91,37 +86,6 @@ pub struct ConversationView {
     /// The estimated cost of its answers whose model is priced.
     #[serde(default)]
     pub cost_usd: f64,
-}
-
-/// [`ConversationView`] as it is read (see there).
-#[derive(Deserialize)]
-struct ConversationViewWire {
-    id: String,
-    title: String,
-    agent: String,
-    model: String,
-    created_at: String,
-    updated_at: String,
-    messages: Vec<MessageView>,
-    #[serde(default)]
-    cost_usd: f64,
-}
-
-impl From<ConversationViewWire> for ConversationView {
-    fn from(wire: ConversationViewWire) -> Self {
-        Self {
-            summary: ConversationSummary {
-                id: wire.id,
-                title: wire.title,
-                agent: wire.agent,
-                model: wire.model,
-                created_at: wire.created_at,
-                updated_at: wire.updated_at,
-            },
-            messages: wire.messages,
-            cost_usd: wire.cost_usd,
-        }
-    }
 }
 
 /// Token totals of one model over the current calendar month (UTC).
@@ -373,67 +337,6 @@ fn decode_line(line: &[u8]) -> Result<Option<ChatEvent>, MalformedFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_conversation_reads_back_as_written_its_summary_beside_the_messages() {
-        let view = ConversationView {
-            summary: ConversationSummary {
-                id: "c1".into(),
-                title: "Hello".into(),
-                agent: "Sage".into(),
-                model: "claude-sonnet".into(),
-                created_at: "2026-12-05T10:00:00Z".into(),
-                updated_at: "2026-12-05T10:01:00Z".into(),
-            },
-            messages: vec![MessageView {
-                id: "m1".into(),
-                role: "user".into(),
-                content: "Hi".into(),
-                model: None,
-                incomplete: false,
-                input_tokens: None,
-                output_tokens: None,
-                created_at: "2026-12-05T10:00:00Z".into(),
-                payer: None,
-                parent_id: None,
-                siblings: Siblings::default(),
-                cache_creation_input_tokens: None,
-                cache_read_input_tokens: None,
-                cost_usd: None,
-                saved_usd: None,
-            }],
-            cost_usd: 0.25,
-        };
-        let json = serde_json::to_value(&view).unwrap();
-        assert_eq!(json["id"], "c1");
-        assert_eq!(json["title"], "Hello");
-        assert!(json.get("summary").is_none(), "{json}");
-        let back: ConversationView = serde_json::from_value(json.clone()).unwrap();
-        assert_eq!(back, view);
-        // What older clients and servers send: no cost, and fields this one does not know.
-        let mut older = json;
-        older.as_object_mut().unwrap().remove("cost_usd");
-        older["extra"] = serde_json::json!(1);
-        let back: ConversationView = serde_json::from_value(older).unwrap();
-        assert_eq!(back.cost_usd, 0.0);
-        assert_eq!(back.summary, view.summary);
-        for missing in [
-            "id",
-            "title",
-            "agent",
-            "model",
-            "created_at",
-            "updated_at",
-            "messages",
-        ] {
-            let mut json = serde_json::to_value(&view).unwrap();
-            json.as_object_mut().unwrap().remove(missing);
-            assert!(
-                serde_json::from_value::<ConversationView>(json).is_err(),
-                "{missing}"
-            );
-        }
-    }
 
     fn done() -> ChatEvent {
         ChatEvent::Done(Done {
