@@ -338,6 +338,67 @@ fn decode_line(line: &[u8]) -> Result<Option<ChatEvent>, MalformedFrame> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_conversation_reads_back_as_written_its_summary_beside_the_messages() {
+        let view = ConversationView {
+            summary: ConversationSummary {
+                id: "c1".into(),
+                title: "Hello".into(),
+                agent: "Sage".into(),
+                model: "claude-sonnet".into(),
+                created_at: "2026-12-05T10:00:00Z".into(),
+                updated_at: "2026-12-05T10:01:00Z".into(),
+            },
+            messages: vec![MessageView {
+                id: "m1".into(),
+                role: "user".into(),
+                content: "Hi".into(),
+                model: None,
+                incomplete: false,
+                input_tokens: None,
+                output_tokens: None,
+                created_at: "2026-12-05T10:00:00Z".into(),
+                payer: None,
+                parent_id: None,
+                siblings: Siblings::default(),
+                cache_creation_input_tokens: None,
+                cache_read_input_tokens: None,
+                cost_usd: None,
+                saved_usd: None,
+            }],
+            cost_usd: 0.25,
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["id"], "c1");
+        assert_eq!(json["title"], "Hello");
+        assert!(json.get("summary").is_none(), "{json}");
+        let back: ConversationView = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, view);
+        // What older clients and servers send: no cost, and fields this one does not know.
+        let mut older = json;
+        older.as_object_mut().unwrap().remove("cost_usd");
+        older["extra"] = serde_json::json!(1);
+        let back: ConversationView = serde_json::from_value(older).unwrap();
+        assert_eq!(back.cost_usd, 0.0);
+        assert_eq!(back.summary, view.summary);
+        for missing in [
+            "id",
+            "title",
+            "agent",
+            "model",
+            "created_at",
+            "updated_at",
+            "messages",
+        ] {
+            let mut json = serde_json::to_value(&view).unwrap();
+            json.as_object_mut().unwrap().remove(missing);
+            assert!(
+                serde_json::from_value::<ConversationView>(json).is_err(),
+                "{missing}"
+            );
+        }
+    }
+
     fn done() -> ChatEvent {
         ChatEvent::Done(Done {
             conversation_id: "c1".into(),
