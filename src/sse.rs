@@ -27,6 +27,19 @@ impl SseParser {
     /// should be treated as broken.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
+        self.push_with(chunk, |event, data| {
+            out.push(SseEvent {
+                event: event.to_owned(),
+                data: data.to_owned(),
+            });
+        });
+        out
+    }
+
+    /// As [`Self::push`], handing each completed event (its name, its data) to `on_event`
+    /// instead of returning it: the parser's buffers are lent, not given away, so reading
+    /// a stream allocates nothing per event or per line.
+    pub fn push_with(&mut self, chunk: &[u8], mut on_event: impl FnMut(&str, &str)) {
         let mut rest = chunk;
         // A line at a time (or what there is of it): the bytes are searched, not handled
         // one by one.
@@ -48,13 +61,19 @@ impl SseParser {
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
-                self.line_done(&String::from_utf8_lossy(&line), &mut out);
-                // The buffer is kept for the next line.
+                // Checked as UTF-8 (fast, and no copy); only a line that is not is
+                // decoded lossily.
+                match std::str::from_utf8(&line) {
+                    Ok(text) => self.line_done(text, &mut on_event),
+                    Err(_) => self.line_done(&String::from_utf8_lossy(&line), &mut on_event),
+                }
+                // The buffer is kept for the next line (unless a long line grew it).
                 line.clear();
-                self.line = line;
+                if line.capacity() <= KEPT_CAPACITY {
+                    self.line = line;
+                }
             }
         }
-        out
     }
 
     /// Whether an event grew past [`MAX_EVENT_BYTES`] (nothing more is read).
@@ -62,18 +81,22 @@ impl SseParser {
         self.overflowed
     }
 
-    fn line_done(&mut self, line: &str, out: &mut Vec<SseEvent>) {
+    fn line_done(&mut self, line: &str, on_event: &mut impl FnMut(&str, &str)) {
         if line.is_empty() {
             if !self.data.is_empty() || !self.event.is_empty() {
                 let event = if self.event.is_empty() {
-                    "message".to_string()
+                    "message"
                 } else {
-                    std::mem::take(&mut self.event)
+                    &self.event
                 };
-                out.push(SseEvent {
-                    event,
-                    data: std::mem::take(&mut self.data),
-                });
+                on_event(event, &self.data);
+                self.event.clear();
+                self.data.clear();
+                // A big event's buffer is not kept for the small ones after it: a
+                // stream holds only what its current event needs.
+                if self.data.capacity() > KEPT_CAPACITY {
+                    self.data = String::new();
+                }
             }
             return;
         }
@@ -85,7 +108,10 @@ impl SseParser {
             .map(|(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)))
             .unwrap_or((line, ""));
         match field {
-            "event" => self.event = value.to_string(),
+            "event" => {
+                self.event.clear();
+                self.event.push_str(value);
+            }
             "data" => {
                 if !self.data.is_empty() {
                     self.data.push('\n');
@@ -96,6 +122,9 @@ impl SseParser {
         }
     }
 }
+
+/// The most a parser's buffers keep between events.
+const KEPT_CAPACITY: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -120,6 +149,20 @@ mod tests {
         assert!(
             parser.push(b"\n\ndata: late\n\n").is_empty(),
             "nothing after the cut"
+        );
+    }
+
+    #[test]
+    fn a_big_events_buffers_are_not_kept_for_the_next() {
+        let mut parser = SseParser::default();
+        let big = format!("data: {}\n\n", "z".repeat(100_000));
+        assert_eq!(parser.push(big.as_bytes())[0].data.len(), 100_000);
+        assert!(parser.data.capacity() <= KEPT_CAPACITY);
+        assert!(parser.line.capacity() <= KEPT_CAPACITY);
+        let events = parser.push(b"event: x\ndata: small\n\n");
+        assert_eq!(
+            (events[0].event.as_str(), events[0].data.as_str()),
+            ("x", "small")
         );
     }
 

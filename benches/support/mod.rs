@@ -29,6 +29,8 @@ pub const SQLITE_THREADS: &str = "sqlx-sqlite";
 pub struct Harness {
     pub base: String,
     pub stub_base: String,
+    /// The stand-in's state: its faults (a pace, say) for the next requests.
+    pub stub: anthropic_stub::StubState,
     app_runtime: Runtime,
     stub_runtime: Runtime,
     _dir: tempfile::TempDir,
@@ -51,9 +53,9 @@ impl Harness {
             telemetry::init(AppEnv::Development, std::io::stderr);
         }
         let stub_runtime = runtime(STUB_THREADS, 1);
-        let stub_base = stub_runtime.block_on(async {
+        let (stub_base, stub) = stub_runtime.block_on(async {
             let stub = anthropic_stub::spawn().await;
-            let base = stub.base_url.clone();
+            let base = (stub.base_url.clone(), stub.state.clone());
             // The handle's server lives as long as the runtime.
             std::mem::forget(stub);
             base
@@ -92,6 +94,7 @@ impl Harness {
         Self {
             base,
             stub_base,
+            stub,
             app_runtime,
             stub_runtime,
             _dir: dir,

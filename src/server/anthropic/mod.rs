@@ -251,16 +251,18 @@ impl EventStream {
             let Some(chunk) = self.body.next().await else {
                 return Ok(None);
             };
-            for event in self.parser.push(&chunk?) {
-                match serde_json::from_str::<StreamEvent>(&event.data) {
-                    Ok(typed) => self.ready.push_back(typed),
+            let chunk = chunk?;
+            let ready = &mut self.ready;
+            self.parser.push_with(&chunk, |name, data| {
+                match StreamEvent::from_data(name, data) {
+                    Ok(typed) => ready.push_back(typed),
                     Err(e) => tracing::warn!(
-                        event = event.event,
+                        event = name,
                         error = %e,
                         "skipped a malformed event from Anthropic"
                     ),
                 }
-            }
+            });
         }
     }
 }

@@ -279,11 +279,51 @@ impl StreamEvent {
         }
     }
 
+    /// An event's data read into its type (`name`, the SSE event's name, is only a hint:
+    /// the `type` in the data decides). Nearly every event of an answer is a text delta,
+    /// and those are read straight into their variant: the derived reader of an internally
+    /// tagged enum first copies every field into a buffer of its own to find the tag, at
+    /// each level. Any other event, or data that does not read that way, goes to the
+    /// derived reader, whose answer (or error) it then is.
+    pub fn from_data(name: &str, data: &str) -> serde_json::Result<Self> {
+        if name == "content_block_delta" {
+            if let Ok(event) = serde_json::from_str::<TextDeltaEvent<'_>>(data) {
+                if event.kind == "content_block_delta" && event.delta.kind == "text_delta" {
+                    return Ok(Self::ContentBlockDelta {
+                        index: event.index,
+                        delta: BlockDelta::TextDelta {
+                            text: event.delta.text,
+                        },
+                    });
+                }
+            }
+        }
+        serde_json::from_str(data)
+    }
+
     /// The event as it goes on the wire: `event: <name>` and `data: <json>`.
     pub fn to_sse(&self) -> String {
         let data = serde_json::to_string(self).expect("stream events serialize");
         format!("event: {}\ndata: {data}\n\n", self.name())
     }
+}
+
+/// A `content_block_delta` read as if it carried a text delta (see
+/// [`StreamEvent::from_data`]): both tags are checked after reading.
+#[derive(Deserialize)]
+struct TextDeltaEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    index: u32,
+    #[serde(borrow)]
+    delta: TextDeltaBody<'a>,
+}
+
+#[derive(Deserialize)]
+struct TextDeltaBody<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    text: String,
 }
 
 /// What a `content_block_delta` adds to its block.
@@ -448,6 +488,67 @@ data: {"type": "message_stop"}
                 ..
             }
         ));
+    }
+
+    /// The text-delta path reads every event exactly as the derived reader does: the same
+    /// value, or the same error.
+    #[test]
+    fn fuzz_from_data_reads_as_the_derived_reader() {
+        const FRAGMENTS: [&str; 22] = [
+            "{",
+            "}",
+            ",",
+            ":",
+            "\"type\"",
+            "\"content_block_delta\"",
+            "\"text_delta\"",
+            "\"thinking_delta\"",
+            "\"index\"",
+            "\"delta\"",
+            "\"text\"",
+            "\"h\\u00e9\\n\"",
+            "\"\"",
+            "0",
+            "7",
+            "-1",
+            "4294967296",
+            "null",
+            "{\"type\":\"text_delta\",\"text\":\"a\"}",
+            "\"type\":\"content_block_delta\",\"index\":0,",
+            "\"delta\":{\"type\":\"text_delta\",\"text\":\"b\"}",
+            "\"extra\":[1,{\"type\":\"x\"}]",
+        ];
+        let read = |data: &str| {
+            let fast = StreamEvent::from_data("content_block_delta", data);
+            let derived = serde_json::from_str::<StreamEvent>(data);
+            assert_eq!(format!("{fast:?}"), format!("{derived:?}"), "{data}");
+            fast.is_ok()
+        };
+        for data in DOCS_STREAM
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .chain(DOCS_EVENTS)
+        {
+            assert!(read(data), "{data}");
+        }
+        crate::fuzz::run("stream_event", |g| {
+            let mut data = String::from("{");
+            data.push_str(&g.text(&FRAGMENTS, 24));
+            read(&data);
+        });
+        // Valid events in odd shapes: field order, unknown fields, duplicates, other tags.
+        let both = [
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":"x\u00e9"},"extra":1}"#,
+            r#"{"index":3,"delta":{"text":"x","type":"text_delta"},"type":"content_block_delta"}"#,
+            r#"{"type":"content_block_delta","type":"ping","index":0,"delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x","text":"y"}}"#,
+            r#"{"type":"ping","index":0,"delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"citations_delta","text":"x"}}"#,
+        ];
+        for data in both {
+            read(data);
+        }
+        assert!(read(both[0]) && read(both[1]));
     }
 
     #[test]
