@@ -7,7 +7,14 @@
 //! Reads go through [`on_pool!`], writes through [`on_writer!`]: on SQLite the two are
 //! different connections (see [`Sqlite`]), and a write put on the readers fails at once.
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use super::user_settings::{KeyEntry, UserSettings};
 use chrono::{DateTime, Utc};
@@ -47,7 +54,170 @@ pub struct Sqlite {
     /// Connections for reads.
     pub reads: SqlitePool,
     writer: Arc<Mutex<Option<SqliteConnection>>>,
+    /// Set while a [`Script`] runs on the writer, cleared once it committed or was rolled
+    /// back: still set when the next turn begins, the script was cut off (its request
+    /// gone) and may have left its transaction open, which that turn rolls back first.
+    /// Read and written only by the holder of the writer.
+    script_open: Arc<AtomicBool>,
     options: Arc<SqliteConnectOptions>,
+}
+
+/// Statements for [`Sqlite::run_script`], one transaction sent as one command. Each
+/// statement is written with its own parameters `$1`…`$n` and followed by exactly its `n`
+/// values: they are renumbered after the values bound before it (`$1` of the second
+/// statement becomes `$7` when the first bound six). Only what the statements' text says
+/// is run: values are bound, never written into the SQL.
+struct Script<'q> {
+    sql: String,
+    args: sqlx::sqlite::SqliteArguments<'q>,
+    bound: usize,
+    error: Option<sqlx::error::BoxDynError>,
+}
+
+impl<'q> Script<'q> {
+    fn new() -> Self {
+        Self {
+            sql: String::from("BEGIN IMMEDIATE;\n"),
+            args: Default::default(),
+            bound: 0,
+            error: None,
+        }
+    }
+
+    /// Adds a statement; the values bound next are its `$1`, `$2`….
+    fn statement(mut self, sql: &str) -> Self {
+        renumber(sql, self.bound, &mut self.sql);
+        self.sql.push_str(";\n");
+        self
+    }
+
+    fn bind<T>(mut self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        use sqlx::Arguments as _;
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert(e);
+        }
+        self.bound += 1;
+        self
+    }
+}
+
+/// Statements that commit together or not at all, written once for both databases: each
+/// statement with its own `$1`…`$n`, followed by its `n` values. On SQLite they go to the
+/// writer as one command ([`Sqlite::run_script`]); on PostgreSQL one after the other in a
+/// transaction. Made by [`Db::write_batch`].
+pub(crate) struct WriteBatch<'q>(Batch<'q>);
+
+enum Batch<'q> {
+    Sqlite(&'q Sqlite, Script<'q>),
+    Postgres(
+        &'q PgPool,
+        Vec<sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>>,
+    ),
+}
+
+impl<'q> WriteBatch<'q> {
+    pub fn statement(self, sql: &'q str) -> Self {
+        Self(match self.0 {
+            Batch::Sqlite(db, script) => Batch::Sqlite(db, script.statement(sql)),
+            Batch::Postgres(db, mut queries) => {
+                queries.push(sqlx::query(sql));
+                Batch::Postgres(db, queries)
+            }
+        })
+    }
+
+    /// The next value of the statement added last.
+    pub fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q
+            + sqlx::Encode<'q, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>,
+    {
+        Self(match self.0 {
+            Batch::Sqlite(db, script) => Batch::Sqlite(db, script.bind(value)),
+            Batch::Postgres(db, mut queries) => {
+                let query = queries.pop().expect("a statement before its values");
+                queries.push(query.bind(value));
+                Batch::Postgres(db, queries)
+            }
+        })
+    }
+
+    /// Commits the statements.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.commit_returning::<NoRow>().await.map(|_| ())
+    }
+
+    /// Commits the statements; returns the first row one of them returned (`RETURNING`).
+    /// (Boxed, as [`WriteTarget::begin_write`] is, for the callers' futures to stay `Send`.)
+    pub fn commit_returning<R>(self) -> BoxFuture<'q, Result<Option<R>, sqlx::Error>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + 'q,
+    {
+        Box::pin(async move {
+            match self.0 {
+                Batch::Sqlite(db, script) => {
+                    let rows = db.run_script(script).await?;
+                    rows.first().map(R::from_row).transpose()
+                }
+                Batch::Postgres(db, queries) => {
+                    let mut tx = db.begin().await?;
+                    let mut first = None;
+                    for query in queries {
+                        let rows = query.fetch_all(&mut *tx).await?;
+                        if let (None, Some(row)) = (&first, rows.first()) {
+                            first = Some(R::from_row(row)?);
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(first)
+                }
+            }
+        })
+    }
+}
+
+/// Reads nothing of a row: for batches whose rows nobody needs.
+struct NoRow;
+
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for NoRow {
+    fn from_row(_: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self)
+    }
+}
+
+/// Rolls back the writer's open transaction, if any (an error, "no transaction is active",
+/// otherwise: nothing to do).
+fn rollback(conn: &mut SqliteConnection) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let _ = sqlx::query("ROLLBACK").execute(conn).await;
+    })
+}
+
+/// `sql` with every parameter `$N` written as `$(N + offset)`. (`$` followed by anything
+/// but a digit, as in a JSON path `'$.a'`, is left alone; the statements here hold no `$`
+/// in a string literal before a digit.)
+fn renumber(sql: &str, offset: usize, out: &mut String) {
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            let n: usize = rest[..digits].parse().expect("ASCII digits");
+            out.push_str(&(n + offset).to_string());
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
 }
 
 /// The longest a write waits for its turn: the pools' `acquire_timeout`, SQLite's
@@ -77,7 +247,49 @@ impl Sqlite {
         if slot.is_none() {
             *slot = Some(self.options.connect().await?);
         }
-        MutexGuard::try_map(slot, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)
+        let mut turn =
+            MutexGuard::try_map(slot, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)?;
+        if self.script_open.load(Ordering::Acquire) {
+            // Fails harmlessly when the script had committed before it was cut off.
+            rollback(&mut turn).await;
+            self.script_open.store(false, Ordering::Release);
+        }
+        Ok(turn)
+    }
+
+    /// Runs `script` on the writer: its statements between `BEGIN IMMEDIATE` and `COMMIT`,
+    /// sent to the connection's thread as one command instead of one each (each command is
+    /// a round trip between threads: two wake-ups, and most of a statement's cost here).
+    /// Returns the rows its statements returned, in order. On an error nothing of it is
+    /// kept; cut off half-way, the next turn rolls back what it left (see `script_open`).
+    ///
+    /// (Boxed, as [`WriteTarget::begin_write`] is, for the callers' futures to stay `Send`.)
+    fn run_script<'a>(
+        &'a self,
+        script: Script<'a>,
+    ) -> BoxFuture<'a, Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error>> {
+        Box::pin(async move {
+            let Script {
+                mut sql,
+                args,
+                error,
+                ..
+            } = script;
+            if let Some(e) = error {
+                return Err(sqlx::Error::Encode(e));
+            }
+            sql.push_str("COMMIT;");
+            let mut turn = self.writer().await?;
+            self.script_open.store(true, Ordering::Release);
+            // Every row read (not `fetch_one`): the statements after the first row run
+            // only while someone reads what they return.
+            let result = sqlx::query_with(&sql, args).fetch_all(&mut *turn).await;
+            if result.is_err() {
+                rollback(&mut turn).await;
+            }
+            self.script_open.store(false, Ordering::Release);
+            result
+        })
     }
 
     async fn close(&self) {
@@ -227,6 +439,7 @@ impl Db {
             Ok(Self::Sqlite(Sqlite {
                 reads,
                 writer: Arc::new(Mutex::new(Some(writer))),
+                script_open: Arc::new(AtomicBool::new(false)),
                 options: Arc::new(options),
             }))
         } else {
@@ -237,6 +450,14 @@ impl Db {
                 .await?;
             Ok(Self::Postgres(pool))
         }
+    }
+
+    /// Statements to commit together: see [`WriteBatch`].
+    pub(crate) fn write_batch(&self) -> WriteBatch<'_> {
+        WriteBatch(match self {
+            Self::Sqlite(sqlite) => Batch::Sqlite(sqlite, Script::new()),
+            Self::Postgres(pool) => Batch::Postgres(pool, Vec::new()),
+        })
     }
 
     /// Applies the migrations of this database kind; an error stops the start.
@@ -668,19 +889,31 @@ impl Db {
     ) -> Result<(ConversationRow, DateTime<Utc>), DbError> {
         let now = Utc::now();
         let c = conversation;
-        let row = on_writer!(self, conn => {
-            let mut tx = begin_write(conn).await?;
-            let row = sqlx::query_as::<_, ConversationRow>(INSERT_CONVERSATION)
-                .bind(c.id).bind(c.user_id).bind(c.title).bind(c.agent).bind(c.model).bind(now)
-                .fetch_one(&mut *tx).await?;
-            sqlx::query(INSERT_MESSAGE)
-                .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model)
-                .bind(m.incomplete).bind(m.input_tokens).bind(m.output_tokens)
-                .bind(m.client_message_id).bind(now).bind(m.parent_id)
-                .execute(&mut *tx).await.map_err(classify)?;
-            tx.commit().await?;
-            row
-        });
+        let row = self
+            .write_batch()
+            .statement(INSERT_CONVERSATION)
+            .bind(c.id)
+            .bind(c.user_id)
+            .bind(c.title)
+            .bind(c.agent)
+            .bind(c.model)
+            .bind(now)
+            .statement(INSERT_MESSAGE)
+            .bind(m.id)
+            .bind(m.conversation_id)
+            .bind(m.role)
+            .bind(m.content)
+            .bind(m.model)
+            .bind(m.incomplete)
+            .bind(m.input_tokens)
+            .bind(m.output_tokens)
+            .bind(m.client_message_id)
+            .bind(now)
+            .bind(m.parent_id)
+            .commit_returning::<ConversationRow>()
+            .await
+            .map_err(classify)?
+            .ok_or(sqlx::Error::RowNotFound)?;
         Ok((row, now))
     }
 
@@ -785,5 +1018,36 @@ impl Db {
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, UsageTotals>(sql).bind(user_id).bind(since).fetch_all(pool).await)?,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scripts_statements_are_renumbered_after_the_values_before_them() {
+        let mut out = String::new();
+        renumber(
+            "UPDATE users SET settings = json_set(settings, '$.a.b', $1) WHERE id = $2 AND x = $10, $",
+            6,
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            "UPDATE users SET settings = json_set(settings, '$.a.b', $7) WHERE id = $8 AND x = $16, $"
+        );
+        let script = Script::new()
+            .statement("INSERT INTO a VALUES ($1, $2, $1)")
+            .bind(1_i64)
+            .bind("x")
+            .statement("UPDATE b SET c = $2 WHERE d = $1")
+            .bind(2_i64)
+            .bind("y");
+        assert_eq!(
+            script.sql,
+            "BEGIN IMMEDIATE;\nINSERT INTO a VALUES ($1, $2, $1);\nUPDATE b SET c = $4 WHERE d = $3;\n"
+        );
+        assert_eq!(script.bound, 4);
     }
 }

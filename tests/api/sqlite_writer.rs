@@ -176,3 +176,72 @@ async fn writers_wait_for_another_process_holding_the_lock() {
     }
     assert_eq!(stored_order(&db).await.len(), 20);
 }
+
+/// A transaction sent as one command (`Sqlite::run_script`) that fails half-way keeps
+/// nothing, and the writer goes on: the conversation is stored, then its message is not
+/// (it names a parent that does not exist), so neither is kept.
+#[tokio::test]
+async fn a_script_that_fails_half_way_keeps_nothing_and_the_writer_goes_on() {
+    let (_dir, _, db) = fresh().await;
+    let me = user(&db).await;
+    let failed = db
+        .create_conversation_with_message(
+            &NewConversation {
+                id: "c-bad",
+                user_id: me,
+                title: "bad",
+                agent: "azoth",
+                model: "claude-sonnet-4-5",
+            },
+            &NewMessage {
+                id: "m-bad",
+                conversation_id: "c-bad",
+                role: "user",
+                content: "hello",
+                model: None,
+                incomplete: false,
+                input_tokens: None,
+                output_tokens: None,
+                client_message_id: None,
+                parent_id: Some("no-such-message"),
+            },
+        )
+        .await;
+    assert!(failed.is_err(), "a foreign key fails the message");
+    assert!(stored_order(&db).await.is_empty(), "nor the conversation");
+    start_conversation(&db, me, 1).await.unwrap();
+    assert_eq!(stored_order(&db).await, ["1"]);
+}
+
+/// Writes cut off at every moment (their request gone): each conversation is kept whole
+/// (with its message) or not at all, and the writes after them all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_cut_off_anywhere_leave_whole_conversations_and_a_working_writer() {
+    let (_dir, _, db) = fresh().await;
+    let me = user(&db).await;
+    for n in 0..60 {
+        let db2 = db.clone();
+        let write = tokio::spawn(async move { start_conversation(&db2, me, n).await });
+        // From before the command is sent to after it ran.
+        for _ in 0..(n % 12) {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_micros(20 * (n as u64 % 5))).await;
+        write.abort();
+        let _ = write.await;
+        start_conversation(&db, me, 1000 + n).await.unwrap();
+    }
+    let conversations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conversations")
+        .fetch_one(&sqlite(&db).reads)
+        .await
+        .unwrap();
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM conversations c WHERE NOT EXISTS \
+         (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)",
+    )
+    .fetch_one(&sqlite(&db).reads)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0, "a conversation without its message");
+    assert!(conversations >= 60, "every write after a cut succeeded");
+}

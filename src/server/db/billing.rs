@@ -259,45 +259,62 @@ impl Db {
     ) -> Result<(), DbError> {
         let now = Utc::now();
         let last_used = self.key_sql().set_last_used;
-        on_writer!(self, conn => {
-            let mut tx = super::begin_write(conn).await?;
-            if let Some(m) = message {
-                sqlx::query(INSERT_MESSAGE)
-                    .bind(m.id).bind(m.conversation_id).bind(m.role).bind(m.content).bind(m.model)
-                    .bind(m.incomplete).bind(m.input_tokens).bind(m.output_tokens)
-                    .bind(m.client_message_id).bind(now).bind(m.parent_id)
-                    .execute(&mut *tx).await.map_err(classify)?;
-                if let Some(words) = first_words {
-                    // Only while the key used is still the stored one (see
-                    // `Db::mark_key_used`), so a key removed meanwhile is not resurrected.
-                    if let Some(token) = words.own_key {
-                        sqlx::query(last_used)
-                            .bind(words.at.to_rfc3339_opts(SecondsFormat::Secs, true))
-                            .bind(entry.user_id).bind(token)
-                            .execute(&mut *tx).await?;
-                    }
-                    if words.touch {
-                        sqlx::query(TOUCH_CONVERSATION)
-                            .bind(m.model).bind(words.at).bind(m.conversation_id)
-                            .execute(&mut *tx).await?;
-                    }
+        let mut batch = self.write_batch();
+        if let Some(m) = message {
+            batch = batch
+                .statement(INSERT_MESSAGE)
+                .bind(m.id)
+                .bind(m.conversation_id)
+                .bind(m.role)
+                .bind(m.content)
+                .bind(m.model)
+                .bind(m.incomplete)
+                .bind(m.input_tokens)
+                .bind(m.output_tokens)
+                .bind(m.client_message_id)
+                .bind(now)
+                .bind(m.parent_id);
+            if let Some(words) = first_words {
+                // Only while the key used is still the stored one (see
+                // `Db::mark_key_used`), so a key removed meanwhile is not resurrected.
+                if let Some(token) = words.own_key {
+                    batch = batch
+                        .statement(last_used)
+                        .bind(words.at.to_rfc3339_opts(SecondsFormat::Secs, true))
+                        .bind(entry.user_id)
+                        .bind(token);
+                }
+                if words.touch {
+                    batch = batch
+                        .statement(TOUCH_CONVERSATION)
+                        .bind(m.model)
+                        .bind(words.at)
+                        .bind(m.conversation_id);
                 }
             }
-            sqlx::query(INSERT_LEDGER)
-                .bind(entry.message_id).bind(entry.user_id).bind(entry.model)
-                .bind(entry.input_tokens).bind(entry.output_tokens)
-                .bind(entry.cache_creation_input_tokens).bind(entry.cache_read_input_tokens)
-                .bind(entry.payer.as_str()).bind(now)
-                .execute(&mut *tx).await.map_err(classify)?;
-            if let (Payer::Platform, Some(customer)) = (entry.payer, stripe_customer_id) {
-                sqlx::query(INSERT_OUTBOX)
-                    .bind(entry.message_id).bind(entry.user_id).bind(customer)
-                    .bind(entry.billed_tokens()).bind(now)
-                    .execute(&mut *tx).await.map_err(classify)?;
-            }
-            tx.commit().await?;
-            Ok(())
-        })
+        }
+        batch = batch
+            .statement(INSERT_LEDGER)
+            .bind(entry.message_id)
+            .bind(entry.user_id)
+            .bind(entry.model)
+            .bind(entry.input_tokens)
+            .bind(entry.output_tokens)
+            .bind(entry.cache_creation_input_tokens)
+            .bind(entry.cache_read_input_tokens)
+            .bind(entry.payer.as_str())
+            .bind(now);
+        if let (Payer::Platform, Some(customer)) = (entry.payer, stripe_customer_id) {
+            batch = batch
+                .statement(INSERT_OUTBOX)
+                .bind(entry.message_id)
+                .bind(entry.user_id)
+                .bind(customer)
+                .bind(entry.billed_tokens())
+                .bind(now);
+        }
+        batch.commit().await.map_err(classify)?;
+        Ok(())
     }
 
     /// Token totals per model of a user's answers since `since`, from the ledger.
