@@ -6,7 +6,7 @@
 //!
 //! Reads go through [`on_pool!`], writes through [`on_writer!`]: on SQLite the two are
 //! different connections (see [`Sqlite`]), and a write put on the readers fails at once.
-//! Statements that commit together on the chat's path go as a [`WriteBatch`]: on SQLite one
+//! Statements that commit together on the chat's path go as a `WriteBatch`: on SQLite one
 //! command to the writer's thread instead of one per statement.
 
 use std::{
