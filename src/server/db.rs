@@ -150,6 +150,22 @@ impl<'q> WriteBatch<'q> {
         })
     }
 
+    /// Adds the insertion of a message, stored at `now`.
+    pub fn insert_message(self, m: &NewMessage<'q>, now: DateTime<Utc>) -> Self {
+        self.statement(INSERT_MESSAGE)
+            .bind(m.id)
+            .bind(m.conversation_id)
+            .bind(m.role)
+            .bind(m.content)
+            .bind(m.model)
+            .bind(m.incomplete)
+            .bind(m.input_tokens)
+            .bind(m.output_tokens)
+            .bind(m.client_message_id)
+            .bind(now)
+            .bind(m.parent_id)
+    }
+
     /// Commits the statements.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.commit_returning::<NoRow>().await.map(|_| ())
@@ -900,18 +916,7 @@ impl Db {
             .bind(c.agent)
             .bind(c.model)
             .bind(now)
-            .statement(INSERT_MESSAGE)
-            .bind(m.id)
-            .bind(m.conversation_id)
-            .bind(m.role)
-            .bind(m.content)
-            .bind(m.model)
-            .bind(m.incomplete)
-            .bind(m.input_tokens)
-            .bind(m.output_tokens)
-            .bind(m.client_message_id)
-            .bind(now)
-            .bind(m.parent_id)
+            .insert_message(m, now)
             .commit_returning::<ConversationRow>()
             .await
             .map_err(classify)?

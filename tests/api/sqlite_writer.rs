@@ -33,20 +33,25 @@ async fn user(db: &Db) -> i64 {
         .id
 }
 
-/// A new conversation with its first message, as the chat stores one.
-async fn start_conversation(db: &Db, user_id: i64, n: usize) -> Result<(), String> {
-    let (id, message_id, title) = (format!("c{n:03}"), format!("m{n:03}"), n.to_string());
+/// A new conversation with its first message (after `parent_id`, when given), as the
+/// chat stores one.
+async fn create(
+    db: &Db,
+    user_id: i64,
+    (id, message_id, title): (&str, &str, &str),
+    parent_id: Option<&str>,
+) -> Result<(), String> {
     db.create_conversation_with_message(
         &NewConversation {
-            id: &id,
+            id,
             user_id,
-            title: &title,
+            title,
             agent: "azoth",
             model: "claude-sonnet-4-5",
         },
         &NewMessage {
-            id: &message_id,
-            conversation_id: &id,
+            id: message_id,
+            conversation_id: id,
             role: "user",
             content: "hello",
             model: None,
@@ -54,12 +59,18 @@ async fn start_conversation(db: &Db, user_id: i64, n: usize) -> Result<(), Strin
             input_tokens: None,
             output_tokens: None,
             client_message_id: None,
-            parent_id: None,
+            parent_id,
         },
     )
     .await
     .map(|_| ())
     .map_err(|e| e.to_string())
+}
+
+/// Conversation `n`, titled `n`.
+async fn start_conversation(db: &Db, user_id: i64, n: usize) -> Result<(), String> {
+    let (id, message_id, title) = (format!("c{n:03}"), format!("m{n:03}"), n.to_string());
+    create(db, user_id, (&id, &message_id, &title), None).await
 }
 
 /// The conversations' titles in the order they were stored.
@@ -184,29 +195,7 @@ async fn writers_wait_for_another_process_holding_the_lock() {
 async fn a_script_that_fails_half_way_keeps_nothing_and_the_writer_goes_on() {
     let (_dir, _, db) = fresh().await;
     let me = user(&db).await;
-    let failed = db
-        .create_conversation_with_message(
-            &NewConversation {
-                id: "c-bad",
-                user_id: me,
-                title: "bad",
-                agent: "azoth",
-                model: "claude-sonnet-4-5",
-            },
-            &NewMessage {
-                id: "m-bad",
-                conversation_id: "c-bad",
-                role: "user",
-                content: "hello",
-                model: None,
-                incomplete: false,
-                input_tokens: None,
-                output_tokens: None,
-                client_message_id: None,
-                parent_id: Some("no-such-message"),
-            },
-        )
-        .await;
+    let failed = create(&db, me, ("c-bad", "m-bad", "bad"), Some("no-such-message")).await;
     assert!(failed.is_err(), "a foreign key fails the message");
     assert!(stored_order(&db).await.is_empty(), "nor the conversation");
     start_conversation(&db, me, 1).await.unwrap();

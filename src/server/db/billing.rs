@@ -5,7 +5,7 @@
 //! like the key's writes, so they never lose another write's fields. A webhook's effect and
 //! its event id commit together: a repeated event finds its id and changes nothing.
 
-use super::{classify, Db, DbError, FirstWords, NewMessage, INSERT_MESSAGE, TOUCH_CONVERSATION};
+use super::{classify, Db, DbError, FirstWords, NewMessage, TOUCH_CONVERSATION};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
@@ -261,19 +261,7 @@ impl Db {
         let last_used = self.key_sql().set_last_used;
         let mut batch = self.write_batch();
         if let Some(m) = message {
-            batch = batch
-                .statement(INSERT_MESSAGE)
-                .bind(m.id)
-                .bind(m.conversation_id)
-                .bind(m.role)
-                .bind(m.content)
-                .bind(m.model)
-                .bind(m.incomplete)
-                .bind(m.input_tokens)
-                .bind(m.output_tokens)
-                .bind(m.client_message_id)
-                .bind(now)
-                .bind(m.parent_id);
+            batch = batch.insert_message(m, now);
             if let Some(words) = first_words {
                 // Only while the key used is still the stored one (see
                 // `Db::mark_key_used`), so a key removed meanwhile is not resurrected.
