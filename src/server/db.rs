@@ -253,7 +253,7 @@ impl Sqlite {
     /// A turn dropped half-way (its request gone) leaves the connection clean for the
     /// next: commands on a connection run in order on its thread, a dropped transaction
     /// queues its `ROLLBACK` ahead of anything the next writer sends, a `BEGIN` whose
-    /// answer nobody read is rolled back by sqlx itself, and a [`Script`] cut off half-way
+    /// answer nobody read is rolled back by sqlx itself, and a `Script` cut off half-way
     /// is rolled back here, before the next turn begins.
     pub async fn writer(&self) -> Result<WriteTurn<'_>, sqlx::Error> {
         // As long as a pool would wait for a connection, or SQLite for its lock.
