@@ -28,7 +28,7 @@ use sqlx::{
         SqliteSynchronous,
     },
     types::Json,
-    ConnectOptions as _, Connection as _,
+    Arguments as _, ConnectOptions as _, Connection as _,
 };
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
@@ -72,7 +72,6 @@ pub struct Sqlite {
 struct Script<'q> {
     sql: String,
     args: sqlx::sqlite::SqliteArguments<'q>,
-    bound: usize,
     error: Option<sqlx::error::BoxDynError>,
 }
 
@@ -81,14 +80,13 @@ impl<'q> Script<'q> {
         Self {
             sql: String::from("BEGIN IMMEDIATE;\n"),
             args: Default::default(),
-            bound: 0,
             error: None,
         }
     }
 
     /// Adds a statement; the values bound next are its `$1`, `$2`….
     fn statement(mut self, sql: &str) -> Self {
-        renumber(sql, self.bound, &mut self.sql);
+        renumber(sql, self.args.len(), &mut self.sql);
         self.sql.push_str(";\n");
         self
     }
@@ -97,11 +95,9 @@ impl<'q> Script<'q> {
     where
         T: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
     {
-        use sqlx::Arguments as _;
         if let Err(e) = self.args.add(value) {
             self.error.get_or_insert(e);
         }
-        self.bound += 1;
         self
     }
 }
@@ -187,7 +183,7 @@ impl<'q> WriteBatch<'q> {
                     rows.first().map(R::from_row).transpose()
                 }
                 Batch::Postgres(db, queries) => {
-                    let mut tx = db.begin().await?;
+                    let mut tx = begin_write(db).await?;
                     let mut first = None;
                     for query in queries {
                         let rows = query.fetch_all(&mut *tx).await?;
@@ -224,6 +220,7 @@ fn rollback(conn: &mut SqliteConnection) -> BoxFuture<'_, ()> {
 /// but a digit, as in a JSON path `'$.a'`, is left alone; the statements here hold no `$`
 /// in a string literal before a digit.)
 fn renumber(sql: &str, offset: usize, out: &mut String) {
+    use std::fmt::Write as _;
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..=at]);
@@ -231,7 +228,7 @@ fn renumber(sql: &str, offset: usize, out: &mut String) {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits > 0 {
             let n: usize = rest[..digits].parse().expect("ASCII digits");
-            out.push_str(&(n + offset).to_string());
+            let _ = write!(out, "{}", n + offset);
             rest = &rest[digits..];
         }
     }
@@ -1056,6 +1053,6 @@ mod tests {
             script.sql,
             "BEGIN IMMEDIATE;\nINSERT INTO a VALUES ($1, $2, $1);\nUPDATE b SET c = $4 WHERE d = $3;\n"
         );
-        assert_eq!(script.bound, 4);
+        assert_eq!(script.args.len(), 4);
     }
 }
