@@ -30,7 +30,7 @@ use sqlx::{
     types::Json,
     Arguments as _, ConnectOptions as _, Connection as _,
 };
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Notify};
 
 /// A database pool of either kind.
 #[derive(Clone, Debug)]
@@ -61,6 +61,8 @@ pub struct Sqlite {
     /// gone) and may have left its transaction open, which that turn rolls back first.
     /// Read and written only by the holder of the writer.
     script_open: Arc<AtomicBool>,
+    /// Nudged at every writer's turn: the checkpointer's cue (see [`checkpoint`]).
+    wrote: Arc<Notify>,
     options: Arc<SqliteConnectOptions>,
 }
 
@@ -253,6 +255,13 @@ impl Sqlite {
     /// answer nobody read is rolled back by sqlx itself, and a `Script` cut off half-way
     /// is rolled back here, before the next turn begins.
     pub async fn writer(&self) -> Result<WriteTurn<'_>, sqlx::Error> {
+        let turn = self.turn().await?;
+        self.wrote.notify_one();
+        Ok(turn)
+    }
+
+    /// [`Self::writer`] without nudging the checkpointer (which takes turns itself).
+    async fn turn(&self) -> Result<WriteTurn<'_>, sqlx::Error> {
         // As long as a pool would wait for a connection, or SQLite for its lock.
         let mut slot = tokio::time::timeout(WRITE_WAIT, self.writer.lock())
             .await
@@ -400,6 +409,7 @@ pub enum DbError {
 }
 
 pub mod billing;
+mod checkpoint;
 pub mod key_events;
 pub mod search;
 pub mod usage;
@@ -432,6 +442,7 @@ impl Db {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
+                .pragma("wal_autocheckpoint", checkpoint::WRITER_CHECKPOINT_PAGES)
                 .foreign_keys(true)
                 .busy_timeout(WRITE_WAIT);
             if let Some(parent) = options.get_filename().parent() {
@@ -456,6 +467,7 @@ impl Db {
                 reads,
                 writer: Arc::new(Mutex::new(Some(writer))),
                 script_open: Arc::new(AtomicBool::new(false)),
+                wrote: Arc::new(Notify::new()),
                 options: Arc::new(options),
             }))
         } else {
@@ -474,6 +486,15 @@ impl Db {
             Self::Sqlite(sqlite) => Batch::Sqlite(sqlite, Script::new()),
             Self::Postgres(pool) => Batch::Postgres(pool, Vec::new()),
         })
+    }
+
+    /// On SQLite, the task that checkpoints its write-ahead log beside the writers (see
+    /// [`checkpoint`]), until aborted; nothing to do on PostgreSQL.
+    pub fn spawn_checkpointer(&self) -> Option<tokio::task::JoinHandle<()>> {
+        match self {
+            Self::Sqlite(sqlite) => Some(sqlite.spawn_checkpointer()),
+            Self::Postgres(_) => None,
+        }
     }
 
     /// Applies the migrations of this database kind; an error stops the start.

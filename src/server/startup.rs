@@ -208,6 +208,8 @@ impl Application {
         // indexes keep themselves up: no task there (a nudge without one does nothing).
         let indexer = matches!(self.state.db, Db::Sqlite(_))
             .then(|| self.state.search_index.clone().spawn(self.state.db.clone()));
+        // SQLite's write-ahead log is copied into its file beside the writers, not by them.
+        let checkpointer = self.state.db.spawn_checkpointer();
         // And ended rate-limit windows from the database.
         let limits = self.state.limits.clone();
         let purge = tokio::spawn(async move {
@@ -236,6 +238,9 @@ impl Application {
         // What it had not indexed stays pending, for the next start.
         if let Some(indexer) = indexer {
             indexer.abort();
+        }
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.abort();
         }
         self.state.db.close().await;
         result

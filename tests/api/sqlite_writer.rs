@@ -1,7 +1,7 @@
 //! SQLite's one writer connection (`apexaurum::server::db::Sqlite`): writers queue in the
 //! process and are served in turn, none failing with "database is locked"; a write put on
 //! the readers fails at once; another process holding the file's write lock is waited for
-//! (the busy timeout), not failed.
+//! (the busy timeout), not failed; the write-ahead log is checkpointed beside the writers.
 
 use std::{str::FromStr as _, time::Duration};
 
@@ -38,8 +38,18 @@ async fn user(db: &Db) -> i64 {
 async fn create(
     db: &Db,
     user_id: i64,
+    ids: (&str, &str, &str),
+    parent_id: Option<&str>,
+) -> Result<(), String> {
+    create_saying(db, user_id, ids, parent_id, "hello").await
+}
+
+async fn create_saying(
+    db: &Db,
+    user_id: i64,
     (id, message_id, title): (&str, &str, &str),
     parent_id: Option<&str>,
+    content: &str,
 ) -> Result<(), String> {
     db.create_conversation_with_message(
         &NewConversation {
@@ -53,7 +63,7 @@ async fn create(
             id: message_id,
             conversation_id: id,
             role: "user",
-            content: "hello",
+            content,
             model: None,
             incomplete: false,
             input_tokens: None,
@@ -233,4 +243,42 @@ async fn scripts_cut_off_anywhere_leave_whole_conversations_and_a_working_writer
     .unwrap();
     assert_eq!(orphans, 0, "a conversation without its message");
     assert!(conversations >= 60, "every write after a cut succeeded");
+}
+
+/// Commits land in the write-ahead log; the checkpointer copies them into the database
+/// file shortly after, beside the writers. The writer never does it itself below 10,000
+/// pages: a checkpoint inside a chat's write held up its answer by milliseconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpointer_copies_the_log_into_the_file_and_the_writer_does_not() {
+    let (dir, _, db) = fresh().await;
+    let file = dir.path().join("writer.db");
+    let size = || std::fs::metadata(&file).unwrap().len();
+    let me = user(&db).await;
+    // 1.6 MB of messages: about 400 pages, past SQLite's default of 1,000 pages of log
+    // only with everything else, and far below the writer's own threshold.
+    let long = "word ".repeat(4_000);
+    for n in 0..80 {
+        let (id, message_id) = (format!("c{n:03}"), format!("m{n:03}"));
+        create_saying(&db, me, (&id, &message_id, "long"), None, &long)
+            .await
+            .unwrap();
+    }
+    let before = size();
+    assert!(
+        before < 1_000_000,
+        "the writer checkpointed itself: {before} bytes"
+    );
+    let checkpointer = db.spawn_checkpointer().expect("SQLite has one");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() < 1_600_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not checkpointed: {} bytes",
+            size()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And the writer goes on meanwhile.
+    start_conversation(&db, me, 1000).await.unwrap();
+    checkpointer.abort();
 }
