@@ -226,11 +226,9 @@ async fn prepare(
 ) -> Result<Prepared, AppError> {
     let (conversation, parent_id, rows, created) = match &request.conversation_id {
         Some(id) => {
-            // The conversation (is it theirs?) and its messages, read side by side: two
-            // reads in the time of one. The messages are used only once ownership holds.
-            let messages = async { state.db.messages(id).await.map_err(AppError::from) };
+            // The conversation (is it theirs?) and its messages, in one read.
             let (conversation, rows) =
-                tokio::try_join!(conversations::owned(state, user_id, id), messages)?;
+                conversations::owned_with_messages(state, user_id, id).await?;
             // Stored before Anthropic is called, where it belongs in the conversation's tree.
             let turn = match (&request.regenerate, &request.edit_of) {
                 (Some(answer), _) => Turn::Regenerate { answer },

@@ -74,11 +74,22 @@ pub(crate) async fn owned(
         .ok_or(AppError::ConversationNotFound)
 }
 
+/// [`owned`] with its messages (see [`super::db::Db::messages`]), read together.
+pub(crate) async fn owned_with_messages(
+    state: &AppState,
+    user_id: i64,
+    id: &str,
+) -> Result<(ConversationRow, Vec<MessageRow>), AppError> {
+    match state.db.conversation_with_messages(id, user_id).await? {
+        Some(found) => Ok(found),
+        None => Ok((owned(state, user_id, id).await?, Vec::new())),
+    }
+}
+
 /// The conversation along its current path (see [`super::branches`]), each message with
 /// its place among its versions.
 pub async fn get(state: &AppState, user_id: i64, id: &str) -> Result<ConversationView, AppError> {
-    let conversation = owned(state, user_id, id).await?;
-    let rows = state.db.messages(id).await?;
+    let (conversation, rows) = owned_with_messages(state, user_id, id).await?;
     let tree = Tree::new(&rows);
     let mut messages: Vec<MessageView> = tree
         .current_path()

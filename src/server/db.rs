@@ -792,6 +792,17 @@ pub struct ConversationRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A [`ConversationRow`]'s columns (but its id) as [`Db::conversation_with_messages`]
+/// names them beside a message's.
+#[derive(sqlx::FromRow)]
+struct ConversationColumns {
+    c_title: String,
+    c_agent: String,
+    c_model: String,
+    c_created_at: DateTime<Utc>,
+    c_updated_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MessageRow {
     pub id: String,
@@ -995,6 +1006,48 @@ impl Db {
             "SELECT id FROM messages WHERE conversation_id = $1 AND client_message_id = $2")
             .bind(conversation_id).bind(client_message_id).fetch_optional(pool).await)?;
         Ok(row.map(|(id,)| id))
+    }
+
+    /// `user_id`'s conversation `id` with its messages (as [`Self::messages`]), in one
+    /// query: on the chat's path one trip to a reader instead of two. None when it is not
+    /// theirs, or has no messages (which only a conversation cut off while it was being
+    /// created could lack: [`Self::find_conversation`] tells the two apart).
+    pub async fn conversation_with_messages(
+        &self,
+        id: &str,
+        user_id: i64,
+    ) -> Result<Option<(ConversationRow, Vec<MessageRow>)>, DbError> {
+        let sql = format!(
+            "SELECT c.title AS c_title, c.agent AS c_agent, c.model AS c_model, \
+             c.created_at AS c_created_at, c.updated_at AS c_updated_at, {MESSAGE_COLUMNS} \
+             FROM conversations c JOIN messages m ON m.conversation_id = c.id \
+             LEFT JOIN usage_ledger l ON l.message_id = m.id \
+             WHERE c.id = $1 AND c.user_id = $2 ORDER BY m.created_at, m.id"
+        );
+        Ok(on_pool!(self, pool => {
+            use sqlx::FromRow as _;
+            let rows = sqlx::query(&sql).bind(id).bind(user_id).fetch_all(pool).await?;
+            match rows.first() {
+                None => None,
+                Some(first) => {
+                    // The conversation's columns are the same in every row: read once.
+                    let c = ConversationColumns::from_row(first)?;
+                    let conversation = ConversationRow {
+                        id: id.to_string(),
+                        title: c.c_title,
+                        agent: c.c_agent,
+                        model: c.c_model,
+                        created_at: c.c_created_at,
+                        updated_at: c.c_updated_at,
+                    };
+                    let messages = rows
+                        .iter()
+                        .map(MessageRow::from_row)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Some((conversation, messages))
+                }
+            }
+        }))
     }
 
     pub async fn messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>, DbError> {

@@ -1,4 +1,4 @@
-use apexaurum::{sse::SseParser, stubs::anthropic::Fault};
+use apexaurum::{server::db::Db, sse::SseParser, stubs::anthropic::Fault};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 
@@ -220,6 +220,51 @@ async fn the_history_agent_and_model_go_to_anthropic(backend: Backend) {
         "claude-haiku-4-5",
         "the model is kept per conversation"
     );
+}
+
+/// The conversation and its messages are read in one query that finds nothing for a
+/// conversation without messages (only a creation cut off could leave one): it is still
+/// its owner's, opens empty and takes a message, and to anyone else it does not exist.
+async fn a_conversation_without_messages_is_still_its_owner_s(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    let id = chat(&app, json!({ "message": "one" }))
+        .await
+        .conversation_id();
+    let sql = "DELETE FROM messages WHERE conversation_id = $1";
+    let deleted = match &app.db {
+        Db::Sqlite(sqlite) => sqlx::query(sql)
+            .bind(&id)
+            .execute(&mut *sqlite.writer().await.unwrap())
+            .await
+            .map(|r| r.rows_affected()),
+        Db::Postgres(pool) => sqlx::query(sql)
+            .bind(&id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+    };
+    assert!(deleted.unwrap() >= 1);
+    assert_eq!(conversation(&app, &id).await["messages"], json!([]));
+    let other = second_user_with_key(&app, "eve@example.org").await;
+    let hijack = chat_with(
+        &other,
+        &app,
+        json!({ "message": "mine?", "conversation_id": id }),
+    )
+    .await;
+    assert_eq!(hijack.last().1["error"]["code"], "conversation_not_found");
+    let again = chat(&app, json!({ "message": "two", "conversation_id": id })).await;
+    assert_eq!(again.last().0, "done");
+    let messages = conversation(&app, &id).await["messages"].clone();
+    let contents: Vec<&str> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents.len(), 2, "{messages}");
+    assert_eq!(contents[0], "two");
 }
 
 async fn each_user_s_own_key_goes_upstream_and_no_other(backend: Backend) {
@@ -618,6 +663,7 @@ crate::db_tests!(
     without_a_key_chat_is_refused_before_anything_else,
     the_answer_streams_as_deltas_then_done_with_usage,
     the_history_agent_and_model_go_to_anthropic,
+    a_conversation_without_messages_is_still_its_owner_s,
     each_user_s_own_key_goes_upstream_and_no_other,
     a_key_revoked_mid_conversation_is_marked_invalid,
     overload_and_server_errors_are_retryable_and_keep_the_key,
