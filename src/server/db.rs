@@ -30,7 +30,7 @@ use sqlx::{
     types::Json,
     Arguments as _, ConnectOptions as _, Connection as _,
 };
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Notify};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 /// A database pool of either kind.
 #[derive(Clone, Debug)]
@@ -61,8 +61,8 @@ pub struct Sqlite {
     /// gone) and may have left its transaction open, which that turn rolls back first.
     /// Read and written only by the holder of the writer.
     script_open: Arc<AtomicBool>,
-    /// Nudged at every writer's turn: the checkpointer's cue (see [`checkpoint`]).
-    wrote: Arc<Notify>,
+    /// Told of every writer's turn: the checkpointer's cue (see [`checkpoint`]).
+    wrote: Arc<checkpoint::Writes>,
     options: Arc<SqliteConnectOptions>,
 }
 
@@ -256,7 +256,7 @@ impl Sqlite {
     /// is rolled back here, before the next turn begins.
     pub async fn writer(&self) -> Result<WriteTurn<'_>, sqlx::Error> {
         let turn = self.turn().await?;
-        self.wrote.notify_one();
+        self.wrote.one_more();
         Ok(turn)
     }
 
@@ -467,7 +467,7 @@ impl Db {
                 reads,
                 writer: Arc::new(Mutex::new(Some(writer))),
                 script_open: Arc::new(AtomicBool::new(false)),
-                wrote: Arc::new(Notify::new()),
+                wrote: Arc::default(),
                 options: Arc::new(options),
             }))
         } else {

@@ -6,7 +6,8 @@
 //! message's write took about 4 ms instead of 0.1 ms (copying a thousand pages), before its
 //! answer could start, and every other writer queued behind it (the `ttft` bench's p99).
 //!
-//! Here a task checkpoints on its own connection shortly after writes, in two steps:
+//! Here a task checkpoints on its own connection after every [`TURNS`] writes, or
+//! [`GATHER`] after the first of fewer, in two steps:
 //! - most of the log beside the writers (`PASSIVE`: it waits for no reader and no writer,
 //!   and none waits for it);
 //! - then, in a turn of the writer's, the few pages committed meanwhile. A log is started
@@ -19,20 +20,54 @@
 //! is as before: a page is in the log or in the file, both synced as SQLite does, and
 //! after a crash at any moment SQLite recovers from the log.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 
 use sqlx::{sqlite::SqliteConnection, ConnectOptions as _};
-use tokio::task::JoinHandle;
+use tokio::{sync::Notify, task::JoinHandle};
 
 use super::Sqlite;
 
 /// The log's length in pages (4 KiB each) past which the writer checkpoints itself.
 pub(super) const WRITER_CHECKPOINT_PAGES: &str = "10000";
 
-/// How long the task lets writes gather before a checkpoint: the log stays short (at 50
-/// chats at once back to back, at most about 3,200 pages: 13 MB), and an idle server does
-/// nothing.
-const GATHER: Duration = Duration::from_millis(50);
+/// Writers' turns between checkpoints: a chat message takes two of about 15 pages each,
+/// so about SQLite's own 1,000 pages. Copying a page that changed since the last
+/// checkpoint costs the same however often it changed: checkpoints much more frequent
+/// than this copied the same few pages again and again (3 % more instructions per chat).
+const TURNS: usize = 64;
+
+/// The longest fewer writes wait for their checkpoint; an idle server does nothing.
+const GATHER: Duration = Duration::from_secs(1);
+
+/// What the checkpointer hears of the writers.
+#[derive(Debug, Default)]
+pub(super) struct Writes {
+    turns: AtomicUsize,
+    /// After the first turn since the last checkpoint.
+    some: Notify,
+    /// After every [`TURNS`]th.
+    many: Notify,
+}
+
+impl Writes {
+    /// A writer's turn began.
+    pub(super) fn one_more(&self) {
+        let before = self.turns.fetch_add(1, Ordering::Relaxed);
+        self.some.notify_one();
+        if before % TURNS == TURNS - 1 {
+            self.many.notify_one();
+        }
+    }
+
+    /// Until [`TURNS`] writes or [`GATHER`] after the first, whichever comes first.
+    async fn gathered(&self) {
+        self.some.notified().await;
+        let _ = tokio::time::timeout(GATHER, self.many.notified()).await;
+    }
+}
 
 /// Passes beside the writers after the first, at most, while each finds many new pages.
 const BESIDE_AT_MOST: usize = 3;
@@ -47,8 +82,7 @@ impl Sqlite {
         tokio::spawn(async move {
             let mut connection = None;
             loop {
-                sqlite.wrote.notified().await;
-                tokio::time::sleep(GATHER).await;
+                sqlite.wrote.gathered().await;
                 if connection.is_none() {
                     match sqlite.options.connect().await {
                         Ok(opened) => connection = Some(opened),
