@@ -244,6 +244,7 @@ async fn a_conversation_without_messages_is_still_its_owner_s(backend: Backend) 
             .await
             .map(|r| r.rows_affected()),
     };
+    // The person's message; its answer goes with it (counted on PostgreSQL only).
     assert!(deleted.unwrap() >= 1);
     assert_eq!(conversation(&app, &id).await["messages"], json!([]));
     let other = second_user_with_key(&app, "eve@example.org").await;
