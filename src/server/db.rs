@@ -1010,8 +1010,9 @@ impl Db {
 
     /// `user_id`'s conversation `id` with its messages (as [`Self::messages`]), in one
     /// query: on the chat's path one trip to a reader instead of two. None when it is not
-    /// theirs, or has no messages (which only a conversation cut off while it was being
-    /// created could lack: [`Self::find_conversation`] tells the two apart).
+    /// theirs, or has no messages (the app stores a conversation with its first message,
+    /// but a database restored or edited by hand may hold one without:
+    /// [`Self::find_conversation`] tells the two apart).
     pub async fn conversation_with_messages(
         &self,
         id: &str,

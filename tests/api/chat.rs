@@ -223,7 +223,8 @@ async fn the_history_agent_and_model_go_to_anthropic(backend: Backend) {
 }
 
 /// The conversation and its messages are read in one query that finds nothing for a
-/// conversation without messages (only a creation cut off could leave one): it is still
+/// conversation without messages (the app never leaves one; a database edited by hand
+/// may hold one): it is still
 /// its owner's, opens empty and takes a message, and to anyone else it does not exist.
 async fn a_conversation_without_messages_is_still_its_owner_s(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -254,8 +254,8 @@ async fn the_checkpointer_copies_the_log_into_the_file_and_the_writer_does_not()
     let file = dir.path().join("writer.db");
     let size = || std::fs::metadata(&file).unwrap().len();
     let me = user(&db).await;
-    // 1.6 MB of messages: about 400 pages, past SQLite's default of 1,000 pages of log
-    // only with everything else, and far below the writer's own threshold.
+    // 1.6 MB of messages: with their indexes and search queue more than SQLite's default
+    // of 1,000 pages of log, and far below the writer's own threshold of 10,000.
     let long = "word ".repeat(4_000);
     for n in 0..80 {
         let (id, message_id) = (format!("c{n:03}"), format!("m{n:03}"));
@@ -281,4 +281,23 @@ async fn the_checkpointer_copies_the_log_into_the_file_and_the_writer_does_not()
     // And the writer goes on meanwhile.
     start_conversation(&db, me, 1000).await.unwrap();
     checkpointer.abort();
+}
+
+/// The server runs the checkpointer from its start: what the start itself wrote (the
+/// migrations' tables and indexes, a few dozen pages) reaches the database file within
+/// seconds, far below the writer's own threshold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_checkpoints_what_it_writes() {
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
+    let file = app.db_file.clone().expect("a SQLite file");
+    let size = || std::fs::metadata(&file).unwrap().len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() < 64 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not checkpointed: {} bytes",
+            size()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

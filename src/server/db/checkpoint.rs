@@ -83,19 +83,18 @@ impl Sqlite {
             let mut connection = None;
             loop {
                 sqlite.wrote.gathered().await;
-                if connection.is_none() {
-                    match sqlite.options.connect().await {
-                        Ok(opened) => connection = Some(opened),
+                let opened = match connection.take() {
+                    Some(open) => open,
+                    None => match sqlite.options.connect().await {
+                        Ok(opened) => opened,
                         Err(e) => {
                             // The writer's own checkpoints stand in meanwhile.
                             tracing::warn!(error = %e, "could not open SQLite's checkpoint connection");
                             continue;
                         }
-                    }
-                }
-                let Some(conn) = connection.as_mut() else {
-                    continue;
+                    },
                 };
+                let conn = connection.insert(opened);
                 if let Err(e) = checkpoint_all(&sqlite, conn).await {
                     tracing::warn!(error = %e, "SQLite checkpoint failed");
                     connection = None;
