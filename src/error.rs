@@ -10,8 +10,10 @@ use leptos::server_fn::{
 };
 use serde::{Deserialize, Serialize};
 
+/// Crosses to the browser as `{"code": …, "detail": {…}}` ([`WireError`]): the variant's
+/// name, and `detail` only for a variant with fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "code", content = "detail", rename_all = "snake_case")]
+#[serde(into = "WireError", try_from = "WireError")]
 pub enum AppError {
     #[error("Please log in to continue.")]
     Unauthenticated,
@@ -220,6 +222,178 @@ impl AppError {
     }
 }
 
+/// The variants without fields, each found by its name on the wire.
+const UNIT_VARIANTS: [AppError; 26] = [
+    AppError::Unauthenticated,
+    AppError::CsrfRejected,
+    AppError::InvalidEmail,
+    AppError::WeakPassword,
+    AppError::EmailTaken,
+    AppError::InvalidCredentials,
+    AppError::WrongPassword,
+    AppError::InvalidKeyFormat,
+    AppError::AdminKey,
+    AppError::KeyRejected,
+    AppError::AnthropicUnavailable,
+    AppError::AnthropicOverloaded,
+    AppError::AnthropicOutOfCredit,
+    AppError::ConversationTooLong,
+    AppError::NoApiKey,
+    AppError::ApiKeyRequired,
+    AppError::ApiKeyInvalid,
+    AppError::KeyUnreadable,
+    AppError::ConversationNotFound,
+    AppError::NotFound,
+    AppError::BillingUnavailable,
+    AppError::AlreadySubscribed,
+    AppError::NoBillingAccount,
+    AppError::InvalidSignature,
+    AppError::Internal,
+    AppError::Transport,
+];
+
+/// [`AppError`] on the wire. One flat record for every variant: serde's own encoding of an
+/// enum with data (a tag, then each variant's fields in a shape of its own) decodes through
+/// a buffered `Content` and a decoder per variant, which weighed 28 KB of the browser's
+/// core WASM (before optimisation); this one is a struct of options and a name.
+#[derive(Serialize, Deserialize)]
+struct WireError {
+    /// The variant's name in snake case: [`AppError::code`], except for the two variants
+    /// that share a code with another (`admin_key`, `spend_cap_unpriced`).
+    code: String,
+    #[serde(default, skip_serializing_if = "WireDetail::is_empty")]
+    detail: WireDetail,
+}
+
+#[derive(Default, PartialEq, Serialize, Deserialize)]
+struct WireDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    own_key: Option<bool>,
+    /// `InvalidRequest`'s text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spent_micros: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cap_micros: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    worst_case_micros: Option<i64>,
+}
+
+impl WireDetail {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl AppError {
+    fn wire_name(&self) -> &'static str {
+        match self {
+            Self::AdminKey => "admin_key",
+            Self::SpendCapUnpriced { .. } => "spend_cap_unpriced",
+            other => other.code(),
+        }
+    }
+}
+
+impl From<AppError> for WireError {
+    fn from(error: AppError) -> Self {
+        let code = error.wire_name().to_owned();
+        let detail = match error {
+            AppError::RateLimited { retry_after_secs } => WireDetail {
+                retry_after_secs: Some(retry_after_secs),
+                ..WireDetail::default()
+            },
+            AppError::AnthropicRateLimited {
+                retry_after_secs,
+                own_key,
+            } => WireDetail {
+                retry_after_secs,
+                own_key: Some(own_key),
+                ..WireDetail::default()
+            },
+            AppError::InvalidRequest(message) => WireDetail {
+                message: Some(message),
+                ..WireDetail::default()
+            },
+            AppError::SpendCapReached {
+                spent_micros,
+                cap_micros,
+                worst_case_micros,
+            } => WireDetail {
+                spent_micros: Some(spent_micros),
+                cap_micros: Some(cap_micros),
+                worst_case_micros: Some(worst_case_micros),
+                ..WireDetail::default()
+            },
+            AppError::SpendCapUnpriced {
+                model,
+                spent_micros,
+                cap_micros,
+            } => WireDetail {
+                model: Some(model),
+                spent_micros: Some(spent_micros),
+                cap_micros: Some(cap_micros),
+                ..WireDetail::default()
+            },
+            _ => WireDetail::default(),
+        };
+        Self { code, detail }
+    }
+}
+
+/// Why a [`WireError`] is no [`AppError`]: an unknown name, or a field its variant needs
+/// is missing.
+#[derive(Debug, thiserror::Error)]
+#[error("not an AppError: {0}")]
+struct NotAnAppError(&'static str);
+
+impl TryFrom<WireError> for AppError {
+    type Error = NotAnAppError;
+
+    fn try_from(wire: WireError) -> Result<Self, NotAnAppError> {
+        let d = wire.detail;
+        let missing = NotAnAppError("a field of its variant is missing");
+        Ok(match wire.code.as_str() {
+            "rate_limited" => Self::RateLimited {
+                retry_after_secs: d.retry_after_secs.ok_or(missing)?,
+            },
+            "anthropic_rate_limited" => Self::AnthropicRateLimited {
+                retry_after_secs: d.retry_after_secs,
+                own_key: d.own_key.ok_or(missing)?,
+            },
+            "invalid_request" => Self::InvalidRequest(d.message.ok_or(missing)?),
+            "spend_cap_reached" => match (d.spent_micros, d.cap_micros, d.worst_case_micros) {
+                (Some(spent_micros), Some(cap_micros), Some(worst_case_micros)) => {
+                    Self::SpendCapReached {
+                        spent_micros,
+                        cap_micros,
+                        worst_case_micros,
+                    }
+                }
+                _ => return Err(missing),
+            },
+            "spend_cap_unpriced" => match (d.model, d.spent_micros, d.cap_micros) {
+                (Some(model), Some(spent_micros), Some(cap_micros)) => Self::SpendCapUnpriced {
+                    model,
+                    spent_micros,
+                    cap_micros,
+                },
+                _ => return Err(missing),
+            },
+            name => UNIT_VARIANTS
+                .iter()
+                .find(|variant| variant.wire_name() == name)
+                .cloned()
+                .ok_or(NotAnAppError("unknown code"))?,
+        })
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
@@ -314,6 +488,120 @@ mod tests {
             AppError::from_server_fn_error(ServerFnErrorErr::Request("x".into())),
             AppError::Transport
         );
+    }
+
+    /// Every variant, each once (the match below fails to compile when one is added, until
+    /// it is listed here and, without fields, in `UNIT_VARIANTS`).
+    fn every_variant() -> Vec<AppError> {
+        let mut all = UNIT_VARIANTS.to_vec();
+        all.extend([
+            AppError::RateLimited {
+                retry_after_secs: 3,
+            },
+            AppError::AnthropicRateLimited {
+                retry_after_secs: None,
+                own_key: true,
+            },
+            AppError::AnthropicRateLimited {
+                retry_after_secs: Some(9),
+                own_key: false,
+            },
+            AppError::InvalidRequest("Too long.".into()),
+            AppError::SpendCapReached {
+                spent_micros: 1,
+                cap_micros: 2,
+                worst_case_micros: 3,
+            },
+            AppError::SpendCapUnpriced {
+                model: "claude-x".into(),
+                spent_micros: 4,
+                cap_micros: 5,
+            },
+        ]);
+        for error in &all {
+            match error {
+                AppError::Unauthenticated
+                | AppError::CsrfRejected
+                | AppError::InvalidEmail
+                | AppError::WeakPassword
+                | AppError::EmailTaken
+                | AppError::InvalidCredentials
+                | AppError::WrongPassword
+                | AppError::RateLimited { .. }
+                | AppError::InvalidKeyFormat
+                | AppError::AdminKey
+                | AppError::KeyRejected
+                | AppError::AnthropicUnavailable
+                | AppError::AnthropicRateLimited { .. }
+                | AppError::AnthropicOverloaded
+                | AppError::AnthropicOutOfCredit
+                | AppError::ConversationTooLong
+                | AppError::NoApiKey
+                | AppError::ApiKeyRequired
+                | AppError::ApiKeyInvalid
+                | AppError::KeyUnreadable
+                | AppError::ConversationNotFound
+                | AppError::InvalidRequest(_)
+                | AppError::NotFound
+                | AppError::BillingUnavailable
+                | AppError::AlreadySubscribed
+                | AppError::NoBillingAccount
+                | AppError::InvalidSignature
+                | AppError::SpendCapReached { .. }
+                | AppError::SpendCapUnpriced { .. }
+                | AppError::Internal
+                | AppError::Transport => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_variant_round_trips_and_is_named_as_before() {
+        let all = every_variant();
+        let distinct: std::collections::HashSet<_> =
+            all.iter().map(std::mem::discriminant).collect();
+        assert_eq!(
+            distinct.len(),
+            all.len() - 1,
+            "each variant once, one twice"
+        );
+        for error in all {
+            let json = serde_json::to_value(&error).unwrap();
+            let name = json["code"].as_str().unwrap().to_owned();
+            // The code, or the variant's own name where two variants share a code.
+            assert!(
+                name == error.code() || name == "admin_key" || name == "spend_cap_unpriced",
+                "{name}"
+            );
+            assert_eq!(AppError::de(error.ser()), error, "{json}");
+        }
+        assert_eq!(
+            serde_json::to_value(AppError::RateLimited {
+                retry_after_secs: 42
+            })
+            .unwrap(),
+            serde_json::json!({"code": "rate_limited", "detail": {"retry_after_secs": 42}})
+        );
+        assert_eq!(
+            serde_json::to_value(AppError::NotFound).unwrap(),
+            serde_json::json!({"code": "not_found"})
+        );
+    }
+
+    #[test]
+    fn a_wire_error_without_its_fields_or_with_an_unknown_code_is_no_app_error() {
+        for json in [
+            r#"{"code":"rate_limited"}"#,
+            r#"{"code":"spend_cap_reached","detail":{"spent_micros":1,"cap_micros":2}}"#,
+            r#"{"code":"spend_cap_unpriced","detail":{"spent_micros":1,"cap_micros":2}}"#,
+            r#"{"code":"invalid_request"}"#,
+            r#"{"code":"anthropic_rate_limited","detail":{"retry_after_secs":3}}"#,
+            r#"{"code":"no_such_error"}"#,
+            r#"{"detail":{}}"#,
+        ] {
+            assert!(serde_json::from_str::<AppError>(json).is_err(), "{json}");
+        }
     }
 
     #[test]
