@@ -78,7 +78,10 @@ impl Default for Siblings {
     }
 }
 
+/// A conversation with its messages: on the wire, the summary's fields beside `messages`
+/// and `cost_usd` (one flat object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ConversationViewWire")]
 pub struct ConversationView {
     #[serde(flatten)]
     pub summary: ConversationSummary,
@@ -86,6 +89,39 @@ pub struct ConversationView {
     /// The estimated cost of its answers whose model is priced.
     #[serde(default)]
     pub cost_usd: f64,
+}
+
+/// [`ConversationView`] as it is read: the summary's fields spelled out. A flattened
+/// field is read through serde's buffered `Content` (every field kept aside, then read
+/// again), whose decoder weighs on the browser's WASM; writing stays flattened.
+#[derive(Deserialize)]
+struct ConversationViewWire {
+    id: String,
+    title: String,
+    agent: String,
+    model: String,
+    created_at: String,
+    updated_at: String,
+    messages: Vec<MessageView>,
+    #[serde(default)]
+    cost_usd: f64,
+}
+
+impl From<ConversationViewWire> for ConversationView {
+    fn from(wire: ConversationViewWire) -> Self {
+        Self {
+            summary: ConversationSummary {
+                id: wire.id,
+                title: wire.title,
+                agent: wire.agent,
+                model: wire.model,
+                created_at: wire.created_at,
+                updated_at: wire.updated_at,
+            },
+            messages: wire.messages,
+            cost_usd: wire.cost_usd,
+        }
+    }
 }
 
 /// Token totals of one model over the current calendar month (UTC).
@@ -145,12 +181,60 @@ pub struct ChatRequest {
 /// `data:` the content), the page's `send_message` server function as one JSON object a
 /// line (`{"event": …, "data": …}`, see [`ChatEvent::frame`] and [`FrameDecoder`]).
 /// In order: `Delta`s, then `Done` or `Error`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", content = "data", rename_all = "snake_case")]
 pub enum ChatEvent {
     Delta(Delta),
     Done(Done),
     Error(StreamError),
+}
+
+/// Reads `{"event": …, "data": …}` in that order, as [`ChatEvent`]'s `Serialize` writes
+/// it: the event's name first, so its data is read straight into its type. (serde's
+/// derived reader for an adjacently tagged enum also accepts the data first, keeping it
+/// aside in its buffered `Content` until the name comes; that decoder weighs on the
+/// browser's WASM, and no frame is ever written that way.)
+impl<'de> Deserialize<'de> for ChatEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, Visitor};
+
+        struct EventVisitor;
+
+        impl<'de> Visitor<'de> for EventVisitor {
+            type Value = ChatEvent;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object with \"event\", then \"data\"")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChatEvent, A::Error> {
+                if map.next_key::<String>()?.as_deref() != Some("event") {
+                    return Err(A::Error::missing_field("event"));
+                }
+                let name: String = map.next_value()?;
+                if map.next_key::<String>()?.as_deref() != Some("data") {
+                    return Err(A::Error::missing_field("data"));
+                }
+                let event = match name.as_str() {
+                    "delta" => ChatEvent::Delta(map.next_value()?),
+                    "done" => ChatEvent::Done(map.next_value()?),
+                    "error" => ChatEvent::Error(map.next_value()?),
+                    other => {
+                        return Err(A::Error::unknown_variant(
+                            other,
+                            &["delta", "done", "error"],
+                        ))
+                    }
+                };
+                if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::custom("a field after \"data\""));
+                }
+                Ok(event)
+            }
+        }
+
+        deserializer.deserialize_map(EventVisitor)
+    }
 }
 
 /// More of the answer's text.
@@ -488,6 +572,38 @@ mod tests {
         error.retry_after = Some(30);
         let value = serde_json::to_value(ChatEvent::Error(error)).unwrap();
         assert_eq!(value["data"]["retry_after"], 30);
+    }
+
+    #[test]
+    fn every_event_reads_back_from_its_frame_and_only_in_the_written_order() {
+        let events = [
+            ChatEvent::Delta(Delta {
+                text: "hé\n".into(),
+            }),
+            done(),
+            ChatEvent::Error(StreamError {
+                code: StreamErrorCode::AnthropicRateLimited,
+                message: "Wait.".into(),
+                conversation_id: "c1".into(),
+                retry_after: Some(7),
+            }),
+        ];
+        let bytes: Vec<u8> = events.iter().flat_map(ChatEvent::frame).collect();
+        assert_eq!(FrameDecoder::default().push(&bytes).unwrap(), events);
+        for refused in [
+            &b"{\"data\":{\"text\":\"a\"},\"event\":\"delta\"}\n"[..],
+            b"{\"event\":\"shout\",\"data\":{\"text\":\"a\"}}\n",
+            b"{\"event\":\"delta\"}\n",
+            b"{\"event\":\"delta\",\"data\":{\"text\":\"a\"},\"more\":1}\n",
+            b"[\"delta\",{\"text\":\"a\"}]\n",
+        ] {
+            assert_eq!(
+                FrameDecoder::default().push(refused),
+                Err(MalformedFrame),
+                "{}",
+                String::from_utf8_lossy(refused)
+            );
+        }
     }
 
     #[test]
