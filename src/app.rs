@@ -1,5 +1,6 @@
 //! The HTML shell, the `App` component and its routes.
 
+use crate::resource::resource;
 use leptos::{nonce::use_nonce, prelude::*};
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
@@ -68,7 +69,7 @@ pub fn App() -> impl IntoView {
 fn Layout() -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let refresh = RwSignal::new(0u32);
-    let user = Resource::new(
+    let user = resource(
         move || (logout.version().get(), refresh.get()),
         |_| session_user(),
     );

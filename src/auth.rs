@@ -1,6 +1,7 @@
 //! Who is logged in, as the pages know it: the session user, loaded once per page and
 //! shared through context, with the actions that change it.
 
+use crate::resource::JsonResource;
 use leptos::prelude::*;
 
 use crate::{api::auth::Logout, error::AppError, types::user::UserView};
@@ -8,7 +9,7 @@ use crate::{api::auth::Logout, error::AppError, types::user::UserView};
 /// Who is logged in, and the actions that change it; provided to every page.
 #[derive(Clone, Copy)]
 pub struct Auth {
-    pub user: Resource<Result<Option<UserView>, AppError>>,
+    pub user: JsonResource<Result<Option<UserView>, AppError>>,
     pub logout: ServerAction<Logout>,
     /// Bumped by anything that changes who is logged in or what they look like (login,
     /// registration, a saved key).

@@ -8,6 +8,7 @@ pub mod error;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod pages;
+pub mod resource;
 pub mod secret_text;
 pub mod types;
 pub mod util;

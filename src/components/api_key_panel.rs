@@ -2,6 +2,7 @@
 //! before the WASM loads; once hydrated, the page updates in place, shows progress while
 //! Anthropic is asked, and asks before removing a key.
 
+use crate::resource::resource;
 use leptos::{html, prelude::*};
 use leptos_router::hooks::use_query_map;
 
@@ -45,7 +46,7 @@ impl KeyActions {
 pub fn ApiKeyPanel(actions: KeyActions) -> impl IntoView {
     let KeyActions { save, remove, test } = actions;
 
-    let status = Resource::new(
+    let status = resource(
         move || {
             (
                 save.version().get(),

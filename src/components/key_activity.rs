@@ -2,6 +2,7 @@
 //! during a chat, removed, re-encrypted after a secret rotation) and when. Read again
 //! whenever the key panel saves, tests or removes.
 
+use crate::resource::resource;
 use leptos::prelude::*;
 
 use crate::{
@@ -14,7 +15,7 @@ const SHOWN: usize = 10;
 #[component]
 pub fn KeyActivity(actions: KeyActions) -> impl IntoView {
     let KeyActions { save, remove, test } = actions;
-    let events = Resource::new(
+    let events = resource(
         move || {
             (
                 save.version().get(),

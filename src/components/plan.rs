@@ -4,6 +4,7 @@
 //! Checkout (`?billing=success`) the card says "Activating…" and checks again every second
 //! until Stripe's webhook has landed and the plan is Pro.
 
+use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -23,7 +24,7 @@ pub fn PlanCard() -> impl IntoView {
     let query = use_query_map();
     let returned = move || query.read().get("billing");
     let checks = RwSignal::new(0u32);
-    let status = Resource::new(move || checks.get(), |_| billing_status());
+    let status = resource(move || checks.get(), |_| billing_status());
 
     // Back from a paid Checkout while the webhook is still on its way: ask again shortly.
     Effect::new(move |_| {

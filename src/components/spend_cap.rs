@@ -2,6 +2,7 @@
 //! spend in a calendar month, checked before each message is sent. Plain forms, so it works
 //! before the WASM loads.
 
+use crate::resource::resource;
 use leptos::prelude::*;
 
 use crate::{
@@ -11,7 +12,7 @@ use crate::{
 
 #[component]
 pub fn SpendCapCard(cap: ServerAction<SetSpendCap>) -> impl IntoView {
-    let usage = Resource::new(move || cap.version().get(), |_| month_usage(None));
+    let usage = resource(move || cap.version().get(), |_| month_usage(None));
     // The outcome of the latest save or removal, for a person and a screen reader.
     let outcome = move || {
         cap.value().get().map(|result| match result {

@@ -1,6 +1,7 @@
 //! Settings → "Usage this month": answers, tokens, cost and cache savings per model and in
 //! total, from the usage ledger, priced with the operator's price table (an estimate).
 
+use crate::resource::resource;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -14,7 +15,7 @@ pub fn UsageCard(cap: ServerAction<SetSpendCap>) -> impl IntoView {
     // `?month=YYYY-MM` shows another month (the picker below is a plain GET form).
     let query = use_query_map();
     let month = move || query.with(|q| q.get("month")).filter(|m| !m.is_empty());
-    let usage = Resource::new(
+    let usage = resource(
         move || (cap.version().get(), month()),
         |(_, month)| month_usage(month),
     );

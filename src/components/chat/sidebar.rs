@@ -2,6 +2,7 @@
 //! plain GET form, so it works before the WASM loads; on narrow screens it folds away
 //! behind a button.
 
+use crate::resource::{resource, JsonResource};
 use std::time::Duration;
 
 use leptos::{ev, prelude::*};
@@ -31,7 +32,7 @@ pub fn Sidebar() -> impl IntoView {
     let query = RwSignal::new(initial.clone());
     let typed = StoredValue::new(0u32);
     let searching = Memo::new(move |_| !query.with(|q| q.trim().is_empty()));
-    let results = Resource::new(
+    let results = resource(
         move || query.get(),
         |q| async move {
             if q.trim().is_empty() {
@@ -169,7 +170,7 @@ fn ConversationList() -> impl IntoView {
     }
 }
 
-type Results = Resource<Option<Result<Vec<SearchHit>, crate::error::AppError>>>;
+type Results = JsonResource<Option<Result<Vec<SearchHit>, crate::error::AppError>>>;
 
 #[component]
 fn SearchResults(results: Results) -> impl IntoView {

@@ -4,6 +4,7 @@
 //! sent in this visit is kept as "live" items below them, so an answer that has just
 //! finished is not fetched again and nothing flickers when the URL gains `?c=<id>`.
 
+use crate::resource::{resource, JsonResource};
 use std::sync::Arc;
 
 use leptos::prelude::*;
@@ -83,11 +84,11 @@ pub struct ChatState {
     pub current: RwSignal<Option<String>>,
     /// The conversation whose stored messages are loaded from the server.
     pub shown: RwSignal<Option<String>>,
-    pub conversation: Resource<Option<Result<ConversationView, AppError>>>,
-    pub conversations: Resource<Result<Vec<ConversationSummary>, AppError>>,
+    pub conversation: JsonResource<Option<Result<ConversationView, AppError>>>,
+    pub conversations: JsonResource<Result<Vec<ConversationSummary>, AppError>>,
     list_version: RwSignal<u32>,
-    pub agents: Resource<Result<Vec<AgentView>, AppError>>,
-    pub models: Resource<Result<Vec<String>, AppError>>,
+    pub agents: JsonResource<Result<Vec<AgentView>, AppError>>,
+    pub models: JsonResource<Result<Vec<String>, AppError>>,
     /// The Agent picked for a new conversation (`None`: the default, the first).
     pub agent: RwSignal<Option<String>>,
     /// The model picked in the menu (`None`: the conversation's, or the Agent's).
@@ -156,7 +157,7 @@ impl ChatState {
         let state = Self {
             current,
             shown,
-            conversation: Resource::new(
+            conversation: resource(
                 move || shown.get(),
                 |id| async move {
                     match id {
@@ -165,7 +166,7 @@ impl ChatState {
                     }
                 },
             ),
-            conversations: Resource::new(
+            conversations: resource(
                 move || {
                     (
                         list_version.get(),
@@ -176,8 +177,8 @@ impl ChatState {
                 |_| list_conversations(),
             ),
             list_version,
-            agents: Resource::new(|| (), |_| list_agents()),
-            models: Resource::new(
+            agents: resource(|| (), |_| list_agents()),
+            models: resource(
                 move || key_problem.get().is_none(),
                 |usable| async move {
                     if usable {
