@@ -3,8 +3,9 @@ import { send } from './support/chat';
 import type { Page } from '@playwright/test';
 
 // The WASM is split (`cargo leptos … --split`): the app's core, a chunk per page, and the
-// Markdown renderer. A page loads the core and its own chunk only; the renderer loads when
-// the browser has an answer of its own to format.
+// chunk of what writes answers (sending a message, reading its stream, the Markdown
+// renderer). A page loads the core and its own chunk only; the answers' chunk loads when a
+// message is begun or the browser has an answer of its own to format.
 
 /** The names of the WASM files the page has asked for so far. */
 function wasmRequests(page: Page): string[] {
@@ -18,20 +19,29 @@ function wasmRequests(page: Page): string[] {
 
 const loaded = (seen: string[], chunk: string) => seen.some((name) => name.includes(chunk));
 
-test('each page loads its own code; stored answers stay formatted without the renderer', async ({ page, newAccount }) => {
+/** A signed-in person with a key and one conversation, whose stored answer has Markdown in
+ * it (the stand-in echoes the message). */
+async function personWithAStoredAnswer(page: Page, newAccount: () => Promise<{ email: string; password: string }>) {
   const account = await newAccount();
   await signInViaApi(page.request, account);
   const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
   expect(saved.status()).toBe(200);
-  // A stored answer with Markdown in it (the stand-in echoes the message).
   const chatted = await page.request.post('/api/v1/chat', { data: { message: 'stored **bold** words' } });
   expect(chatted.ok()).toBeTruthy();
   await chatted.body();
+}
 
+/** The person's conversations, as the server has them. */
+async function conversations(page: Page): Promise<{ id: string }[]> {
   const listed = await page.request.get('/api/v1/conversations');
   expect(listed.ok()).toBeTruthy();
   const body = await listed.json();
-  const id: string = (Array.isArray(body) ? body : body.conversations)[0].id;
+  return Array.isArray(body) ? body : body.conversations;
+}
+
+test('each page loads its own code; stored answers stay formatted without the renderer', async ({ page, newAccount }) => {
+  await personWithAStoredAnswer(page, newAccount);
+  const id = (await conversations(page))[0].id;
 
   const seen = wasmRequests(page);
   await page.goto(`/chat?c=${id}`);
@@ -40,12 +50,12 @@ test('each page loads its own code; stored answers stay formatted without the re
   await expect(log.locator('.markdown strong', { hasText: 'bold' })).toBeVisible();
   expect(loaded(seen, 'chat_route')).toBe(true);
   expect(loaded(seen, 'settings_route')).toBe(false);
-  expect(loaded(seen, 'render_markdown')).toBe(false);
+  expect(loaded(seen, 'apx_answers')).toBe(false);
 
   // A streamed answer is the browser's to format: the renderer loads, and formats it.
   await send(page, 'live **strong** words');
   await expect(log.locator('.markdown strong', { hasText: 'strong' })).toBeVisible();
-  expect(loaded(seen, 'render_markdown')).toBe(true);
+  expect(loaded(seen, 'apx_answers')).toBe(true);
 
   // Pointing at the Settings link starts loading that page's chunk before any click;
   // client-side navigation then shows the page, and it works.
@@ -64,4 +74,41 @@ test('each page loads its own code; stored answers stay formatted without the re
   await page.getByRole('link', { name: /^stored/ }).first().click();
   await expect(page).toHaveURL(new RegExp(`c=${id}`));
   await expect(log.locator('.markdown strong', { hasText: 'bold' })).toBeVisible();
+});
+
+test('code that does not load leaves the page working: answers show plain, sending says so, Retry sends', async ({ page, newAccount }) => {
+  await personWithAStoredAnswer(page, newAccount);
+
+  // The network fails for the chunk of answers (a deploy replaced the files, a connection
+  // dropped). wasm-split's loader leaves the failed fetch's promise unhandled, which the
+  // page reports; a panic (the page's code stopping) is still an error here.
+  test.info().annotations.push({ type: 'allow-page-error', description: '^uncaught: Failed to fetch$' });
+  const answers = (url: URL) => url.pathname.includes('apx_answers');
+  await page.route(answers, (route) => route.abort('connectionfailed'));
+  await page.goto('/chat');
+  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
+
+  // A stored conversation opened in the browser shows its answer as plain text.
+  const log = page.getByRole('log');
+  await page.getByRole('link', { name: /^stored/ }).first().click();
+  await expect(log.locator('.markdown-plain', { hasText: '**bold**' })).toBeVisible();
+
+  // Sending says what went wrong where the answer would be, with Retry; nothing reached
+  // the server, and the page still answers (a panic would have stopped all of it).
+  const text = 'second **try** words';
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await expect(log.getByText(text, { exact: true })).toBeVisible();
+  const alert = log.getByRole('alert');
+  await expect(alert).toContainText('The part of the page that sends messages did not load.');
+  expect(await conversations(page)).toHaveLength(1);
+  await expect(page.getByRole('button', { name: 'Send', exact: true })).toBeEnabled();
+
+  // Once the chunk loads, Retry sends the same message, once, and its answer is formatted.
+  await page.unroute(answers);
+  await alert.getByRole('button', { name: 'Retry', exact: true }).click();
+  await expect(log.locator('.markdown strong', { hasText: 'try' })).toBeVisible();
+  await expect(log.getByRole('alert')).toHaveCount(0);
+  await expect(log.getByText(text, { exact: true })).toHaveCount(1);
+  expect(await conversations(page)).toHaveLength(1);
 });

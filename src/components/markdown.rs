@@ -157,9 +157,10 @@ fn demote(level: HeadingLevel) -> HeadingLevel {
 /// An answer's text as formatted Markdown. `text` may change (a streaming answer).
 ///
 /// The server renders it into the page. In the browser the renderer (the Markdown parser
-/// and the highlighter, most of what an answer's formatting costs) is a WASM chunk of its
-/// own, loaded the first time a text has to be rendered there: a page that only shows
-/// stored answers keeps the server's HTML as it is and never loads it.
+/// and the highlighter, most of what an answer's formatting costs) is in the chunk of what
+/// writes answers (with sending a message), loaded the first time a text has to be
+/// rendered there: a page that only shows stored answers keeps the server's HTML as it is
+/// and never loads it.
 #[component]
 pub fn Markdown(#[prop(into)] text: Signal<String>) -> impl IntoView {
     // Code blocks' Copy buttons show once the script that makes them work runs.
@@ -203,7 +204,11 @@ fn rendered(text: Signal<String>) -> impl Fn() -> String + Send + Sync + 'static
         let ticket = asked.get_value() + 1;
         asked.set_value(ticket);
         leptos::task::spawn_local(async move {
-            let formatted = render_markdown_in_chunk(source).await;
+            // The renderer did not load: the text shows unformatted (the next change tries
+            // loading it again).
+            let formatted = render_markdown_in_chunk(source.clone())
+                .await
+                .unwrap_or_else(|crate::chunk::Unloaded| plain_html(&source));
             if asked.try_get_value() == Some(ticket) {
                 html.set(formatted);
             }
@@ -212,20 +217,16 @@ fn rendered(text: Signal<String>) -> impl Fn() -> String + Send + Sync + 'static
     move || html.get()
 }
 
-/// [`render_markdown`] from its own WASM chunk (see [`Markdown`]).
+/// [`render_markdown`] from the WASM chunk of what writes answers (see [`Markdown`] and
+/// `crate::chunk`).
 #[cfg(feature = "hydrate")]
-#[lazy]
-fn render_markdown_in_chunk(source: String) -> String {
-    render_markdown(&source)
-}
-
-/// Loads the Markdown renderer's chunk ahead of need (when a message is about to be sent),
-/// so an answer's first words are formatted as they arrive.
-pub fn preload_markdown() {
-    #[cfg(feature = "hydrate")]
-    {
-        let _ = lazy_preload!(render_markdown_in_chunk);
-    }
+#[leptos::wasm_split::wasm_split(
+    apx_answers,
+    wasm_split_path = ::leptos::wasm_split,
+    fallible
+)]
+fn render_markdown_in_chunk(source: String) -> Result<String, crate::chunk::Unloaded> {
+    Ok(render_markdown(&source))
 }
 
 /// Text as HTML without formatting: what an answer shows until the renderer has loaded.

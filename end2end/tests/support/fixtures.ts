@@ -63,6 +63,13 @@ export const test = base.extend<Fixtures>({
         }
       });
       await use();
+      // A test that makes the network fail on purpose names the errors that may follow
+      // (an annotation `allow-page-error` whose description is a regular expression).
+      const allowed = testInfo.annotations
+        .filter((a) => a.type === 'allow-page-error' && a.description)
+        .map((a) => new RegExp(a.description!));
+      const unexpected = errors.filter((e) => !allowed.some((re) => re.test(e)));
+      errors.splice(0, errors.length, ...unexpected);
       if (errors.length > 0 && testInfo.expectedStatus === 'passed') {
         throw new Error(`the page reported errors:\n${errors.join('\n')}`);
       }

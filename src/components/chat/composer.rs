@@ -4,7 +4,7 @@ use leptos::{ev, prelude::*};
 use leptos_router::hooks::use_navigate;
 
 use super::{
-    state::{focus_message, ChatState},
+    state::{focus_message, preload_sending, ChatState},
     upstream_notice::UpstreamNotices,
 };
 use crate::error::AppError;
@@ -46,7 +46,13 @@ pub fn Composer() -> impl IntoView {
                     aria-describedby="composer-hint"
                     placeholder="Write a message…"
                     prop:value=move || state.draft.get()
-                    on:input=move |ev| state.draft.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        // A message begun: the code that sends it starts loading.
+                        if state.draft.with_untracked(String::is_empty) {
+                            preload_sending();
+                        }
+                        state.draft.set(event_target_value(&ev));
+                    }
                     on:keydown=on_keydown
                 ></textarea>
                 <div class="composer-buttons">

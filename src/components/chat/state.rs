@@ -437,8 +437,6 @@ impl ChatState {
     {
         self.streaming.set(true);
         scroll_to_end();
-        // The answer will need formatting: its renderer loads while the message goes out.
-        crate::components::markdown::preload_markdown();
         #[cfg(feature = "hydrate")]
         {
             let (handle, registration) = futures::future::AbortHandle::new_pair();
@@ -448,25 +446,38 @@ impl ChatState {
             }));
             let generation = self.generation.get_value();
             leptos::task::spawn_local(async move {
-                let request = answer.request.clone();
-                let text = answer.text.clone();
-                let reading = super::stream::send(&request, move |delta| {
-                    let follow = near_end();
-                    text.update(|t| t.push_str(delta));
-                    if follow {
-                        scroll_to_end();
-                    }
-                });
-                // Stop drops `reading` (the call or its stream) right here.
-                let outcome = futures::future::Abortable::new(reading, registration)
+                let navigate: Navigate = std::rc::Rc::new(navigate);
+                // Stop before the chunk has loaded still stops: `registration` is already
+                // aborted when the reading starts.
+                match answer_in_chunk(self, answer.clone(), generation, registration, navigate)
                     .await
-                    .unwrap_or(Outcome::Aborted);
-                self.finish(answer, generation, request, outcome, navigate)
-                    .await;
+                {
+                    Ok(reading) => reading.await,
+                    Err(crate::chunk::Unloaded) => self.unloaded(answer),
+                }
             });
         }
         #[cfg(not(feature = "hydrate"))]
         let _ = (answer, navigate);
+    }
+
+    /// What sending needs did not load (see [`answer_in_chunk`]): nothing was sent, and
+    /// Retry sends the message, which the answer keeps, with its id.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn unloaded(self, answer: LiveAnswer) {
+        if self.streaming.try_get_untracked().is_none() {
+            return;
+        }
+        self.streaming.set(false);
+        self.stopper.update_value(|s| {
+            if s.as_ref().is_some_and(|s| s.answer == answer.key) {
+                *s = None;
+            }
+        });
+        answer.status.set(AnswerStatus::Failed {
+            message: NOT_LOADED.into(),
+            retryable: true,
+        });
     }
 
     /// Settles an answer once its stream has ended, one way or another.
@@ -629,6 +640,63 @@ impl ChatState {
             }
         }
     }
+}
+
+/// Said in an answer's place when the code that sends messages did not load.
+pub const NOT_LOADED: &str =
+    "The part of the page that sends messages did not load. Check your connection, then press Retry.";
+
+/// How the chat moves to another address (the router's `navigate`), once it crosses into
+/// the sending chunk.
+#[cfg(feature = "hydrate")]
+type Navigate = std::rc::Rc<dyn Fn(&str, NavigateOptions)>;
+
+/// Sending a message and reading its answer, in the WASM chunk of what writes answers
+/// (`crate::chunk`), with the Markdown renderer the answer needs: the request, the stream's
+/// reader and its events' decoders, and what the end of an answer does to the page. A page
+/// that is only read never loads it; typing a message starts loading it
+/// ([`preload_sending`]). The returned future reads the answer until it
+/// ends or `registration` is aborted (Stop), then settles it ([`ChatState::finish`]).
+#[cfg(feature = "hydrate")]
+#[leptos::wasm_split::wasm_split(
+    apx_answers,
+    wasm_split_path = ::leptos::wasm_split,
+    fallible,
+    preload(preload_sending_chunk)
+)]
+fn answer_in_chunk(
+    state: ChatState,
+    answer: LiveAnswer,
+    generation: u32,
+    registration: futures::future::AbortRegistration,
+    navigate: Navigate,
+) -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>, crate::chunk::Unloaded> {
+    Ok(Box::pin(async move {
+        let request = answer.request.clone();
+        let text = answer.text.clone();
+        let reading = super::stream::send(&request, move |delta| {
+            let follow = near_end();
+            text.update(|t| t.push_str(delta));
+            if follow {
+                scroll_to_end();
+            }
+        });
+        // Stop drops `reading` (the call or its stream) right here.
+        let outcome = futures::future::Abortable::new(reading, registration)
+            .await
+            .unwrap_or(Outcome::Aborted);
+        let navigate = move |url: &str, options: NavigateOptions| navigate(url, options);
+        state
+            .finish(answer, generation, request, outcome, navigate)
+            .await;
+    }))
+}
+
+/// Starts loading the code that sends messages (the person has started writing one), so
+/// Send does not wait for it.
+pub fn preload_sending() {
+    #[cfg(feature = "hydrate")]
+    crate::chunk::preload(preload_sending_chunk);
 }
 
 /// Puts the keyboard focus in the Message field.
