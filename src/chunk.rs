@@ -31,15 +31,3 @@ impl From<leptos::wasm_split::SplitLoaderError> for Unloaded {
         Unloaded
     }
 }
-
-/// Fetches a chunk ahead of need (its `preload_…` function) and forgets the outcome: a
-/// failure is met, and told, when the chunk's function is called.
-#[cfg(feature = "hydrate")]
-pub fn preload<F>(load: impl FnOnce() -> F + 'static)
-where
-    F: std::future::Future<Output = Result<(), leptos::wasm_split::SplitLoaderError>> + 'static,
-{
-    leptos::task::spawn_local(async move {
-        let _ = load().await;
-    });
-}

@@ -52,7 +52,10 @@ test('each page loads its own code; stored answers stay formatted without the re
   expect(loaded(seen, 'settings_route')).toBe(false);
   expect(loaded(seen, 'apx_answers')).toBe(false);
 
-  // A streamed answer is the browser's to format: the renderer loads, and formats it.
+  // Beginning a message starts loading the chunk, before Send; a streamed answer is the
+  // browser's to format, and comes out formatted.
+  await page.getByLabel('Message', { exact: true }).fill('live');
+  await expect.poll(() => loaded(seen, 'apx_answers')).toBe(true);
   await send(page, 'live **strong** words');
   await expect(log.locator('.markdown strong', { hasText: 'strong' })).toBeVisible();
   expect(loaded(seen, 'apx_answers')).toBe(true);
@@ -110,5 +113,25 @@ test('code that does not load leaves the page working: answers show plain, sendi
   await expect(log.locator('.markdown strong', { hasText: 'try' })).toBeVisible();
   await expect(log.getByRole('alert')).toHaveCount(0);
   await expect(log.getByText(text, { exact: true })).toHaveCount(1);
+  expect(await conversations(page)).toHaveLength(1);
+});
+
+test('Stop before the sending code has arrived sends nothing', async ({ page, newAccount }) => {
+  await personWithAStoredAnswer(page, newAccount);
+  // The chunk of answers arrives only when the test lets it.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  const answers = (url: URL) => url.pathname.includes('apx_answers');
+  await page.route(answers, async (route) => { await held; await route.continue(); });
+  await page.goto('/chat');
+  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
+
+  const log = page.getByRole('log');
+  await page.getByLabel('Message', { exact: true }).fill('never sent');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByRole('button', { name: 'Stop', exact: true }).click();
+  release();
+  await expect(log.getByText('Stopped before an answer arrived.')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Send', exact: true })).toBeEnabled();
   expect(await conversations(page)).toHaveLength(1);
 });

@@ -465,8 +465,22 @@ impl ChatState {
     /// Retry sends the message, which the answer keeps, with its id.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn unloaded(self, answer: LiveAnswer) {
-        if self.streaming.try_get_untracked().is_none() {
+        if !self.reading_ended(&answer) {
             return;
+        }
+        answer.status.set(AnswerStatus::Failed {
+            message: NOT_LOADED.into(),
+            retryable: true,
+        });
+    }
+
+    /// `answer` is no longer being read: nothing streams, and its Stop is gone (aborting it
+    /// now would do nothing; another answer's stays). False when the page has been left
+    /// meanwhile, and there is nothing to settle.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn reading_ended(&self, answer: &LiveAnswer) -> bool {
+        if self.streaming.try_get_untracked().is_none() {
+            return false;
         }
         self.streaming.set(false);
         self.stopper.update_value(|s| {
@@ -474,10 +488,7 @@ impl ChatState {
                 *s = None;
             }
         });
-        answer.status.set(AnswerStatus::Failed {
-            message: NOT_LOADED.into(),
-            retryable: true,
-        });
+        true
     }
 
     /// Settles an answer once its stream has ended, one way or another.
@@ -492,18 +503,9 @@ impl ChatState {
     ) where
         N: Fn(&str, NavigateOptions) + Clone + 'static,
     {
-        // The page may have been left meanwhile.
-        if self.streaming.try_get_untracked().is_none() {
+        if !self.reading_ended(&answer) {
             return;
         }
-        self.streaming.set(false);
-        // This answer's reading has ended (aborting it now does nothing); another one's
-        // stopper stays.
-        self.stopper.update_value(|s| {
-            if s.as_ref().is_some_and(|s| s.answer == answer.key) {
-                *s = None;
-            }
-        });
         let still_here = self.generation.get_value() == generation;
         let retryable = |message: String| AnswerStatus::Failed {
             message,
@@ -695,8 +697,11 @@ fn answer_in_chunk(
 /// Starts loading the code that sends messages (the person has started writing one), so
 /// Send does not wait for it.
 pub fn preload_sending() {
+    // A failure shows when Send calls the chunk (`unloaded`), which tries again.
     #[cfg(feature = "hydrate")]
-    crate::chunk::preload(preload_sending_chunk);
+    leptos::task::spawn_local(async {
+        let _ = preload_sending_chunk().await;
+    });
 }
 
 /// Puts the keyboard focus in the Message field.
