@@ -11,7 +11,7 @@
 #                                               # default the chat page's; N lines (30)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-chunk=${1:-Split(\"__chat}
+chunk=${1:-Split(\"chat_route}
 lines=${2:-30}
 export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v wasm-split-cli >/dev/null 2>&1; then

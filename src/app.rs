@@ -5,8 +5,11 @@ use leptos::{nonce::use_nonce, prelude::*};
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Redirect, Route, Router, Routes},
-    lazy_route, Lazy, LazyRoute, SsrMode, StaticSegment,
+    Lazy, LazyRoute, SsrMode, StaticSegment,
 };
+
+#[cfg(feature = "hydrate")]
+use leptos::wasm_split::wasm_split;
 
 use crate::{
     api::auth::{session_user, Logout},
@@ -117,26 +120,96 @@ pub fn preload_page(path: &str) {
     let _ = path;
 }
 
-/// A page whose code loads with it: one lazy route per page, each split into its own WASM
+/// A page whose code loads with it: one lazy route per page, each cut into its own WASM
 /// chunk by `cargo leptos build --split` (one chunk for everything without `--split`).
+///
+/// The chunk is loaded with wasm-split's `fallible` form (see [`crate::chunk`]), not
+/// `#[lazy_route]`, whose loader panics when a chunk does not arrive and so stops the whole
+/// WASM. When a click's page does not arrive (a dropped connection, a deploy that replaced
+/// the files), the browser loads that page from the server instead, as without JavaScript.
 macro_rules! lazy_page {
-    ($route:ident, $page:ident) => {
+    ($route:ident, $page:ident, $chunk:ident, $pre:ident) => {
         struct $route;
 
-        #[lazy_route]
+        #[cfg(feature = "hydrate")]
+        #[wasm_split($chunk, wasm_split_path = ::leptos::wasm_split, fallible, preload($pre))]
+        fn $chunk() -> Result<AnyView, crate::chunk::Unloaded> {
+            Ok(view! { <$page/> }.into_any())
+        }
+
         impl LazyRoute for $route {
             fn data() -> Self {
                 $route
             }
 
-            fn view(_this: Self) -> AnyView {
+            async fn view(_this: Self) -> AnyView {
+                #[cfg(feature = "hydrate")]
+                {
+                    let target = page_being_opened();
+                    match $chunk().await {
+                        Ok(view) => view,
+                        Err(crate::chunk::Unloaded) => load_from_server(target).await,
+                    }
+                }
+                #[cfg(not(feature = "hydrate"))]
                 view! { <$page/> }.into_any()
+            }
+
+            async fn preload() {
+                #[cfg(feature = "hydrate")]
+                let _ = $pre().await;
             }
         }
     };
 }
 
-lazy_page!(LoginRoute, LoginPage);
-lazy_page!(RegisterRoute, RegisterPage);
-lazy_page!(SettingsRoute, SettingsPage);
-lazy_page!(ChatRoute, ChatPage);
+lazy_page!(LoginRoute, LoginPage, login_route, preload_login_route);
+lazy_page!(
+    RegisterRoute,
+    RegisterPage,
+    register_route,
+    preload_register_route
+);
+lazy_page!(
+    SettingsRoute,
+    SettingsPage,
+    settings_route,
+    preload_settings_route
+);
+lazy_page!(ChatRoute, ChatPage, chat_route, preload_chat_route);
+
+/// The address of the page the router is opening (path, query and fragment).
+#[cfg(feature = "hydrate")]
+fn page_being_opened() -> String {
+    leptos_router::hooks::use_url().with_untracked(|url| {
+        let mut target = url.path().to_owned();
+        if !url.search().is_empty() {
+            target.push('?');
+            target.push_str(url.search());
+        }
+        let hash = url.hash();
+        if !hash.is_empty() && !hash.starts_with('#') {
+            target.push('#');
+        }
+        target.push_str(hash);
+        target
+    })
+}
+
+/// A page whose code did not load: on a click to it, the browser loads it from the server
+/// (which renders it whole; its code is fetched afresh with it). The page shown meanwhile
+/// stays as it is. When the page that did not load is the one the browser just loaded,
+/// loading it again could go on for ever: it stays as the server sent it.
+#[cfg(feature = "hydrate")]
+async fn load_from_server(target: String) -> AnyView {
+    if let Some(location) = web_sys::window().map(|w| w.location()) {
+        let here = [location.pathname(), location.search(), location.hash()]
+            .into_iter()
+            .map(Result::unwrap_or_default)
+            .collect::<String>();
+        if here != target {
+            let _ = location.assign(&target);
+        }
+    }
+    std::future::pending().await
+}

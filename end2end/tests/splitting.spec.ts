@@ -135,3 +135,39 @@ test('Stop before the sending code has arrived sends nothing', async ({ page, ne
   await expect(page.getByRole('button', { name: 'Send', exact: true })).toBeEnabled();
   expect(await conversations(page)).toHaveLength(1);
 });
+
+test('a page whose code does not arrive on a click is loaded from the server instead', async ({ page, newAccount }) => {
+  await personWithAStoredAnswer(page, newAccount);
+  const id = (await conversations(page))[0].id;
+  await page.goto('/settings');
+  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
+
+  // The chat page's chunk does not arrive until the browser loads a page of its own.
+  test.info().annotations.push({ type: 'allow-page-error', description: '^uncaught: Failed to fetch$' });
+  let documents = 0;
+  page.on('request', (r) => {
+    if (r.isNavigationRequest()) documents += 1;
+  });
+  let refused = 0;
+  await page.route(
+    (url) => url.pathname.includes('chat_route'),
+    (route) => (documents === 0 ? (refused += 1, route.abort('connectionfailed')) : route.continue()),
+  );
+
+  // A conversation linked from Settings' pages opens whole, from the server, and works.
+  await page.evaluate((href) => {
+    const link = document.createElement('a');
+    link.href = href;
+    link.textContent = 'open the conversation';
+    document.querySelector('main')!.append(link);
+  }, `/chat?c=${id}`);
+  await page.getByRole('link', { name: 'open the conversation' }).click();
+  await expect(page).toHaveURL(new RegExp(`/chat\\?c=${id}$`));
+  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
+  expect(refused).toBeGreaterThan(0);
+  expect(documents).toBe(1);
+  const log = page.getByRole('log');
+  await expect(log.locator('.markdown strong', { hasText: 'bold' })).toBeVisible();
+  await send(page, 'after the reload');
+  await expect(log.getByText('after the reload', { exact: true })).toBeVisible();
+});
