@@ -196,20 +196,28 @@ fn page_being_opened() -> String {
     })
 }
 
-/// A page whose code did not load: on a click to it, the browser loads it from the server
-/// (which renders it whole; its code is fetched afresh with it). The page shown meanwhile
-/// stays as it is. When the page that did not load is the one the browser just loaded,
-/// loading it again could go on for ever: it stays as the server sent it.
+/// A page whose code did not load. When the router is opening it (a click, Back or
+/// Forward), the browser loads it from the server instead: the server renders it whole, and
+/// its code is fetched afresh with it. The page on screen stays as it is meanwhile. When it
+/// is the page the browser has just loaded, loading it again could go on for ever: it stays
+/// as the server sent it.
 #[cfg(feature = "hydrate")]
 async fn load_from_server(target: String) -> AnyView {
-    if let Some(location) = web_sys::window().map(|w| w.location()) {
+    use std::sync::atomic::Ordering;
+    if let Some(location) = web_sys::window()
+        .map(|w| w.location())
+        .filter(|_| crate::HYDRATED.load(Ordering::Relaxed))
+    {
         let here = [location.pathname(), location.search(), location.hash()]
             .into_iter()
             .map(Result::unwrap_or_default)
             .collect::<String>();
-        if here != target {
-            let _ = location.assign(&target);
-        }
+        // Back and Forward have already put the page's address in the location bar.
+        let _ = if here == target {
+            location.reload()
+        } else {
+            location.assign(&target)
+        };
     }
     std::future::pending().await
 }

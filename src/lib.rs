@@ -40,9 +40,17 @@ pub fn hydrate() {
         leptos::mount::hydrate_from_async(body, app::App)
             .await
             .forget();
+        HYDRATED.store(true, std::sync::atomic::Ordering::Relaxed);
         mark_hydrated();
     });
 }
+
+/// Whether the page the browser loaded has been hydrated: from then on, a page whose code
+/// does not load is one the router is opening, not the one the server just sent (see
+/// `app::load_from_server`).
+#[cfg(feature = "hydrate")]
+pub(crate) static HYDRATED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// The page answers to the person from here on: a mark (with the time since navigation
 /// began, in ms) for the page-weight script and for tests that must not act earlier.

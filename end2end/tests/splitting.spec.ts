@@ -171,3 +171,38 @@ test('a page whose code does not arrive on a click is loaded from the server ins
   await send(page, 'after the reload');
   await expect(log.getByText('after the reload', { exact: true })).toBeVisible();
 });
+
+test('a page whose code does not arrive on Back or Forward is loaded from the server instead', async ({ page, newAccount }) => {
+  await personWithAStoredAnswer(page, newAccount);
+  const id = (await conversations(page))[0].id;
+  await page.goto('/settings');
+  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
+
+  test.info().annotations.push({ type: 'allow-page-error', description: '^uncaught: Failed to fetch$' });
+  let documents = 0;
+  page.on('request', (r) => {
+    if (r.isNavigationRequest()) documents += 1;
+  });
+  let refused = 0;
+  await page.route(
+    (url) => url.pathname.includes('chat_route'),
+    (route) => (documents === 0 ? (refused += 1, route.abort('connectionfailed')) : route.continue()),
+  );
+
+  // The conversation is in this page's history, never opened in it; Forward goes to it,
+  // so the address is already in the location bar when its code does not arrive.
+  await page.evaluate((href) => {
+    history.pushState(null, '', href);
+    history.back();
+  }, `/chat?c=${id}`);
+  await expect(page).toHaveURL(/\/settings$/);
+  await page.evaluate(() => history.forward());
+  await expect(page).toHaveURL(new RegExp(`/chat\\?c=${id}$`));
+  await expect.poll(() => documents).toBe(1);
+  expect(refused).toBeGreaterThan(0);
+  const log = page.getByRole('log');
+  await expect(log.locator('.markdown strong', { hasText: 'bold' })).toBeVisible();
+  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
+  await send(page, 'after Forward');
+  await expect(log.getByText('after Forward', { exact: true })).toBeVisible();
+});
