@@ -200,14 +200,17 @@ fn page_being_opened() -> String {
 /// Forward), the browser loads it from the server instead: the server renders it whole, and
 /// its code is fetched afresh with it. The page on screen stays as it is meanwhile. When it
 /// is the page the browser has just loaded, loading it again could go on for ever: it stays
-/// as the server sent it.
+/// as the server sent it, and says so, with a plain link that loads it again. (Its
+/// hydration cannot finish without the page's view: the framework then stops with a panic,
+/// which the link, needing no code, outlives.)
 #[cfg(feature = "hydrate")]
 async fn load_from_server(target: String) -> AnyView {
     use std::sync::atomic::Ordering;
-    if let Some(location) = web_sys::window()
-        .map(|w| w.location())
-        .filter(|_| crate::HYDRATED.load(Ordering::Relaxed))
-    {
+    let Some(window) = web_sys::window() else {
+        return std::future::pending().await;
+    };
+    let location = window.location();
+    if crate::HYDRATED.load(Ordering::Relaxed) {
         let here = [location.pathname(), location.search(), location.hash()]
             .into_iter()
             .map(Result::unwrap_or_default)
@@ -218,6 +221,21 @@ async fn load_from_server(target: String) -> AnyView {
         } else {
             location.assign(&target)
         };
+    } else if let Some(body) = window.document().and_then(|d| d.body()) {
+        // First in the page, where hydration has already been (it walks the page in order
+        // from there, and stops at a node it did not expect). An empty
+        // `href` is this page's own address; `rel="external"` keeps the router (whose
+        // link handler may be running) out of it, so the browser loads the page afresh.
+        let _ = body.insert_adjacent_html("afterbegin", PAGE_NOT_LOADED);
     }
     std::future::pending().await
 }
+
+/// Shown when the code of the page the browser has just loaded did not arrive.
+#[cfg(feature = "hydrate")]
+const PAGE_NOT_LOADED: &str = concat!(
+    r#"<p class="form-error page-not-loaded" role="alert">"#,
+    "Part of this page did not load, so its buttons do not work yet. ",
+    "Check your connection, then ",
+    r#"<a href="" rel="external">reload the page</a>.</p>"#
+);

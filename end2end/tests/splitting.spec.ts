@@ -207,3 +207,34 @@ test('a page whose code does not arrive on Back or Forward is loaded from the se
   await send(page, 'after Forward');
   await expect(log.getByText('after Forward', { exact: true })).toBeVisible();
 });
+
+test('a page whose own code does not arrive says so, and reloading it works', async ({ page, newAccount }) => {
+  await personWithAStoredAnswer(page, newAccount);
+  test.info().annotations.push({ type: 'allow-page-error', description: '^uncaught: Failed to fetch$' });
+  // The framework cannot hydrate a page without its route's view, and stops there with a
+  // panic; the notice is shown before, and its plain link does not need the page's code.
+  test.info().annotations.push({ type: 'allow-page-error', description: '^panic: panicked at (.*/)?tachys-[0-9.]+/src/hydration\\.rs' });
+  test.info().annotations.push({ type: 'allow-page-error', description: '^uncaught: unreachable$' });
+  let refuse = true;
+  await page.route(
+    (url) => url.pathname.includes('chat_route'),
+    (route) => (refuse ? route.abort('connectionfailed') : route.continue()),
+  );
+  await page.goto('/chat');
+
+  // The server's page stays (a stored conversation in the list), with a notice at its foot.
+  const notice = page.getByRole('alert').filter({ hasText: 'Part of this page did not load' });
+  await expect(notice).toBeVisible();
+  await expect(notice).toContainText('Check your connection, then reload the page.');
+  await expect(page.getByRole('link', { name: /^stored/ }).first()).toBeVisible();
+  await expect(page.locator('html[data-hydrated]')).toHaveCount(0);
+
+  // Its link loads the page afresh (by keyboard, too), which now works.
+  refuse = false;
+  await notice.getByRole('link', { name: 'reload the page' }).focus();
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
+  await expect(page.getByRole('alert').filter({ hasText: 'Part of this page did not load' })).toHaveCount(0);
+  await send(page, 'after reloading');
+  await expect(page.getByRole('log').getByText('after reloading', { exact: true })).toBeVisible();
+});
