@@ -136,9 +136,15 @@ test('Stop before the sending code has arrived sends nothing', async ({ page, ne
   expect(await conversations(page)).toHaveLength(1);
 });
 
-/** The chat page's chunk does not arrive (its download fails) until the browser loads a
- * page of its own; counts those page loads and the refusals. */
-async function chatCodeRefusedUntilAPageLoads(page: Page) {
+/** A person with a stored conversation (its id) on Settings, hydrated, whose browser gets
+ * no code for the chat page (its chunk's download fails) until it loads a page of its own;
+ * `seen` counts those page loads and the refusals. */
+async function onSettingsWithoutTheChatsCode(page: Page, newAccount: () => Promise<{ email: string; password: string }>) {
+  await personWithAStoredAnswer(page, newAccount);
+  const id = (await conversations(page))[0].id;
+  await page.goto('/settings');
+  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
+
   // wasm-split's loader leaves the failed fetch's promise unhandled, which the page reports.
   test.info().annotations.push({ type: 'allow-page-error', description: '^uncaught: Failed to fetch$' });
   const seen = { documents: 0, refused: 0 };
@@ -153,16 +159,11 @@ async function chatCodeRefusedUntilAPageLoads(page: Page) {
       return route.abort('connectionfailed');
     },
   );
-  return seen;
+  return { id, seen };
 }
 
 test('a page whose code does not arrive on a click is loaded from the server instead', async ({ page, newAccount }) => {
-  await personWithAStoredAnswer(page, newAccount);
-  const id = (await conversations(page))[0].id;
-  await page.goto('/settings');
-  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
-
-  const seen = await chatCodeRefusedUntilAPageLoads(page);
+  const { id, seen } = await onSettingsWithoutTheChatsCode(page, newAccount);
 
   // A conversation linked from Settings' pages opens whole, from the server, and works.
   await page.evaluate((href) => {
@@ -183,12 +184,7 @@ test('a page whose code does not arrive on a click is loaded from the server ins
 });
 
 test('a page whose code does not arrive on Back or Forward is loaded from the server instead', async ({ page, newAccount }) => {
-  await personWithAStoredAnswer(page, newAccount);
-  const id = (await conversations(page))[0].id;
-  await page.goto('/settings');
-  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
-
-  const seen = await chatCodeRefusedUntilAPageLoads(page);
+  const { id, seen } = await onSettingsWithoutTheChatsCode(page, newAccount);
 
   // The conversation is in this page's history, never opened in it; Forward goes to it,
   // so the address is already in the location bar when its code does not arrive.
