@@ -178,22 +178,10 @@ lazy_page!(
 );
 lazy_page!(ChatRoute, ChatPage, chat_route, preload_chat_route);
 
-/// The address of the page the router is opening (path, query and fragment).
+/// The address of the page the router is opening.
 #[cfg(feature = "hydrate")]
-fn page_being_opened() -> String {
-    leptos_router::hooks::use_url().with_untracked(|url| {
-        let mut target = url.path().to_owned();
-        if !url.search().is_empty() {
-            target.push('?');
-            target.push_str(url.search());
-        }
-        let hash = url.hash();
-        if !hash.is_empty() && !hash.starts_with('#') {
-            target.push('#');
-        }
-        target.push_str(hash);
-        target
-    })
+fn page_being_opened() -> leptos_router::location::Url {
+    leptos_router::hooks::use_url().get_untracked()
 }
 
 /// A page whose code did not load. When the router is opening it (a click, Back or
@@ -204,22 +192,30 @@ fn page_being_opened() -> String {
 /// hydration cannot finish without the page's view: the framework then stops with a panic,
 /// which the link, needing no code, outlives.)
 #[cfg(feature = "hydrate")]
-async fn load_from_server(target: String) -> AnyView {
+async fn load_from_server(target: leptos_router::location::Url) -> AnyView {
+    use leptos_router::location::{BrowserUrl, LocationProvider};
     use std::sync::atomic::Ordering;
     let Some(window) = web_sys::window() else {
         return std::future::pending().await;
     };
     let location = window.location();
     if crate::HYDRATED.load(Ordering::Relaxed) {
-        let here = [location.pathname(), location.search(), location.hash()]
-            .into_iter()
-            .map(Result::unwrap_or_default)
-            .collect::<String>();
-        // Back and Forward have already put the page's address in the location bar.
-        let _ = if here == target {
+        // Back and Forward have already put the page's address in the location bar (and
+        // going to the address already there, fragment and all, would only scroll).
+        let _ = if BrowserUrl::current().ok().as_ref() == Some(&target) {
             location.reload()
         } else {
-            location.assign(&target)
+            let mut address = target.path().to_owned();
+            if !target.search().is_empty() {
+                address.push('?');
+                address.push_str(target.search());
+            }
+            let hash = target.hash();
+            if !hash.is_empty() && !hash.starts_with('#') {
+                address.push('#');
+            }
+            address.push_str(hash);
+            location.assign(&address)
         };
     } else if let Some(body) = window.document().and_then(|d| d.body()) {
         // First in the page, where hydration has already been (it walks the page in order

@@ -19,7 +19,8 @@
 //! ```
 //!
 //! Its chunk's name must be unique in the app. Without `--split` (a development build) the
-//! function is an ordinary call that cannot fail.
+//! function is an ordinary call that cannot fail. Each page's code is such a chunk too
+//! (`lazy_page!` in `crate::app`), and so is what writes answers (`apx_answers`).
 
 /// A chunk of the app's code did not load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

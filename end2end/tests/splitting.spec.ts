@@ -19,6 +19,12 @@ function wasmRequests(page: Page): string[] {
 
 const loaded = (seen: string[], chunk: string) => seen.some((name) => name.includes(chunk));
 
+/** A chunk whose download fails: wasm-split's loader leaves the failed fetch's promise
+ * unhandled, which the page reports, and only that is allowed. */
+function allowFailedChunkDownloads() {
+  test.info().annotations.push({ type: 'allow-page-error', description: '^uncaught: Failed to fetch$' });
+}
+
 /** A signed-in person with a key and one conversation, whose stored answer has Markdown in
  * it (the stand-in echoes the message). */
 async function personWithAStoredAnswer(page: Page, newAccount: () => Promise<{ email: string; password: string }>) {
@@ -83,9 +89,8 @@ test('code that does not load leaves the page working: answers show plain, sendi
   await personWithAStoredAnswer(page, newAccount);
 
   // The network fails for the chunk of answers (a deploy replaced the files, a connection
-  // dropped). wasm-split's loader leaves the failed fetch's promise unhandled, which the
-  // page reports; a panic (the page's code stopping) is still an error here.
-  test.info().annotations.push({ type: 'allow-page-error', description: '^uncaught: Failed to fetch$' });
+  // dropped); a panic (the page's code stopping) is still an error here.
+  allowFailedChunkDownloads();
   const answers = (url: URL) => url.pathname.includes('apx_answers');
   await page.route(answers, (route) => route.abort('connectionfailed'));
   await page.goto('/chat');
@@ -145,8 +150,7 @@ async function onSettingsWithoutTheChatsCode(page: Page, newAccount: () => Promi
   await page.goto('/settings');
   await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
 
-  // wasm-split's loader leaves the failed fetch's promise unhandled, which the page reports.
-  test.info().annotations.push({ type: 'allow-page-error', description: '^uncaught: Failed to fetch$' });
+  allowFailedChunkDownloads();
   const seen = { documents: 0, refused: 0 };
   page.on('request', (r) => {
     if (r.isNavigationRequest()) seen.documents += 1;
@@ -206,7 +210,7 @@ test('a page whose code does not arrive on Back or Forward is loaded from the se
 
 test('a page whose own code does not arrive says so, and reloading it works', async ({ page, newAccount }) => {
   await personWithAStoredAnswer(page, newAccount);
-  test.info().annotations.push({ type: 'allow-page-error', description: '^uncaught: Failed to fetch$' });
+  allowFailedChunkDownloads();
   // The framework cannot hydrate a page without its route's view, and stops there with a
   // panic; the notice is shown before, and its plain link does not need the page's code.
   test.info().annotations.push({ type: 'allow-page-error', description: '^panic: panicked at (.*/)?tachys-[0-9.]+/src/hydration\\.rs' });
