@@ -80,10 +80,12 @@ pub(crate) async fn owned_with_messages(
     user_id: i64,
     id: &str,
 ) -> Result<(ConversationRow, Vec<MessageRow>), AppError> {
-    match state.db.conversation_with_messages(id, user_id).await? {
-        Some(found) => Ok(found),
-        None => Ok((owned(state, user_id, id).await?, Vec::new())),
-    }
+    state
+        .db
+        .conversation_with_messages(id, user_id)
+        .await?
+        // Someone else's conversation and a missing one look the same: ids cannot be probed.
+        .ok_or(AppError::ConversationNotFound)
 }
 
 /// The conversation along its current path (see [`super::branches`]), each message with
