@@ -53,8 +53,11 @@ pub enum Db {
 /// process on the same file (a second instance started by mistake, a backup, the CLI).
 #[derive(Clone, Debug)]
 pub struct Sqlite {
-    /// Connections for reads.
+    /// Connections for reads. The app's own reads borrow from [`Self::lent`] instead; this
+    /// pool stays for tests and tools, and gives its options to every reader.
     pub reads: SqlitePool,
+    /// The connections [`on_pool!`] reads on (see [`Readers`]).
+    lent: Arc<Readers>,
     writer: Arc<Mutex<Option<SqliteConnection>>>,
     /// Set while a [`Script`] runs on the writer, cleared once it committed or was rolled
     /// back: still set when the next turn begins, the script was cut off (its request
@@ -319,6 +322,7 @@ impl Sqlite {
 
     async fn close(&self) {
         self.reads.close().await;
+        self.lent.close();
         if let Some(writer) = self.writer.lock().await.take() {
             if let Err(e) = writer.close().await {
                 tracing::warn!(error = %e, "closing the SQLite writer connection");
@@ -327,15 +331,110 @@ impl Sqlite {
     }
 }
 
+/// SQLite connections that only read, lent one at a time, most recently used first: kept
+/// apart from sqlx's pool, which pings a SQLite connection (a round trip to the
+/// connection's own thread, two wake-ups) whenever one is given back, on top of the read
+/// itself. A connection here is given back only after a read that went well; one abandoned
+/// half-way (its request gone) or that failed is dropped, and another opened when needed.
+/// At most `turns` are open and lent at once; more readers wait their turn. The most
+/// recently used first: its thread and its caches are the warmest.
+#[derive(Debug)]
+pub struct Readers {
+    options: Arc<SqliteConnectOptions>,
+    idle: std::sync::Mutex<Vec<SqliteConnection>>,
+    turns: tokio::sync::Semaphore,
+}
+
+impl Readers {
+    /// `options` should make the connections read-only (`PRAGMA query_only`).
+    pub(crate) fn new(options: SqliteConnectOptions, turns: usize) -> Self {
+        Self {
+            options: Arc::new(options),
+            idle: Default::default(),
+            turns: tokio::sync::Semaphore::new(turns),
+        }
+    }
+
+    /// A connection for one read, after waiting for a turn (at most as long as a pool
+    /// would). `PoolClosed` once [`Self::close`]d.
+    pub(crate) async fn lend(&self) -> Result<Lent<'_>, sqlx::Error> {
+        let turn = tokio::time::timeout(WRITE_WAIT, self.turns.acquire())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.options.connect().await?,
+        };
+        Ok(Lent {
+            readers: self,
+            conn: Some(conn),
+            _turn: turn,
+        })
+    }
+
+    /// Lends no more, and closes the connections not lent.
+    pub(crate) fn close(&self) {
+        self.turns.close();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+}
+
+/// A connection lent by [`Readers`]: dropped with it unless [`Lent::give_back`] is called.
+pub(crate) struct Lent<'a> {
+    readers: &'a Readers,
+    conn: Option<SqliteConnection>,
+    _turn: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Lent<'_> {
+    /// Back to the idle connections: call it only after a read that went well.
+    pub(crate) fn give_back(mut self) {
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.readers.idle.lock()) {
+            if !self.readers.turns.is_closed() {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Lent<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        self.conn.as_ref().expect("lent until given back")
+    }
+}
+
+impl std::ops::DerefMut for Lent<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn.as_mut().expect("lent until given back")
+    }
+}
+
+/// Reads at once on SQLite (and connections kept for them), as many as the pool had.
+const READERS: usize = 8;
+
 /// Runs `$body` with `$pool` bound to the concrete pool, for reads both databases share.
 /// On SQLite these connections cannot write: writes go through [`on_writer!`].
 macro_rules! on_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            Db::Sqlite(sqlite) => {
-                let $pool = &sqlite.reads;
-                $body
-            }
+            Db::Sqlite(sqlite) => match sqlite.lent.lend().await {
+                Err(e) => Err(e),
+                Ok(mut lent) => {
+                    let result = {
+                        let $pool = &mut *lent;
+                        $body
+                    };
+                    if result.is_ok() {
+                        lent.give_back();
+                    }
+                    result
+                }
+            },
             Db::Postgres($pool) => $body,
         }
     };
@@ -457,14 +556,16 @@ impl Db {
             // have been dropped by a server, and sqlx's test is a round trip to the
             // connection's thread, added to every query. (It still tests each connection
             // given back, which catches one left half-way by a cancelled query.)
+            let read_only = options.clone().pragma("query_only", "ON");
             let reads = SqlitePoolOptions::new()
-                .max_connections(8)
+                .max_connections(READERS as u32)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options.clone().pragma("query_only", "ON"))
+                .connect_with(read_only.clone())
                 .await?;
             Ok(Self::Sqlite(Sqlite {
                 reads,
+                lent: Arc::new(Readers::new(read_only, READERS)),
                 writer: Arc::new(Mutex::new(Some(writer))),
                 script_open: Arc::new(AtomicBool::new(false)),
                 wrote: Arc::default(),
@@ -1339,5 +1440,64 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// The app's SQLite reads borrow connections that cannot write, the warmest first, one
+    /// per turn; a read that did not finish never hands its connection to the next.
+    #[tokio::test]
+    async fn readers_lend_the_last_connection_given_back_and_only_a_finished_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("readers.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let Db::Sqlite(sqlite) = &db else {
+            unreachable!("a SQLite URL")
+        };
+        let readers = Readers::new(sqlite.reads.connect_options().as_ref().clone(), 2);
+        let cache_size = |n: i64| format!("PRAGMA cache_size = {n}");
+        async fn tag(conn: &mut SqliteConnection) -> i64 {
+            sqlx::query_scalar("PRAGMA cache_size")
+                .fetch_one(conn)
+                .await
+                .unwrap()
+        }
+
+        // Two connections, tagged, given back in turn: the last one back is lent first.
+        let (mut a, mut b) = (readers.lend().await.unwrap(), readers.lend().await.unwrap());
+        sqlx::query(&cache_size(-111))
+            .execute(&mut *a)
+            .await
+            .unwrap();
+        sqlx::query(&cache_size(-222))
+            .execute(&mut *b)
+            .await
+            .unwrap();
+        // No third turn while two are lent.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), readers.lend())
+                .await
+                .is_err()
+        );
+        let write = sqlx::query("UPDATE users SET email = email")
+            .execute(&mut *a)
+            .await;
+        assert!(write.is_err(), "a reader cannot write");
+        a.give_back();
+        b.give_back();
+        let mut c = readers.lend().await.unwrap();
+        assert_eq!(tag(&mut c).await, -222);
+        c.give_back();
+
+        // Dropped without being given back (a read abandoned half-way): never lent again.
+        drop(readers.lend().await.unwrap());
+        let mut d = readers.lend().await.unwrap();
+        assert_eq!(tag(&mut d).await, -111);
+        let mut e = readers.lend().await.unwrap();
+        assert_ne!(tag(&mut e).await, -222, "a new connection");
+        d.give_back();
+        e.give_back();
+
+        readers.close();
+        assert!(matches!(readers.lend().await, Err(sqlx::Error::PoolClosed)));
     }
 }

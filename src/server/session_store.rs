@@ -6,11 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::{
-    sqlite::{SqliteConnectOptions, SqliteConnection},
-    types::Json,
-    ConnectOptions as _,
-};
+use sqlx::types::Json;
 use time::OffsetDateTime;
 use tower_sessions::{
     session::{Id, Record},
@@ -20,7 +16,7 @@ use tower_sessions::{
 use tower_sessions_sqlx_store::PostgresStore;
 
 use super::{
-    db::{Db, Sqlite},
+    db::{Db, Readers, Sqlite},
     user_settings::UserSettings,
 };
 
@@ -48,36 +44,9 @@ pub enum AppSessionStore {
 }
 
 /// SQLite connections of the session read (every request's one query), kept apart from the
-/// pool: sqlx's pool pings a SQLite connection (a round trip to the connection's own
-/// thread) when it lends it out and again when it is given back, two hand-offs more than
-/// the read itself. A connection here is lent without either: it is given back only after
-/// a read that went well, and a read abandoned half-way (its request gone) drops it. At most
-/// [`READERS`] are open and lent at once; more requests wait their turn.
-#[derive(Debug)]
-pub struct Readers {
-    options: Arc<SqliteConnectOptions>,
-    idle: std::sync::Mutex<Vec<SqliteConnection>>,
-    turns: tokio::sync::Semaphore,
-}
-
-/// Session reads at once (and connections kept for them): a few more than the cores.
+/// app's other reads so that a burst of those never makes a request wait for its session
+/// (see [`Readers`]).
 const READERS: usize = 4;
-
-impl Readers {
-    async fn take(&self) -> Result<SqliteConnection, sqlx::Error> {
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        match idle {
-            Some(conn) => Ok(conn),
-            None => self.options.connect().await,
-        }
-    }
-
-    fn give_back(&self, conn: SqliteConnection) {
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
-        }
-    }
-}
 
 fn backend(e: sqlx::Error) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
@@ -111,12 +80,11 @@ impl AppSessionStore {
         Ok(match db {
             Db::Sqlite(sqlite) => Self::Sqlite(
                 sqlite.clone(),
-                Arc::new(Readers {
-                    // The readers' options: these connections cannot write either.
-                    options: Arc::new(sqlite.reads.connect_options().as_ref().clone()),
-                    idle: Default::default(),
-                    turns: tokio::sync::Semaphore::new(READERS),
-                }),
+                // The readers' options: these connections cannot write either.
+                Arc::new(Readers::new(
+                    sqlite.reads.connect_options().as_ref().clone(),
+                    READERS,
+                )),
             ),
             Db::Postgres(pool) => {
                 let store = PostgresStore::new(pool.clone());
@@ -132,12 +100,7 @@ impl AppSessionStore {
         let now = OffsetDateTime::now_utc();
         let row: Option<Row> = match self {
             Self::Sqlite(_, readers) => {
-                let _turn = readers
-                    .turns
-                    .acquire()
-                    .await
-                    .map_err(|e| session_store::Error::Backend(e.to_string()))?;
-                let mut conn = readers.take().await.map_err(backend)?;
+                let mut conn = readers.lend().await.map_err(backend)?;
                 let row = sqlx::query_as(
                     "SELECT s.data, s.expiry_date, s.user_id, u.session_generation, u.settings \
                      FROM tower_sessions s LEFT JOIN users u ON u.id = s.user_id \
@@ -145,10 +108,10 @@ impl AppSessionStore {
                 )
                 .bind(id.to_string())
                 .bind(now)
-                .fetch_optional(&mut conn)
+                .fetch_optional(&mut *conn)
                 .await
                 .map_err(backend)?;
-                readers.give_back(conn);
+                conn.give_back();
                 row
             }
             Self::Postgres(_, pool) => sqlx::query_as(

@@ -72,12 +72,15 @@ impl Db {
         Ok(match self {
             Db::Sqlite(sqlite) => {
                 let sql = format!("{SQLITE_HITS}\n{SEARCH_REST}");
-                sqlx::query_as::<_, SearchRow>(&sql)
+                let mut conn = sqlite.lent.lend().await?;
+                let rows = sqlx::query_as::<_, SearchRow>(&sql)
                     .bind(crate::server::search::fts5_query(user_id, terms))
                     .bind(user_id)
                     .bind(limit)
-                    .fetch_all(&sqlite.reads)
-                    .await?
+                    .fetch_all(&mut *conn)
+                    .await?;
+                conn.give_back();
+                rows
             }
             Db::Postgres(pool) => {
                 let sql = format!("{POSTGRES_HITS}\n{SEARCH_REST}");
@@ -146,10 +149,12 @@ impl Db {
         let mut indexed = 0;
         loop {
             // A read first: most calls (every search) find nothing and take no write lock.
+            let mut conn = sqlite.lent.lend().await?;
             let any: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM search_docs WHERE pending = 1 LIMIT 1")
-                    .fetch_optional(&sqlite.reads)
+                    .fetch_optional(&mut *conn)
                     .await?;
+            conn.give_back();
             if any.is_none() {
                 return Ok(indexed);
             }
