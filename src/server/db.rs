@@ -358,10 +358,17 @@ impl Readers {
     /// A connection for one read, after waiting for a turn (at most as long as a pool
     /// would). `PoolClosed` once [`Self::close`]d.
     pub(crate) async fn lend(&self) -> Result<Lent<'_>, sqlx::Error> {
-        let turn = tokio::time::timeout(WRITE_WAIT, self.turns.acquire())
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?
-            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let turn = match self.turns.try_acquire() {
+            Ok(turn) => turn,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(sqlx::Error::PoolClosed),
+            // No timer for the many reads that find a turn free.
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                tokio::time::timeout(WRITE_WAIT, self.turns.acquire())
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)?
+                    .map_err(|_| sqlx::Error::PoolClosed)?
+            }
+        };
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match idle {
             Some(conn) => conn,
