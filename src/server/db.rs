@@ -1359,16 +1359,22 @@ mod tests {
         assert_eq!(script.args.len(), 4);
     }
 
+    /// A new SQLite database, migrated, in a folder that lasts as long as the first value.
+    async fn migrated_sqlite() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        (dir, db)
+    }
+
     /// Reading a conversation sorts nothing: its messages come out of the index in order.
     /// (A sort there cost every read a temporary B-tree, and its buffer's allocation set
     /// the allocator tidying up after the rows freed on the other thread: about an eighth
     /// of the read's CPU.)
     #[tokio::test]
     async fn a_conversation_is_read_in_order_without_sorting() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
-        let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
+        let (_dir, db) = migrated_sqlite().await;
         let Db::Sqlite(sqlite) = &db else {
             unreachable!("a SQLite URL")
         };
@@ -1453,10 +1459,7 @@ mod tests {
     /// per turn; a read that did not finish never hands its connection to the next.
     #[tokio::test]
     async fn readers_lend_the_last_connection_given_back_and_only_a_finished_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("readers.db").display());
-        let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
+        let (_dir, db) = migrated_sqlite().await;
         let Db::Sqlite(sqlite) = &db else {
             unreachable!("a SQLite URL")
         };
