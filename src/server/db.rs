@@ -331,13 +331,13 @@ impl Sqlite {
     }
 }
 
-/// SQLite connections that only read, lent one at a time, most recently used first: kept
-/// apart from sqlx's pool, which pings a SQLite connection (a round trip to the
-/// connection's own thread, two wake-ups) whenever one is given back, on top of the read
-/// itself. A connection here is given back only after a read that went well; one abandoned
-/// half-way (its request gone) or that failed is dropped, and another opened when needed.
-/// At most `turns` are open and lent at once; more readers wait their turn. The most
-/// recently used first: its thread and its caches are the warmest.
+/// SQLite connections that only read, lent one at a time: kept apart from sqlx's pool,
+/// which pings a SQLite connection (a round trip to the connection's own thread, two
+/// wake-ups) whenever one is given back, on top of the read itself. A connection here is
+/// given back only after a read that went well; one abandoned half-way (its request gone)
+/// or that failed is dropped, and another opened when needed. At most `turns` are open and
+/// lent at once; more readers wait their turn. The most recently used is lent first: its
+/// thread and its caches are the warmest.
 #[derive(Debug)]
 pub struct Readers {
     options: Arc<SqliteConnectOptions>,
@@ -559,10 +559,10 @@ impl Db {
             // The writer first: it creates the file and puts it in WAL mode, which the
             // readers then find.
             let writer = options.connect().await?;
-            // No test before lending a connection: an in-process SQLite connection cannot
-            // have been dropped by a server, and sqlx's test is a round trip to the
-            // connection's thread, added to every query. (It still tests each connection
-            // given back, which catches one left half-way by a cancelled query.)
+            // The pool is for tests and tools (the app reads through `Readers`). No test
+            // before lending a connection: an in-process SQLite connection cannot have
+            // been dropped by a server, and sqlx's test is a round trip to the connection's
+            // thread, added to every query.
             let read_only = options.clone().pragma("query_only", "ON");
             let reads = SqlitePoolOptions::new()
                 .max_connections(READERS as u32)
