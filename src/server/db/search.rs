@@ -3,6 +3,7 @@
 //! up after the writes, 0010), and a person's conversations page by page.
 
 use chrono::{DateTime, Utc};
+use sqlx::Row as _;
 
 use super::{ConversationRow, Db, DbError, CONVERSATION_COLUMNS};
 
@@ -129,15 +130,20 @@ impl Db {
 /// never holds SQLite's write lock for long: other writers wait for it.
 const INDEX_BATCH: i64 = 200;
 
-/// Adds pending documents with ids up to `$1` to the index (see migration 0010): a title,
-/// or a message's text, each with its owner's token.
+/// Adds the next `$1` pending documents to the index (see migration 0010): a title, or a
+/// message's text, each with its owner's token.
 const INDEX_PENDING: &str = "\
 INSERT INTO search_index (rowid, owner, body)
 SELECT d.id, 'u' || c.user_id, CASE WHEN d.message_id IS NULL THEN c.title ELSE m.content END
 FROM search_docs d
 JOIN conversations c ON c.id = d.conversation_id
 LEFT JOIN messages m ON m.id = d.message_id
-WHERE d.pending = 1 AND d.id <= $1";
+WHERE d.pending = 1 AND d.id <= (SELECT max(id) FROM (SELECT id FROM search_docs \
+    WHERE pending = 1 ORDER BY id LIMIT $1))";
+
+/// Marks the next `$1` pending documents indexed: the ones [`INDEX_PENDING`] added.
+const MARK_INDEXED: &str = "UPDATE search_docs SET pending = 0 WHERE pending = 1 AND id <= \
+    (SELECT max(id) FROM (SELECT id FROM search_docs WHERE pending = 1 ORDER BY id LIMIT $1))";
 
 impl Db {
     /// Adds every search document still pending to SQLite's full-text index, in batches of
@@ -158,31 +164,21 @@ impl Db {
             if any.is_none() {
                 return Ok(indexed);
             }
-            let mut writer = sqlite.writer().await?;
-            let mut tx = super::begin_write(&mut *writer).await?;
-            // Chosen under the write lock, so no other indexer takes the same documents:
-            // one indexed twice would be in the index twice.
-            let last: Option<i64> = sqlx::query_scalar(
-                "SELECT max(id) FROM (SELECT id FROM search_docs WHERE pending = 1 \
-                 ORDER BY id LIMIT $1)",
-            )
-            .bind(INDEX_BATCH)
-            .fetch_one(&mut *tx)
-            .await?;
-            let Some(last) = last else {
-                return Ok(indexed); // another indexer was first
+            // One command to the writer (see `Sqlite::run_script`) instead of one per
+            // statement. The batch is chosen under the write lock, so no other indexer
+            // takes the same documents (one indexed twice would be in the index twice);
+            // both statements find the same last id, as the first changes no document.
+            let script = super::Script::new()
+                .statement(INDEX_PENDING)
+                .bind(INDEX_BATCH)
+                .statement(MARK_INDEXED)
+                .bind(INDEX_BATCH)
+                .statement("SELECT changes()");
+            let rows = sqlite.run_script(script).await?;
+            let done = match rows.first() {
+                Some(row) => u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0),
+                None => 0,
             };
-            sqlx::query(INDEX_PENDING)
-                .bind(last)
-                .execute(&mut *tx)
-                .await?;
-            let done =
-                sqlx::query("UPDATE search_docs SET pending = 0 WHERE pending = 1 AND id <= $1")
-                    .bind(last)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            tx.commit().await?;
             indexed += done;
             if done < INDEX_BATCH as u64 {
                 return Ok(indexed);
