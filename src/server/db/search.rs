@@ -70,29 +70,17 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<SearchRow>, DbError> {
         self.index_pending_search_docs().await?;
-        Ok(match self {
-            Db::Sqlite(sqlite) => {
-                let sql = format!("{SQLITE_HITS}\n{SEARCH_REST}");
-                let mut conn = sqlite.lent.lend().await?;
-                let rows = sqlx::query_as::<_, SearchRow>(&sql)
-                    .bind(crate::server::search::fts5_query(user_id, terms))
-                    .bind(user_id)
-                    .bind(limit)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                conn.give_back();
-                rows
-            }
-            Db::Postgres(pool) => {
-                let sql = format!("{POSTGRES_HITS}\n{SEARCH_REST}");
-                sqlx::query_as::<_, SearchRow>(&sql)
-                    .bind(crate::server::search::tsquery(terms))
-                    .bind(user_id)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-        })
+        // Each database's own match, then the same query.
+        let (hits, query) = match self {
+            Db::Sqlite(_) => (
+                SQLITE_HITS,
+                crate::server::search::fts5_query(user_id, terms),
+            ),
+            Db::Postgres(_) => (POSTGRES_HITS, crate::server::search::tsquery(terms)),
+        };
+        let sql = format!("{hits}\n{SEARCH_REST}");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, SearchRow>(&sql)
+            .bind(&query).bind(user_id).bind(limit).fetch_all(pool).await)?)
     }
 
     /// A page of `user_id`'s conversations, oldest first, after `after` (the last one of the
@@ -155,12 +143,9 @@ impl Db {
         let mut indexed = 0;
         loop {
             // A read first: most calls (every search) find nothing and take no write lock.
-            let mut conn = sqlite.lent.lend().await?;
-            let any: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM search_docs WHERE pending = 1 LIMIT 1")
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            conn.give_back();
+            let any: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
+                "SELECT id FROM search_docs WHERE pending = 1 LIMIT 1")
+                .fetch_optional(pool).await)?;
             if any.is_none() {
                 return Ok(indexed);
             }
