@@ -41,10 +41,10 @@ impl SseParser {
     /// a stream allocates nothing per event or per line.
     pub fn push_with(&mut self, chunk: &[u8], mut on_event: impl FnMut(&str, &str)) {
         let mut rest = chunk;
-        // A line at a time (or what there is of it): the bytes are searched, not handled
-        // one by one.
+        // A line at a time (or what there is of it): the bytes are searched (memchr, a
+        // word or a vector at a time), not handled one by one.
         while !rest.is_empty() && !self.overflowed {
-            let end = rest.iter().position(|&b| b == b'\n');
+            let end = memchr::memchr(b'\n', rest);
             let piece = &rest[..end.unwrap_or(rest.len())];
             rest = &rest[end.map_or(rest.len(), |i| i + 1)..];
             if self.line.len() + piece.len() + self.data.len() + self.event.len() > MAX_EVENT_BYTES
