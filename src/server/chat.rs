@@ -379,14 +379,26 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     // answer is stored, which records it in its own transaction (see `FirstWords`).
     let mut first_words_at = None;
 
+    // One wait for the browser's leaving and one timer for the whole answer, not a new one
+    // of each for every word: each event only moves the deadline on, which tokio's timer
+    // takes as a store (a later deadline is looked at when the earlier one comes).
+    let browser_left = tx.closed();
+    tokio::pin!(browser_left);
+    let silence = tokio::time::sleep(IDLE_TIMEOUT);
+    tokio::pin!(silence);
     let outcome = loop {
+        // Silence counts from here: not the time the browser took to take the last word.
+        silence
+            .as_mut()
+            .reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
         let next = tokio::select! {
-            _ = tx.closed() => break Outcome::Cancelled,
-            next = tokio::time::timeout(IDLE_TIMEOUT, events.next()) => next,
+            _ = &mut browser_left => break Outcome::Cancelled,
+            _ = &mut silence => break Outcome::Dropped,
+            next = events.next() => next,
         };
         let event = match next {
-            Ok(Ok(Some(event))) => event,
-            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => break Outcome::Dropped,
+            Ok(Some(event)) => event,
+            Ok(None) | Err(_) => break Outcome::Dropped,
         };
         match event {
             StreamEvent::MessageStart { message } => usage.update(&message.usage),
@@ -538,6 +550,12 @@ async fn record_first_words(
 /// nothing for `stalled` (its buffers full): the relay then gives up rather than hold the
 /// upstream call and this task open for someone who no longer reads.
 async fn deliver(tx: &mpsc::Sender<ChatEvent>, event: ChatEvent, stalled: Duration) -> bool {
+    // Room in the channel, as nearly always: no timer set.
+    let event = match tx.try_send(event) {
+        Ok(()) => return true,
+        Err(mpsc::error::TrySendError::Closed(_)) => return false,
+        Err(mpsc::error::TrySendError::Full(event)) => event,
+    };
     match tokio::time::timeout(stalled, tx.send(event)).await {
         Ok(Ok(())) => true,
         Ok(Err(_)) => false,
