@@ -3,16 +3,20 @@
 # requests per second, the count does not depend on what else the machine is doing.
 #
 #   cargo build --release --features ssr,stub --bins
-#   bash benches/callgrind.sh [N]      # N requests of each kind (default 200)
+#   bash benches/callgrind.sh [N] [S]  # N requests of each kind (default 200), and S
+#                                      # streamed chats (default 40)
 #
 # Starts the Anthropic stand-in and the server (SQLite in a temporary folder, the default
 # log level), signs up one person with a key, warms up, then counts the server's
 # instructions over N `GET /api/v1/user/api-key/status` and over N chat messages (each
 # answered in full, and what it leaves to do in the background done), one at a time on one
-# keep-alive connection. Prints instructions per request and leaves the callgrind files
-# (for callgrind_annotate) in the folder it names.
+# keep-alive connection. Then S chats whose answers stream as Anthropic streams them: 40
+# words (about 47 events), the stand-in waiting 2 ms before each, so that every word
+# arrives on its own (what an answer's length costs, per word). Prints instructions per
+# request and leaves the callgrind files (for callgrind_annotate) in the folder it names.
 set -euo pipefail
 N=${1:-200}
+S=${2:-40}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${APX_BIN:-${CARGO_TARGET_DIR:-$root/target}/release}
 . "$root/benches/support/server.sh"
@@ -22,7 +26,8 @@ start_server callgrind valgrind --tool=callgrind --callgrind-out-file=callgrind.
 # Background work the requests leave (the search index catching up, half a second after an
 # answer) runs within the count it belongs to, not in the next one.
 settle() { sleep 3; }
-count() { # label, config
+count() { # label, config, number of requests in it
+  local n=$3
   callgrind_control -z "$server" >/dev/null 2>&1
   local codes
   codes=$(curl -s -K "$2" | sort | uniq -c | tr -s " \n" " ")
@@ -34,7 +39,7 @@ count() { # label, config
   local total
   total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
   printf '%-8s %12s instructions in %d requests: %10.0f per request  (statuses:%s; %s)\n' \
-    "$1" "$total" "$N" "$(echo "$total / $N" | bc -l)" "$codes" "$file"
+    "$1" "$total" "$n" "$(echo "$total / $n" | bc -l)" "$codes" "$file"
 }
 status_config 20 >"$dir/warm-status"
 chat_config 5 >"$dir/warm-chat"
@@ -43,6 +48,13 @@ curl -s -K "$dir/warm-chat" >/dev/null
 settle
 status_config "$N" >"$dir/status"
 chat_config "$N" >"$dir/chat"
-count status "$dir/status"
-count chat "$dir/chat"
+count status "$dir/status" "$N"
+count chat "$dir/chat" "$N"
+curl -sf -H 'content-type: application/json' -d '{"kind":"slow","delay_ms":2}' \
+  "$stub_base/_stub/fault" >/dev/null
+long_chat_config 3 >"$dir/warm-streamed"
+long_chat_config "$S" >"$dir/streamed"
+curl -s -K "$dir/warm-streamed" >/dev/null
+settle
+count streamed "$dir/streamed" "$S"
 echo "files in $dir"

@@ -3,9 +3,12 @@
 # signed up with a stand-in key; and the curl configs that send requests on one keep-alive
 # connection (as a browser or the benches do).
 #
-#   start_server NAME [WRAPPER…]   sets dir, base, jar, server (the pid to watch), stub;
-#                                  WRAPPER runs the server (e.g. valgrind --tool=callgrind)
+#   start_server NAME [WRAPPER…]   sets dir, base, jar, server (the pid to watch), stub,
+#                                  stub_base; WRAPPER runs the server (e.g. valgrind
+#                                  --tool=callgrind)
 #   status_config N, chat_config N print N requests' curl config
+#   long_chat_config N             the same for chats whose answers run to 40 words (the
+#                                  stand-in echoes the message, a word per event)
 #
 # Needs `root` (the repository) and `bin` (the folder with apexaurum and anthropic-stub).
 
@@ -34,6 +37,7 @@ TOML
   ) &
   server=$!
   base=http://127.0.0.1:$port
+  stub_base=http://127.0.0.1:$stub_port
   # Under valgrind the server takes its time to start.
   for _ in $(seq 1 600); do
     curl -sf "$base/healthz" >/dev/null 2>&1 && break
@@ -65,6 +69,17 @@ chat_config() {
     [ "$i" -gt 1 ] && echo next
     printf 'url = "%s/api/v1/chat"\nheader = "content-type: application/json"\n' "$base"
     printf 'data = "{\\"message\\":\\"hello %s\\"}"\noutput = "/dev/null"\n' "$i"
+    printf 'cookie = "%s"\nwrite-out = "%%{http_code}\\n"\n' "$jar"
+  done
+}
+
+long_chat_config() {
+  local words
+  words=$(printf 'word%d ' $(seq 1 32))
+  for i in $(seq 1 "$1"); do
+    [ "$i" -gt 1 ] && echo next
+    printf 'url = "%s/api/v1/chat"\nheader = "content-type: application/json"\n' "$base"
+    printf 'data = "{\\"message\\":\\"hello %s %s\\"}"\noutput = "/dev/null"\n' "$i" "$words"
     printf 'cookie = "%s"\nwrite-out = "%%{http_code}\\n"\n' "$jar"
   done
 }
