@@ -144,6 +144,16 @@ mod tests {
         ChatEvent::Delta(Delta { text: text.into() })
     }
 
+    /// The last event of an answer that failed.
+    fn failed(code: StreamErrorCode) -> ChatEvent {
+        ChatEvent::Error(StreamError {
+            code,
+            message: "m".into(),
+            conversation_id: "c".into(),
+            retry_after: None,
+        })
+    }
+
     #[test]
     fn sse_events_are_named_after_the_variant_and_carry_its_data() {
         assert_eq!(
@@ -194,12 +204,7 @@ mod tests {
                     reset: None,
                 }),
             }),
-            ChatEvent::Error(StreamError {
-                code: StreamErrorCode::AnthropicOverloaded,
-                message: "m".into(),
-                conversation_id: "c".into(),
-                retry_after: None,
-            }),
+            failed(StreamErrorCode::AnthropicOverloaded),
         ];
         for event in events {
             let serde_form = serde_json::to_value(&event).unwrap();
@@ -228,12 +233,7 @@ mod tests {
         );
         // Nothing for a while: an empty line, which the decoder skips.
         assert_eq!(frames.next().await.unwrap().unwrap(), b"\n");
-        let error = ChatEvent::Error(StreamError {
-            code: StreamErrorCode::AnthropicUnavailable,
-            message: "m".into(),
-            conversation_id: "c".into(),
-            retry_after: None,
-        });
+        let error = failed(StreamErrorCode::AnthropicUnavailable);
         tx.send(error.clone()).await.unwrap();
         drop(tx);
         let mut decoder = FrameDecoder::default();
@@ -277,12 +277,7 @@ mod tests {
         let since_first = tokio::time::Instant::now();
         assert_eq!(stream.next().await.unwrap().unwrap(), SSE_KEEP_ALIVE);
         assert!(since_first.elapsed() >= interval);
-        let end = ChatEvent::Error(StreamError {
-            code: StreamErrorCode::Internal,
-            message: "m".into(),
-            conversation_id: "c".into(),
-            retry_after: None,
-        });
+        let end = failed(StreamErrorCode::Internal);
         tx.send(end.clone()).await.unwrap();
         drop(tx);
         assert_eq!(stream.next().await.unwrap().unwrap(), sse_event(&end));
