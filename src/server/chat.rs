@@ -34,9 +34,6 @@ use crate::{
 
 /// Longest message a person may send, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 32_000;
-/// How long the stream may stay silent (Anthropic pings well within this).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
 /// The models the user's key can use (the Agents' defaults when Anthropic cannot say).
 pub async fn available_models(state: &AppState, user_id: i64) -> Result<Vec<String>, AppError> {
     let key = chat_key(state, user_id).await?;
@@ -371,6 +368,8 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         _slot,
     } = job;
     let stalled = state.settings.stalled_reader;
+    // How long Anthropic's stream may stay silent (it pings well within the default).
+    let idle = state.settings.anthropic_idle;
     let mut events = EventStream::new(response);
     let mut answer = String::new();
     let mut usage = protocol::Usage::default();
@@ -384,13 +383,11 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     // takes as a store (a later deadline is looked at when the earlier one comes).
     let browser_left = tx.closed();
     tokio::pin!(browser_left);
-    let silence = tokio::time::sleep(IDLE_TIMEOUT);
+    let silence = tokio::time::sleep(idle);
     tokio::pin!(silence);
     let outcome = loop {
         // Silence counts from here: not the time the browser took to take the last word.
-        silence
-            .as_mut()
-            .reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+        silence.as_mut().reset(tokio::time::Instant::now() + idle);
         let next = tokio::select! {
             _ = &mut browser_left => break Outcome::Cancelled,
             _ = &mut silence => break Outcome::Dropped,

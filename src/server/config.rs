@@ -49,6 +49,9 @@ pub struct RuntimeFile {
     pub data_dir: PathBuf,
     pub anthropic_connect_timeout_secs: u64,
     pub anthropic_timeout_secs: u64,
+    /// How long an answer's stream from Anthropic may stay silent before the relay takes it
+    /// as broken (Anthropic sends a ping every few seconds, even while it thinks).
+    pub anthropic_idle_secs: u64,
     pub session_days: i64,
     /// A session ends this many days after login, however active.
     pub session_max_days: i64,
@@ -96,6 +99,7 @@ impl Default for RuntimeFile {
             data_dir: "data".into(),
             anthropic_connect_timeout_secs: 5,
             anthropic_timeout_secs: 20,
+            anthropic_idle_secs: 90,
             session_days: 14,
             session_max_days: 30,
             login_attempts_per_minute: 10,
@@ -145,6 +149,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub anthropic_connect_timeout: Duration,
     pub anthropic_timeout: Duration,
+    /// How long an answer's stream may stay silent before it counts as broken.
+    pub anthropic_idle: Duration,
     pub session_days: i64,
     pub session_max_days: i64,
     pub login_attempts_per_minute: u32,
@@ -412,6 +418,7 @@ impl Settings {
             data_dir,
             anthropic_connect_timeout: Duration::from_secs(file.anthropic_connect_timeout_secs),
             anthropic_timeout: Duration::from_secs(file.anthropic_timeout_secs),
+            anthropic_idle: Duration::from_secs(file.anthropic_idle_secs),
             session_days: file.session_days,
             session_max_days: file.session_max_days,
             login_attempts_per_minute: file.login_attempts_per_minute,

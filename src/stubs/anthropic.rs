@@ -80,6 +80,10 @@ pub enum Fault {
     /// Answer 200, then cut the connection after this many text deltas (no
     /// `message_stop`). A JSON (non-streaming) answer is cut halfway through its body.
     DropStream { after_deltas: usize },
+    /// Answer 200, then fall silent after this many text deltas: no more events, not even
+    /// a ping, and the connection held open until the client leaves (counted as a cut
+    /// stream then). A JSON (non-streaming) answer is not affected.
+    StallStream { after_deltas: usize },
     /// Answer 200 and `message_start`, then an `event: error` with `overloaded_error`,
     /// as Anthropic does when it overloads mid-stream. A JSON answer becomes a 529.
     ErrorEvent,
@@ -863,6 +867,8 @@ struct Plan {
     delay: Duration,
     /// Cut the connection after this many deltas.
     drop_after: Option<usize>,
+    /// Fall silent after this many deltas.
+    stall_after: Option<usize>,
     /// Send `event: error` (overloaded) right after `message_start`.
     error_event: bool,
     /// Pad the answer to about 40 deltas, so a slow stream lasts long enough to watch.
@@ -930,6 +936,12 @@ impl Plan {
                 self.delay = self.delay.max(Duration::from_millis(delay_ms));
             }
             Fault::DropStream { after_deltas } => self.drop_after(after_deltas),
+            Fault::StallStream { after_deltas } => {
+                self.stall_after = Some(
+                    self.stall_after
+                        .map_or(after_deltas, |d| d.min(after_deltas)),
+                );
+            }
             Fault::ErrorEvent => self.error_event = true,
             Fault::RateLimitLow { remaining, limit } => {
                 self.requests_left = Some((remaining, limit));
@@ -1168,6 +1180,10 @@ fn event_stream(
                 yield Err(connection_cut());
                 return;
             }
+            if plan.stall_after == Some(i) {
+                // Silent until the client leaves, which drops this stream (a cut).
+                std::future::pending::<()>().await;
+            }
             if i > 0 {
                 plan.wait().await;
             }
@@ -1233,6 +1249,10 @@ enum FaultKind {
         #[serde(default = "default_after_deltas")]
         after_deltas: usize,
     },
+    Stall {
+        #[serde(default = "default_after_deltas")]
+        after_deltas: usize,
+    },
     ErrorEvent,
     RateLimited {
         #[serde(default = "default_retry_after")]
@@ -1282,6 +1302,7 @@ impl From<FaultKind> for Fault {
             FaultKind::Slow { delay_ms } => Fault::Slow { delay_ms },
             FaultKind::Hang => Fault::Hang,
             FaultKind::Drop { after_deltas } => Fault::DropStream { after_deltas },
+            FaultKind::Stall { after_deltas } => Fault::StallStream { after_deltas },
             FaultKind::ErrorEvent => Fault::ErrorEvent,
             FaultKind::RateLimited { retry_after_secs } => Fault::RateLimited { retry_after_secs },
             FaultKind::OutOfCredit { status } => Fault::OutOfCredit { status },
@@ -2070,6 +2091,43 @@ mod tests {
             .await
             .expect("send");
         assert_error(bad, 400, "invalid_request_error").await;
+    }
+
+    /// `stall`: the deltas before it, then silence on an open connection (no ping, no
+    /// end) until the client leaves, which counts as a cut.
+    #[tokio::test]
+    async fn a_stalled_stream_falls_silent_and_is_cut_when_the_client_leaves() {
+        let stub = spawn().await;
+        let set = client()
+            .post(format!("{}/_stub/fault", stub.base_url))
+            .json(&json!({ "kind": "stall", "after_deltas": 2, "count": 1 }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(set.status(), 204);
+        let response = post_message(&stub, KEY, &chat("wait for it", true))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+        let mut body = response.bytes_stream();
+        let mut seen = String::new();
+        while seen.matches("content_block_delta").count() < 4 {
+            // `event:` and `"type":` name each delta: two deltas.
+            let chunk = body.next().await.expect("more").expect("bytes");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        let silence = tokio::time::timeout(Duration::from_millis(300), body.next()).await;
+        assert!(silence.is_err(), "nothing more, and the stream still open");
+        assert!(!seen.contains("message_stop"));
+        assert_eq!(stub.state.cut_streams(), 0);
+        drop(body);
+        assert_eq!(
+            stub.state
+                .wait_for_cut_streams(1, Duration::from_secs(5))
+                .await,
+            1
+        );
     }
 
     #[tokio::test]

@@ -1,10 +1,14 @@
-use apexaurum::{server::db::Db, sse::SseParser, stubs::anthropic::Fault};
+use apexaurum::{
+    server::{config::RuntimeFile, db::Db},
+    sse::SseParser,
+    stubs::anthropic::Fault,
+};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 
 use crate::{
     api_keys::{CANARY, OTHER},
-    helpers::{assert_error, spawn_app, Backend, TestApp},
+    helpers::{assert_error, spawn_app, spawn_app_with, Backend, Options, TestApp},
 };
 
 /// A finished chat: its HTTP status, headers and every event (name, data).
@@ -377,6 +381,58 @@ async fn a_dropped_stream_keeps_the_partial_answer_marked_incomplete(backend: Ba
     assert_eq!(answer["incomplete"], true);
 }
 
+/// Anthropic falls silent mid-answer (no event, not even a ping) and keeps the connection
+/// open: after `anthropic-idle-secs` the relay takes the stream as broken, ends the upstream
+/// call, keeps what arrived marked incomplete and tells the browser, as for a cut stream.
+async fn a_stream_that_falls_silent_ends_after_the_idle_time_and_keeps_what_arrived(
+    backend: Backend,
+) {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            runtime: Some(RuntimeFile {
+                anthropic_idle_secs: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    user_with_key(&app).await;
+    app.stub
+        .state
+        .set_fault_for(Fault::StallStream { after_deltas: 3 }, 1);
+    let started = std::time::Instant::now();
+    let stalled = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        chat(&app, json!({ "message": "tell me everything" })),
+    )
+    .await
+    .expect("the relay never gave up on the silent stream");
+    let waited = started.elapsed();
+    assert_eq!(stalled.status, 200);
+    assert!(
+        waited >= std::time::Duration::from_secs(1),
+        "given up after {waited:?}, before the idle time"
+    );
+    let (name, data) = stalled.last();
+    assert_eq!(name, "error");
+    assert_eq!(data["code"], "anthropic_unavailable");
+    assert_eq!(stalled.text(), "Hello from the ");
+    // The upstream call was ended, not left open.
+    assert_eq!(
+        app.stub
+            .state
+            .wait_for_cut_streams(1, std::time::Duration::from_secs(10))
+            .await,
+        1
+    );
+    let stored = conversation(&app, &stalled.conversation_id()).await;
+    let answer = &stored["messages"][1];
+    assert_eq!(answer["content"], "Hello from the ");
+    assert_eq!(answer["incomplete"], true);
+}
+
 async fn an_error_event_mid_stream_is_relayed_and_the_key_stays_valid(backend: Backend) {
     let app = spawn_app(backend).await;
     user_with_key(&app).await;
@@ -670,6 +726,7 @@ crate::db_tests!(
     a_key_revoked_mid_conversation_is_marked_invalid,
     overload_and_server_errors_are_retryable_and_keep_the_key,
     a_dropped_stream_keeps_the_partial_answer_marked_incomplete,
+    a_stream_that_falls_silent_ends_after_the_idle_time_and_keeps_what_arrived,
     an_error_event_mid_stream_is_relayed_and_the_key_stays_valid,
     a_retry_does_not_store_the_message_twice,
     closing_the_stream_cancels_upstream_and_keeps_what_arrived_as_incomplete,
