@@ -1467,6 +1467,16 @@ mod tests {
     }
 
     /// Reads a stream until it ends or breaks; returns the text and whether it broke.
+    /// `POST /_stub/fault` with `body`, as a test that has only the stand-in's URL would.
+    async fn set_fault_by_http(stub: &StubHandle, body: Value) -> reqwest::Response {
+        client()
+            .post(format!("{}/_stub/fault", stub.base_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("send")
+    }
+
     async fn read_stream(response: reqwest::Response) -> (String, bool) {
         let mut body = response.bytes_stream();
         let mut text = Vec::new();
@@ -2072,24 +2082,14 @@ mod tests {
     #[tokio::test]
     async fn fault_control_route_sets_a_counted_fault() {
         let stub = spawn().await;
-        let set = client()
-            .post(format!("{}/_stub/fault", stub.base_url))
-            .json(&json!({ "kind": "status", "status": 500, "count": 1 }))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(set.status(), 204);
+        let fault = json!({ "kind": "status", "status": 500, "count": 1 });
+        assert_eq!(set_fault_by_http(&stub, fault).await.status(), 204);
         let response = get_models(&stub, KEY).send().await.expect("send");
         assert_error(response, 500, "api_error").await;
         let response = get_models(&stub, KEY).send().await.expect("send");
         assert_eq!(response.status(), 200);
 
-        let bad = client()
-            .post(format!("{}/_stub/fault", stub.base_url))
-            .json(&json!({ "kind": "meltdown" }))
-            .send()
-            .await
-            .expect("send");
+        let bad = set_fault_by_http(&stub, json!({ "kind": "meltdown" })).await;
         assert_error(bad, 400, "invalid_request_error").await;
     }
 
@@ -2098,13 +2098,8 @@ mod tests {
     #[tokio::test]
     async fn a_stalled_stream_falls_silent_and_is_cut_when_the_client_leaves() {
         let stub = spawn().await;
-        let set = client()
-            .post(format!("{}/_stub/fault", stub.base_url))
-            .json(&json!({ "kind": "stall", "after_deltas": 2, "count": 1 }))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(set.status(), 204);
+        let fault = json!({ "kind": "stall", "after_deltas": 2, "count": 1 });
+        assert_eq!(set_fault_by_http(&stub, fault).await.status(), 204);
         let response = post_message(&stub, KEY, &chat("wait for it", true))
             .send()
             .await
