@@ -34,6 +34,7 @@ use crate::{
 
 /// Longest message a person may send, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 32_000;
+
 /// The models the user's key can use (the Agents' defaults when Anthropic cannot say).
 pub async fn available_models(state: &AppState, user_id: i64) -> Result<Vec<String>, AppError> {
     let key = chat_key(state, user_id).await?;
