@@ -1006,20 +1006,15 @@ const MESSAGE_FIELDS: &str = "id, role, content, model, incomplete, input_tokens
 /// no row when it is not theirs. The messages come out of `messages_by_conversation` in
 /// order (migration 0011), unsorted afterwards.
 fn conversation_with_messages_sql(postgres: bool) -> String {
+    // The same rows as `messages_sql`, each made a JSON array, all in one.
+    let rows = messages_sql();
     let messages = if postgres {
         format!(
             "SELECT COALESCE(json_agg(json_build_array({MESSAGE_FIELDS})), '[]')::text \
-             FROM (SELECT {MESSAGE_COLUMNS} FROM messages m \
-                   LEFT JOIN usage_ledger l ON l.message_id = m.id \
-                   WHERE m.conversation_id = $1 ORDER BY m.created_at, m.id) AS ms"
+             FROM ({rows}) AS ms"
         )
     } else {
-        format!(
-            "SELECT json_group_array(json_array({MESSAGE_FIELDS})) \
-             FROM (SELECT {MESSAGE_COLUMNS} FROM messages m \
-                   LEFT JOIN usage_ledger l ON l.message_id = m.id \
-                   WHERE m.conversation_id = $1 ORDER BY m.created_at, m.id)"
-        )
+        format!("SELECT json_group_array(json_array({MESSAGE_FIELDS})) FROM ({rows})")
     };
     format!(
         "SELECT c.title, c.agent, c.model, c.created_at, c.updated_at, ({messages}) AS messages \
