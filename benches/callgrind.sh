@@ -52,8 +52,8 @@ count status "$dir/status" "$N"
 count chat "$dir/chat" "$N"
 curl -sf -H 'content-type: application/json' -d '{"kind":"slow","delay_ms":2}' \
   "$stub_base/_stub/fault" >/dev/null
-long_chat_config 3 >"$dir/warm-streamed"
-long_chat_config "$S" >"$dir/streamed"
+chat_config 3 32 >"$dir/warm-streamed"
+chat_config "$S" 32 >"$dir/streamed"
 curl -s -K "$dir/warm-streamed" >/dev/null
 settle
 count streamed "$dir/streamed" "$S"

@@ -7,8 +7,8 @@
 #                                  stub_base; WRAPPER runs the server (e.g. valgrind
 #                                  --tool=callgrind)
 #   status_config N, chat_config N print N requests' curl config
-#   long_chat_config N             the same for chats whose answers run to 40 words (the
-#                                  stand-in echoes the message, a word per event)
+#   chat_config N W                the same, each message W words longer: the stand-in
+#                                  echoes it, a word per event (W=32: answers of 40 words)
 #
 # Needs `root` (the repository) and `bin` (the folder with apexaurum and anthropic-stub).
 
@@ -64,22 +64,13 @@ status_config() {
   done
 }
 
-chat_config() {
+chat_config() { # N [W]: N chats; each message W words longer (the stand-in echoes them)
+  local words=""
+  [ "${2:-0}" -gt 0 ] && words=" $(seq -f 'word%g' 1 "$2" | paste -sd' ')"
   for i in $(seq 1 "$1"); do
     [ "$i" -gt 1 ] && echo next
     printf 'url = "%s/api/v1/chat"\nheader = "content-type: application/json"\n' "$base"
-    printf 'data = "{\\"message\\":\\"hello %s\\"}"\noutput = "/dev/null"\n' "$i"
-    printf 'cookie = "%s"\nwrite-out = "%%{http_code}\\n"\n' "$jar"
-  done
-}
-
-long_chat_config() {
-  local words
-  words=$(printf 'word%d ' $(seq 1 32))
-  for i in $(seq 1 "$1"); do
-    [ "$i" -gt 1 ] && echo next
-    printf 'url = "%s/api/v1/chat"\nheader = "content-type: application/json"\n' "$base"
-    printf 'data = "{\\"message\\":\\"hello %s %s\\"}"\noutput = "/dev/null"\n' "$i" "$words"
+    printf 'data = "{\\"message\\":\\"hello %s%s\\"}"\noutput = "/dev/null"\n' "$i" "$words"
     printf 'cookie = "%s"\nwrite-out = "%%{http_code}\\n"\n' "$jar"
   done
 }
