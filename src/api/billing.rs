@@ -10,14 +10,14 @@ use crate::{error::AppError, types::billing::BillingView};
 
 #[server(prefix = "/api/fn", endpoint = "billing_status")]
 pub async fn billing_status() -> Result<BillingView, AppError> {
-    let (state, user_id) = super::authenticated().await?;
+    let (state, user_id) = super::authenticated()?;
     billing::status(&state, user_id).await
 }
 
 /// Starts Stripe Checkout for the Pro plan and sends the browser there.
 #[server(prefix = "/api/fn", endpoint = "start_checkout")]
 pub async fn start_checkout() -> Result<String, AppError> {
-    let (state, user_id) = super::authenticated().await?;
+    let (state, user_id) = super::authenticated()?;
     let url = billing::checkout(&state, user_id).await?;
     leptos_axum::redirect(&url);
     Ok(url)
@@ -26,7 +26,7 @@ pub async fn start_checkout() -> Result<String, AppError> {
 /// Opens Stripe's billing portal for this customer and sends the browser there.
 #[server(prefix = "/api/fn", endpoint = "open_billing_portal")]
 pub async fn open_billing_portal() -> Result<String, AppError> {
-    let (state, user_id) = super::authenticated().await?;
+    let (state, user_id) = super::authenticated()?;
     let url = billing::portal(&state, user_id).await?;
     leptos_axum::redirect(&url);
     Ok(url)

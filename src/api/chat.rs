@@ -64,25 +64,25 @@ pub async fn send_message(
 
 #[server(prefix = "/api/fn", endpoint = "agents")]
 pub async fn list_agents() -> Result<Vec<AgentView>, AppError> {
-    let (state, _) = super::authenticated().await?;
+    let (state, _) = super::authenticated()?;
     Ok(state.agents.views())
 }
 
 #[server(prefix = "/api/fn", endpoint = "models")]
 pub async fn available_models() -> Result<Vec<String>, AppError> {
-    let (state, user_id) = super::authenticated().await?;
+    let (state, user_id) = super::authenticated()?;
     chat::available_models(&state, user_id).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "conversations")]
 pub async fn list_conversations() -> Result<Vec<ConversationSummary>, AppError> {
-    let (state, user_id) = super::authenticated().await?;
+    let (state, user_id) = super::authenticated()?;
     conversations::list(&state, user_id).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "conversation")]
 pub async fn get_conversation(id: String) -> Result<ConversationView, AppError> {
-    let (state, user_id) = super::authenticated().await?;
+    let (state, user_id) = super::authenticated()?;
     conversations::get(&state, user_id, &id).await
 }
 
@@ -93,7 +93,7 @@ pub async fn select_branch(
     conversation_id: String,
     message_id: String,
 ) -> Result<ConversationView, AppError> {
-    let (state, user_id) = super::authenticated().await?;
+    let (state, user_id) = super::authenticated()?;
     conversations::select(&state, user_id, &conversation_id, &message_id).await
 }
 
@@ -102,13 +102,13 @@ pub async fn rename_conversation(
     id: String,
     title: String,
 ) -> Result<ConversationSummary, AppError> {
-    let (state, user_id) = super::authenticated().await?;
+    let (state, user_id) = super::authenticated()?;
     conversations::rename(&state, user_id, &id, &title).await
 }
 
 #[server(prefix = "/api/fn", endpoint = "delete_conversation")]
 pub async fn delete_conversation(id: String) -> Result<(), AppError> {
-    let (state, user_id) = super::authenticated().await?;
+    let (state, user_id) = super::authenticated()?;
     conversations::delete(&state, user_id, &id).await?;
     leptos_axum::redirect("/chat");
     Ok(())
@@ -116,6 +116,6 @@ pub async fn delete_conversation(id: String) -> Result<(), AppError> {
 
 #[server(prefix = "/api/fn", endpoint = "usage_this_month")]
 pub async fn usage_this_month() -> Result<Vec<UsageRow>, AppError> {
-    let (state, user_id) = super::authenticated().await?;
+    let (state, user_id) = super::authenticated()?;
     conversations::usage_this_month(&state, user_id).await
 }

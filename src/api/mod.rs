@@ -53,7 +53,7 @@ mod ssr {
     }
 
     /// Who is asking: the app state and the logged-in user's id, or `Unauthenticated`.
-    pub async fn authenticated() -> Result<(AppState, i64), AppError> {
+    pub fn authenticated() -> Result<(AppState, i64), AppError> {
         let (state, user) = signed_in()?;
         Ok((state, user.id))
     }

@@ -9,6 +9,6 @@ use leptos::prelude::*;
 /// first (as `GET /api/v1/conversations?q=`); a `q` without words finds nothing.
 #[server(prefix = "/api/fn", endpoint = "search_conversations")]
 pub async fn search_conversations(q: String) -> Result<Vec<SearchHit>, AppError> {
-    let (state, user_id) = super::authenticated().await?;
+    let (state, user_id) = super::authenticated()?;
     search::search(&state, user_id, &q).await
 }
