@@ -559,17 +559,17 @@ impl Db {
             // The writer first: it creates the file and puts it in WAL mode, which the
             // readers then find.
             let writer = options.connect().await?;
-            // The pool is for tests and tools (the app reads through `Readers`). No test
-            // before lending a connection: an in-process SQLite connection cannot have
-            // been dropped by a server, and sqlx's test is a round trip to the connection's
-            // thread, added to every query.
+            // The pool is for tests and tools (the app reads through `Readers`), so it
+            // opens no connection (a thread and a page cache each) until one is asked for.
+            // No test before lending a connection: an in-process SQLite connection cannot
+            // have been dropped by a server, and sqlx's test is a round trip to the
+            // connection's thread, added to every query.
             let read_only = options.clone().pragma("query_only", "ON");
             let reads = SqlitePoolOptions::new()
                 .max_connections(READERS as u32)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(read_only.clone())
-                .await?;
+                .connect_lazy_with(read_only.clone());
             Ok(Self::Sqlite(Sqlite {
                 reads,
                 lent: Arc::new(Readers::new(read_only, READERS)),
