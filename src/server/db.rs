@@ -912,7 +912,7 @@ struct ConversationWithMessages {
     messages: String,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct MessageRow {
     pub id: String,
     pub role: String,
@@ -997,32 +997,39 @@ const MESSAGE_COLUMNS: &str = "m.id, m.role, m.content, m.model, m.incomplete, m
      COALESCE(m.selected_at, m.created_at) AS selected_at, m.client_message_id";
 
 /// A message's fields in [`MessageRow`]'s order, as the names [`MESSAGE_COLUMNS`] gives
-/// them: one JSON array a message in [`conversation_with_messages_sql`].
+/// them: one JSON array a message in [`messages_json_sql`].
 const MESSAGE_FIELDS: &str = "id, role, content, model, incomplete, input_tokens, output_tokens, \
      created_at, payer, parent_id, selected_at, client_message_id";
 
-/// A conversation (`$1`) of its owner (`$2`) in one row, its messages oldest first as one
-/// JSON array of arrays (see [`Db::conversation_with_messages`]): `[]` when it has none,
-/// no row when it is not theirs. The messages come out of `messages_by_conversation` in
-/// order (migration 0011), unsorted afterwards.
-fn conversation_with_messages_sql(postgres: bool) -> String {
-    // The same rows as `messages_sql`, each made a JSON array, all in one.
+/// A conversation's (`$1`) messages, oldest first, as one JSON array of arrays (`[]` when
+/// it has none): the rows of [`messages_sql`], each made a JSON array, all in one value.
+/// One row instead of one per message: on SQLite sqlx copies every row on the
+/// connection's thread and sends it across with a wake-up of its own.
+fn messages_json_sql(postgres: bool) -> String {
     let rows = messages_sql();
-    let messages = if postgres {
+    if postgres {
         format!(
             "SELECT COALESCE(json_agg(json_build_array({MESSAGE_FIELDS})), '[]')::text \
              FROM ({rows}) AS ms"
         )
     } else {
         format!("SELECT json_group_array(json_array({MESSAGE_FIELDS})) FROM ({rows})")
-    };
+    }
+}
+
+/// A conversation (`$1`) of its owner (`$2`) in one row, its messages as
+/// [`messages_json_sql`] gives them (see [`Db::conversation_with_messages`]); no row when it
+/// is not theirs. The messages come out of `messages_by_conversation` in order (migration
+/// 0011), unsorted afterwards.
+fn conversation_with_messages_sql(postgres: bool) -> String {
+    let messages = messages_json_sql(postgres);
     format!(
         "SELECT c.title, c.agent, c.model, c.created_at, c.updated_at, ({messages}) AS messages \
          FROM conversations c WHERE c.id = $1 AND c.user_id = $2"
     )
 }
 
-/// A message as [`conversation_with_messages_sql`] writes it: a JSON array of its fields.
+/// A message as [`messages_json_sql`] writes it: a JSON array of its fields.
 #[derive(serde::Deserialize)]
 struct MessageFields(
     String,
@@ -1107,7 +1114,7 @@ fn parse_stored_time(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-/// The messages of [`conversation_with_messages_sql`]'s JSON, oldest first (`created_at`,
+/// The messages of [`messages_json_sql`]'s JSON, oldest first (`created_at`,
 /// then `id`, as [`messages_sql`] orders them: the array comes in that order, which is
 /// checked, not assumed).
 fn messages_from_json(json: &str) -> Result<Vec<MessageRow>, sqlx::Error> {
@@ -1278,11 +1285,12 @@ impl Db {
         Ok(Some((conversation, messages)))
     }
 
+    /// A conversation's messages, oldest first (in one row: see [`messages_json_sql`]).
     pub async fn messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>, DbError> {
-        let sql = messages_sql();
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, MessageRow>(&sql).bind(conversation_id).fetch_all(pool).await)?,
-        )
+        let sql = messages_json_sql(matches!(self, Db::Postgres(_)));
+        let json: String = on_pool!(self, pool => sqlx::query_scalar(&sql)
+            .bind(conversation_id).fetch_one(pool).await)?;
+        Ok(messages_from_json(&json)?)
     }
 
     /// Makes `message_id` and every message above it the chosen one among its siblings,
@@ -1376,7 +1384,7 @@ mod tests {
         // Each read with its own parameters: the conversation's id (and its owner's).
         for (sql, with_owner) in [
             (conversation_with_messages_sql(false), true),
-            (messages_sql(), false),
+            (messages_json_sql(false), false),
         ] {
             let explain = format!("EXPLAIN QUERY PLAN {sql}");
             let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain).bind("c");
