@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use axum::{
+    body::HttpBody as _,
     extract::Request,
     http::{header, HeaderValue},
     middleware::Next,
@@ -160,14 +161,79 @@ pub async fn limit_body(request: Request, next: Next) -> Response {
     }
     let (parts, body) = request.into_parts();
     let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
-    let response = next
-        .run(Request::from_parts(parts, axum::body::Body::new(limited)))
-        .await;
+    let (response, unread) = if limited.is_end_stream() {
+        // No body (a GET, say): nothing to keep an eye on.
+        let request = Request::from_parts(parts, axum::body::Body::new(limited));
+        (next.run(request).await, None)
+    } else {
+        let unread = Unread::new(limited);
+        let request = Request::from_parts(parts, axum::body::Body::new(unread.clone()));
+        (next.run(request).await, Some(unread))
+    };
+    if let Some(unread) = unread {
+        unread.drain().await;
+    }
     // axum's extractors answer a body that ran over with their own bare 413.
     if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         return too_large();
     }
     response
+}
+
+/// A request's body that [`limit_body`] can still read once the handler has answered. A
+/// handler that answers without reading the body (a refusal: the wrong content type, no
+/// session, a foreign origin) leaves the rest of it on the connection, and hyper then
+/// closes the connection while the client is still sending: the client sees a reset
+/// instead of the answer. So what the handler left is read and thrown away before the
+/// answer goes out, as a body declared too large is (at most the body's cap, and for at
+/// most [`DRAIN_TIME`]).
+#[derive(Clone)]
+struct Unread(Arc<std::sync::Mutex<http_body_util::Limited<axum::body::Body>>>);
+
+impl Unread {
+    fn new(body: http_body_util::Limited<axum::body::Body>) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(body)))
+    }
+
+    fn body(&self) -> std::sync::MutexGuard<'_, http_body_util::Limited<axum::body::Body>> {
+        // Only ever held for one poll: a panic there leaves nothing half-done.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reads what is left of the body, if anything, and throws it away.
+    async fn drain(mut self) {
+        use http_body_util::BodyExt as _;
+        if self.is_end_stream() {
+            return;
+        }
+        let drain = async {
+            // Ends at the body's end, or at an error (the cap reached, the client gone).
+            while let Some(Ok(_)) = self.frame().await {}
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    }
+}
+
+impl http_body::Body for Unread {
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut *self.body()).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body().is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body().size_hint()
+    }
 }
 
 fn too_large() -> Response {

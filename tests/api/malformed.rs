@@ -224,7 +224,62 @@ async fn an_endless_chunked_body_is_cut_off_with_a_4xx(backend: Backend) {
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
+/// A refusal that never reads the body (the wrong content type, no session, a foreign
+/// origin) arrives whole, though the client sent a body: what the handler left unread is
+/// read first. Before, the server answered and closed the connection with the body's
+/// bytes still unread in it, which makes the system send a reset: a client still sending
+/// saw its connection fail instead of the answer (this file's first test failed so, now
+/// and then).
+async fn a_refusal_arrives_whole_though_its_body_was_not_read(backend: Backend) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app(backend).await;
+    let host = app.address.trim_start_matches("http://").to_string();
+    let body = vec![b'a'; 900 * 1024];
+    let form = "application/x-www-form-urlencoded";
+    for (path, content_type, origin, expected) in [
+        // JSON expected: refused on its content type (the contract's 422).
+        ("/api/v1/auth/login", form, None, "422"),
+        // Not signed in: refused before the body is parsed.
+        ("/api/v1/user/api-key", "application/json", None, "401"),
+        // Another site's page posting here.
+        (
+            "/api/v1/auth/login",
+            "application/json",
+            Some("https://evil.example"),
+            "403",
+        ),
+    ] {
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        if let Some(origin) = origin {
+            head.push_str(&format!("Origin: {origin}\r\n"));
+        }
+        head.push_str("\r\n");
+        // A small send buffer: the body cannot all wait in the system's buffers, so it is
+        // still being written when the server answers (as from a browser on a real link).
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_send_buffer_size(16 * 1024).unwrap();
+        let mut stream = socket.connect(host.parse().unwrap()).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let what = format!("{path} ({content_type}, {origin:?})");
+        let sent = stream.write_all(&body).await;
+        assert!(sent.is_ok(), "{what}: the body could not be sent: {sent:?}");
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            read.is_ok() && answer.starts_with(&format!("HTTP/1.1 {expected} ")),
+            "{what}: {read:?} {}",
+            answer.lines().next().unwrap_or("")
+        );
+    }
+}
+
 crate::db_tests!(
+    a_refusal_arrives_whole_though_its_body_was_not_read,
     an_endless_chunked_body_is_cut_off_with_a_4xx,
     every_route_refuses_broken_bodies_with_a_4xx,
     server_functions_with_arguments_refuse_broken_ones_when_signed_in,
