@@ -350,6 +350,8 @@ enum Outcome {
     Dropped,
     /// Anthropic sent an `error` event after the 200.
     UpstreamError(ErrorDetail),
+    /// The server is stopping and the answer's grace time is over.
+    Stopped,
 }
 
 /// Relays Anthropic's stream to the browser and stores the answer when it ends. Dropping
@@ -386,12 +388,16 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     tokio::pin!(browser_left);
     let silence = tokio::time::sleep(idle);
     tokio::pin!(silence);
+    // The server stopping: what arrived is stored before the process ends.
+    let cut = state.streams.cut();
+    tokio::pin!(cut);
     let outcome = loop {
         // Silence counts from here: not the time the browser took to take the last word.
         silence.as_mut().reset(tokio::time::Instant::now() + idle);
         let next = tokio::select! {
             _ = &mut browser_left => break Outcome::Cancelled,
             _ = &mut silence => break Outcome::Dropped,
+            () = &mut cut => break Outcome::Stopped,
             next = events.next() => next,
         };
         let event = match next {
@@ -499,6 +505,18 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
                 "chat cancelled by the browser; partial answer kept"
             );
             return;
+        }
+        Outcome::Stopped => {
+            tracing::info!(
+                kept = answer.len(),
+                "answer cut short: the server is stopping"
+            );
+            ChatEvent::Error(StreamError {
+                code: StreamErrorCode::AnthropicUnavailable,
+                message: "The server restarted while answering, so the answer was cut off. What arrived is kept; please try again.".into(),
+                conversation_id,
+                retry_after: None,
+            })
         }
         Outcome::Dropped => {
             tracing::warn!(kept = answer.len(), "Anthropic's stream broke off");

@@ -52,6 +52,9 @@ pub struct RuntimeFile {
     /// How long an answer's stream from Anthropic may stay silent before the relay takes it
     /// as broken (Anthropic sends a ping every few seconds, even while it thinks).
     pub anthropic_idle_secs: u64,
+    /// Once asked to stop, how long the server lets answers still streaming go on before it
+    /// cuts them (keeping what arrived): less than what the supervisor waits before killing.
+    pub shutdown_grace_secs: u64,
     pub session_days: i64,
     /// A session ends this many days after login, however active.
     pub session_max_days: i64,
@@ -100,6 +103,7 @@ impl Default for RuntimeFile {
             anthropic_connect_timeout_secs: 5,
             anthropic_timeout_secs: 20,
             anthropic_idle_secs: 90,
+            shutdown_grace_secs: 8,
             session_days: 14,
             session_max_days: 30,
             login_attempts_per_minute: 10,
@@ -151,6 +155,8 @@ pub struct Settings {
     pub anthropic_timeout: Duration,
     /// How long an answer's stream may stay silent before it counts as broken.
     pub anthropic_idle: Duration,
+    /// How long answers may go on streaming once the server is asked to stop.
+    pub shutdown_grace: Duration,
     pub session_days: i64,
     pub session_max_days: i64,
     pub login_attempts_per_minute: u32,
@@ -419,6 +425,7 @@ impl Settings {
             anthropic_connect_timeout: Duration::from_secs(file.anthropic_connect_timeout_secs),
             anthropic_timeout: Duration::from_secs(file.anthropic_timeout_secs),
             anthropic_idle: Duration::from_secs(file.anthropic_idle_secs),
+            shutdown_grace: Duration::from_secs(file.shutdown_grace_secs),
             session_days: file.session_days,
             session_max_days: file.session_max_days,
             login_attempts_per_minute: file.login_attempts_per_minute,

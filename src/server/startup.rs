@@ -227,9 +227,30 @@ impl Application {
         let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
             self.router,
         );
+        // Asked to stop, the server takes no new requests and finishes those in flight;
+        // answers still streaming get `shutdown-grace-secs`, then are cut, each keeping
+        // what arrived (stored, with its usage, before its stream ends).
+        let streams = self.state.streams.clone();
+        let grace = self.state.settings.shutdown_grace;
+        let shutdown = async move {
+            shutdown.await;
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                streams.cut_all();
+            });
+        };
         let result = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
+        // Answers whose browser left are not requests in flight: the database stays open
+        // until they have stored what they had (cut now if still going).
+        self.state.streams.cut_all();
+        if tokio::time::timeout(Duration::from_secs(10), self.state.streams.all_ended())
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopping with answers not yet stored");
+        }
         cleanup.abort();
         if let Some(meter) = meter {
             meter.stop(Duration::from_secs(5)).await;

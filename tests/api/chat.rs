@@ -433,6 +433,79 @@ async fn a_stream_that_falls_silent_ends_after_the_idle_time_and_keeps_what_arri
     assert_eq!(answer["incomplete"], true);
 }
 
+/// Asked to stop mid-answer, the server lets the answer go on for `shutdown-grace-secs`,
+/// then cuts it: what arrived is stored, marked incomplete, with its usage, before the
+/// process ends, and the browser is told. (Before, the server waited for every answer to
+/// end however long it took, and its supervisor's kill lost them with their usage.)
+async fn an_answer_still_streaming_when_the_server_stops_is_kept(backend: Backend) {
+    let mut app = spawn_app_with(
+        backend,
+        Options {
+            runtime: Some(RuntimeFile {
+                shutdown_grace_secs: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    user_with_key(&app).await;
+    // Three words, then silence on an open connection: the answer never ends by itself.
+    app.stub
+        .state
+        .set_fault_for(Fault::StallStream { after_deltas: 3 }, 1);
+    let stop = app.stopper();
+    let stub = app.stub.state.clone();
+    let stopping = async move {
+        while stub.requests().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let asked = std::time::Instant::now();
+        stop.await;
+        asked.elapsed()
+    };
+    let (cut, took) = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        futures::future::join(
+            chat(&app, json!({ "message": "tell me everything" })),
+            stopping,
+        ),
+    )
+    .await
+    .expect("the server waited for the answer to end by itself");
+    assert!(
+        took >= std::time::Duration::from_secs(1),
+        "cut after {took:?}, before the grace time"
+    );
+    assert_eq!(cut.status, 200);
+    let (name, data) = cut.last();
+    assert_eq!(name, "error");
+    assert_eq!(data["code"], "anthropic_unavailable");
+    assert_eq!(cut.text(), "Hello from the ");
+    assert_eq!(
+        app.stub
+            .state
+            .wait_for_cut_streams(1, std::time::Duration::from_secs(10))
+            .await,
+        1
+    );
+    // Stored before the server's end, with who paid for it.
+    let db = Db::connect(&app.database_url).await.unwrap();
+    let messages = db.messages(&cut.conversation_id()).await.unwrap();
+    let answer = messages.last().unwrap();
+    assert_eq!(
+        (
+            answer.role.as_str(),
+            answer.content.as_str(),
+            answer.incomplete
+        ),
+        ("assistant", "Hello from the ", true)
+    );
+    assert_eq!(answer.payer.as_deref(), Some("byok"));
+    db.close().await;
+}
+
 async fn an_error_event_mid_stream_is_relayed_and_the_key_stays_valid(backend: Backend) {
     let app = spawn_app(backend).await;
     user_with_key(&app).await;
@@ -727,6 +800,7 @@ crate::db_tests!(
     overload_and_server_errors_are_retryable_and_keep_the_key,
     a_dropped_stream_keeps_the_partial_answer_marked_incomplete,
     a_stream_that_falls_silent_ends_after_the_idle_time_and_keeps_what_arrived,
+    an_answer_still_streaming_when_the_server_stops_is_kept,
     an_error_event_mid_stream_is_relayed_and_the_key_stays_valid,
     a_retry_does_not_store_the_message_twice,
     closing_the_stream_cancels_upstream_and_keeps_what_arrived_as_incomplete,

@@ -358,11 +358,20 @@ impl Drop for TestApp {
 impl TestApp {
     /// Stops the app as a shutdown signal would, and waits until it has.
     pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
+        self.stopper().await
+    }
+
+    /// What [`Self::stop`] does, taken out to be awaited while requests to the app are
+    /// still in flight (the app itself borrowed by them).
+    pub fn stopper(&mut self) -> impl std::future::Future<Output = ()> + 'static {
+        let (shutdown, server) = (self.shutdown.take(), self.server.take());
+        async move {
+            if let Some(tx) = shutdown {
+                let _ = tx.send(());
+            }
+            if let Some(server) = server {
+                let _ = server.await;
+            }
         }
     }
 
