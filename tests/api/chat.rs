@@ -381,19 +381,13 @@ async fn a_dropped_stream_keeps_the_partial_answer_marked_incomplete(backend: Ba
     assert_eq!(answer["incomplete"], true);
 }
 
-/// Anthropic falls silent mid-answer (no event, not even a ping) and keeps the connection
-/// open: after `anthropic-idle-secs` the relay takes the stream as broken, ends the upstream
-/// call, keeps what arrived marked incomplete and tells the browser, as for a cut stream.
-async fn a_stream_that_falls_silent_ends_after_the_idle_time_and_keeps_what_arrived(
-    backend: Backend,
-) {
+/// An app with `runtime`, a person with a key, and the stand-in's next answer stalling:
+/// three words ("Hello from the "), then silence on an open connection.
+async fn app_whose_next_answer_stalls(backend: Backend, runtime: RuntimeFile) -> TestApp {
     let app = spawn_app_with(
         backend,
         Options {
-            runtime: Some(RuntimeFile {
-                anthropic_idle_secs: 1,
-                ..Default::default()
-            }),
+            runtime: Some(runtime),
             ..Default::default()
         },
     )
@@ -402,6 +396,37 @@ async fn a_stream_that_falls_silent_ends_after_the_idle_time_and_keeps_what_arri
     app.stub
         .state
         .set_fault_for(Fault::StallStream { after_deltas: 3 }, 1);
+    app
+}
+
+/// The stalled answer (see [`app_whose_next_answer_stalls`]) ended with an error event
+/// after its three words, and its upstream call was ended, not left open.
+async fn assert_stalled_answer_cut(app: &TestApp, cut: &Chat) {
+    assert_eq!(cut.status, 200);
+    let (name, data) = cut.last();
+    assert_eq!(name, "error");
+    assert_eq!(data["code"], "anthropic_unavailable");
+    assert_eq!(cut.text(), "Hello from the ");
+    assert_eq!(
+        app.stub
+            .state
+            .wait_for_cut_streams(1, std::time::Duration::from_secs(10))
+            .await,
+        1
+    );
+}
+
+/// Anthropic falls silent mid-answer (no event, not even a ping) and keeps the connection
+/// open: after `anthropic-idle-secs` the relay takes the stream as broken, ends the upstream
+/// call, keeps what arrived marked incomplete and tells the browser, as for a cut stream.
+async fn a_stream_that_falls_silent_ends_after_the_idle_time_and_keeps_what_arrived(
+    backend: Backend,
+) {
+    let runtime = RuntimeFile {
+        anthropic_idle_secs: 1,
+        ..Default::default()
+    };
+    let app = app_whose_next_answer_stalls(backend, runtime).await;
     let started = std::time::Instant::now();
     let stalled = tokio::time::timeout(
         std::time::Duration::from_secs(30),
@@ -410,23 +435,11 @@ async fn a_stream_that_falls_silent_ends_after_the_idle_time_and_keeps_what_arri
     .await
     .expect("the relay never gave up on the silent stream");
     let waited = started.elapsed();
-    assert_eq!(stalled.status, 200);
     assert!(
         waited >= std::time::Duration::from_secs(1),
         "given up after {waited:?}, before the idle time"
     );
-    let (name, data) = stalled.last();
-    assert_eq!(name, "error");
-    assert_eq!(data["code"], "anthropic_unavailable");
-    assert_eq!(stalled.text(), "Hello from the ");
-    // The upstream call was ended, not left open.
-    assert_eq!(
-        app.stub
-            .state
-            .wait_for_cut_streams(1, std::time::Duration::from_secs(10))
-            .await,
-        1
-    );
+    assert_stalled_answer_cut(&app, &stalled).await;
     let stored = conversation(&app, &stalled.conversation_id()).await;
     let answer = &stored["messages"][1];
     assert_eq!(answer["content"], "Hello from the ");
@@ -438,22 +451,12 @@ async fn a_stream_that_falls_silent_ends_after_the_idle_time_and_keeps_what_arri
 /// process ends, and the browser is told. (Before, the server waited for every answer to
 /// end however long it took, and its supervisor's kill lost them with their usage.)
 async fn an_answer_still_streaming_when_the_server_stops_is_kept(backend: Backend) {
-    let mut app = spawn_app_with(
-        backend,
-        Options {
-            runtime: Some(RuntimeFile {
-                shutdown_grace_secs: 1,
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-    )
-    .await;
-    user_with_key(&app).await;
-    // Three words, then silence on an open connection: the answer never ends by itself.
-    app.stub
-        .state
-        .set_fault_for(Fault::StallStream { after_deltas: 3 }, 1);
+    let runtime = RuntimeFile {
+        shutdown_grace_secs: 1,
+        ..Default::default()
+    };
+    // The answer never ends by itself.
+    let mut app = app_whose_next_answer_stalls(backend, runtime).await;
     let stop = app.stopper();
     let stub = app.stub.state.clone();
     let stopping = async move {
@@ -478,18 +481,7 @@ async fn an_answer_still_streaming_when_the_server_stops_is_kept(backend: Backen
         took >= std::time::Duration::from_secs(1),
         "cut after {took:?}, before the grace time"
     );
-    assert_eq!(cut.status, 200);
-    let (name, data) = cut.last();
-    assert_eq!(name, "error");
-    assert_eq!(data["code"], "anthropic_unavailable");
-    assert_eq!(cut.text(), "Hello from the ");
-    assert_eq!(
-        app.stub
-            .state
-            .wait_for_cut_streams(1, std::time::Duration::from_secs(10))
-            .await,
-        1
-    );
+    assert_stalled_answer_cut(&app, &cut).await;
     // Stored before the server's end, with who paid for it.
     let db = Db::connect(&app.database_url).await.unwrap();
     let messages = db.messages(&cut.conversation_id()).await.unwrap();
