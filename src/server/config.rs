@@ -103,7 +103,7 @@ impl Default for RuntimeFile {
             anthropic_connect_timeout_secs: 5,
             anthropic_timeout_secs: 20,
             anthropic_idle_secs: 90,
-            shutdown_grace_secs: 8,
+            shutdown_grace_secs: 5,
             session_days: 14,
             session_max_days: 30,
             login_attempts_per_minute: 10,
