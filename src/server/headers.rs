@@ -161,8 +161,14 @@ pub async fn limit_body(request: Request, next: Next) -> Response {
     }
     let (parts, body) = request.into_parts();
     let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
-    let (response, unread) = if limited.is_end_stream() {
-        // No body (a GET, say): nothing to keep an eye on.
+    // A client that asked to be told to go on (`Expect: 100-continue`) sends no body until
+    // it is read: a refusal needs nothing drained, and draining would ask for the body.
+    let waits_for_continue = parts
+        .headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let (response, unread) = if limited.is_end_stream() || waits_for_continue {
+        // No body (a GET, say), or none sent yet: nothing to keep an eye on.
         let request = Request::from_parts(parts, axum::body::Body::new(limited));
         (next.run(request).await, None)
     } else {

@@ -276,6 +276,28 @@ async fn a_refusal_arrives_whole_though_its_body_was_not_read(backend: Backend) 
             answer.lines().next().unwrap_or("")
         );
     }
+
+    // A client that waits to be told to go on (`Expect: 100-continue`) has sent no body:
+    // it is refused at once, not asked for the body first.
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: {host}\r\nContent-Type: {form}\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        matches!(read, Ok(Ok(_))) && answer.starts_with("HTTP/1.1 422 "),
+        "{read:?} {}",
+        answer.lines().next().unwrap_or("")
+    );
 }
 
 crate::db_tests!(
