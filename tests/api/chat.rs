@@ -381,9 +381,9 @@ async fn a_dropped_stream_keeps_the_partial_answer_marked_incomplete(backend: Ba
     assert_eq!(answer["incomplete"], true);
 }
 
-/// An app with `runtime`, a person with a key, and the stand-in's next answer stalling:
-/// three words ("Hello from the "), then silence on an open connection.
-async fn app_whose_next_answer_stalls(backend: Backend, runtime: RuntimeFile) -> TestApp {
+/// An app with `runtime` in place of the runtime file's defaults, and a person signed in
+/// with a key.
+pub async fn app_with_key(backend: Backend, runtime: RuntimeFile) -> TestApp {
     let app = spawn_app_with(
         backend,
         Options {
@@ -393,6 +393,13 @@ async fn app_whose_next_answer_stalls(backend: Backend, runtime: RuntimeFile) ->
     )
     .await;
     user_with_key(&app).await;
+    app
+}
+
+/// An app with `runtime`, a person with a key, and the stand-in's next answer stalling:
+/// three words ("Hello from the "), then silence on an open connection.
+async fn app_whose_next_answer_stalls(backend: Backend, runtime: RuntimeFile) -> TestApp {
+    let app = app_with_key(backend, runtime).await;
     app.stub
         .state
         .set_fault_for(Fault::StallStream { after_deltas: 3 }, 1);

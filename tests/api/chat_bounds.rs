@@ -6,24 +6,9 @@ use apexaurum::server::config::RuntimeFile;
 use serde_json::json;
 
 use crate::{
-    api_keys::CANARY,
-    chat::chat,
-    helpers::{assert_error, spawn_app_with, Backend, Options, TestApp},
+    chat::{app_with_key, chat},
+    helpers::{assert_error, Backend, TestApp},
 };
-
-async fn app_with(backend: Backend, runtime: RuntimeFile) -> TestApp {
-    let app = spawn_app_with(
-        backend,
-        Options {
-            runtime: Some(runtime),
-            ..Default::default()
-        },
-    )
-    .await;
-    app.signed_in_user().await;
-    assert_eq!(app.save_key(CANARY).await.status(), 200);
-    app
-}
 
 /// The messages of the last request the stand-in received for an answer.
 fn last_sent_history(app: &TestApp) -> Vec<String> {
@@ -54,7 +39,7 @@ fn last_sent_history(app: &TestApp) -> Vec<String> {
 async fn a_long_conversation_sends_its_newest_turns_and_says_older_ones_were_left_out(
     backend: Backend,
 ) {
-    let app = app_with(
+    let app = app_with_key(
         backend,
         RuntimeFile {
             history_budget_chars: 400,
@@ -105,7 +90,7 @@ async fn a_long_conversation_sends_its_newest_turns_and_says_older_ones_were_lef
 }
 
 async fn a_person_may_have_only_so_many_answers_streaming_at_once(backend: Backend) {
-    let app = app_with(
+    let app = app_with_key(
         backend,
         RuntimeFile {
             chat_streams_per_user: 1,
@@ -146,7 +131,7 @@ async fn a_person_may_have_only_so_many_answers_streaming_at_once(backend: Backe
 }
 
 async fn messages_a_minute_are_limited_with_retry_after(backend: Backend) {
-    let app = app_with(
+    let app = app_with_key(
         backend,
         RuntimeFile {
             chat_messages_per_minute: 2,
@@ -182,7 +167,7 @@ async fn messages_a_minute_are_limited_with_retry_after(backend: Backend) {
 /// are stored: on SQLite every write waits its turn (none fails with "database is locked"),
 /// and every message and answer is kept.
 async fn many_messages_at_once_are_all_answered_and_kept(backend: Backend) {
-    let app = app_with(
+    let app = app_with_key(
         backend,
         RuntimeFile {
             chat_streams_per_user: 100,
