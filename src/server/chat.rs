@@ -17,7 +17,8 @@ use super::{
     chat_limits::StreamSlot,
     chat_upstream,
     conversations::{self, Answer, Turn},
-    db::{FirstWords, MessageRow},
+    db::{drafts::NewDraft, FirstWords, MessageRow},
+    drafts::Drafts,
     prompt_cache,
     rate_limit::Limit,
     session::SignedIn,
@@ -380,6 +381,10 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     // used". Nothing is written for it before those words, and then nothing until the
     // answer is stored, which records it in its own transaction (see `FirstWords`).
     let mut first_words_at = None;
+    // The id the answer is stored under, and its drafts' (see `drafts`).
+    let answer_id = uuid::Uuid::new_v4().to_string();
+    let mut drafts = Drafts::default();
+    let draft_every = state.settings.answer_draft;
 
     // One wait for the browser's leaving and one timer for the whole answer, not a new one
     // of each for every word: each event only moves the deadline on, which tokio's timer
@@ -388,16 +393,41 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     tokio::pin!(browser_left);
     let silence = tokio::time::sleep(idle);
     tokio::pin!(silence);
+    // An answer still going after this is saved as a draft, and again as often.
+    let draft_due = tokio::time::sleep(draft_every);
+    tokio::pin!(draft_due);
     // The server stopping: what arrived is stored before the process ends.
     let cut = state.streams.cut();
     tokio::pin!(cut);
     let outcome = loop {
-        // Silence counts from here: not the time the browser took to take the last word.
-        silence.as_mut().reset(tokio::time::Instant::now() + idle);
         let next = tokio::select! {
             _ = &mut browser_left => break Outcome::Cancelled,
             _ = &mut silence => break Outcome::Dropped,
             () = &mut cut => break Outcome::Stopped,
+            () = &mut draft_due, if first_words_at.is_some() && drafts.wanted() => {
+                let (at, touch) = (first_words_at.unwrap_or_else(chrono::Utc::now), touch);
+                let counts = counted(&usage);
+                let draft = NewDraft {
+                    message_id: &answer_id,
+                    conversation_id: &conversation_id,
+                    parent_id: &parent_id,
+                    user_id,
+                    model: &model,
+                    content: &answer,
+                    input_tokens: counts.input_tokens,
+                    output_tokens: counts.output_tokens,
+                    cache_creation_input_tokens: counts.cache_creation_input_tokens,
+                    cache_read_input_tokens: counts.cache_read_input_tokens,
+                    payer: key.payer(),
+                    stripe_customer_id: key.customer(),
+                    first_words_at: at,
+                    touch,
+                };
+                drafts.save(&state, &draft).await;
+                draft_due.as_mut().reset(tokio::time::Instant::now() + draft_every);
+                // Not an event: the silence goes on counting.
+                continue;
+            }
             next = events.next() => next,
         };
         let event = match next {
@@ -427,6 +457,8 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
             | StreamEvent::Ping
             | StreamEvent::Unknown => {}
         }
+        // Silence counts from here: not the time the browser took to take the last word.
+        silence.as_mut().reset(tokio::time::Instant::now() + idle);
     };
     drop(events); // ends the upstream request now, if it is still open
 
@@ -445,6 +477,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         let stored = conversations::store_answer(
             &state,
             &Answer {
+                id: &answer_id,
                 conversation_id: &conversation_id,
                 parent_id: &parent_id,
                 model: &model,
@@ -458,6 +491,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
                 payer: key.payer(),
                 stripe_customer_id: key.customer(),
                 first_words,
+                drafted: drafts.saved(),
             },
         )
         .await;
@@ -465,7 +499,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     } else {
         None
     };
-    if let (Some(words), false) = (&first_words, matches!(stored, Some(Ok(_)))) {
+    if let (Some(words), false) = (&first_words, matches!(stored, Some(Ok(())))) {
         // No answer stored to carry them (its words were all empty, or storing it failed):
         // the key was used all the same.
         record_first_words(&state, user_id, &key, &conversation_id, &model, words).await;
@@ -473,7 +507,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     // The exchange is over: its words (the person's message, the answer) may be indexed.
     state.search_index.nudge();
     let message_id = match stored {
-        Some(Ok(id)) => id,
+        Some(Ok(())) => answer_id,
         Some(Err(e)) => {
             let _ = tx
                 .send(ChatEvent::Error(StreamError {

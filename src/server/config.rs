@@ -55,6 +55,10 @@ pub struct RuntimeFile {
     /// Once asked to stop, how long the server lets answers still streaming go on before it
     /// cuts them (keeping what arrived): less than what the supervisor waits before killing.
     pub shutdown_grace_secs: u64,
+    /// How often an answer still streaming is saved as a draft, so that a process killed
+    /// outright (SIGKILL, out of memory) loses at most this much of it: another instance,
+    /// or this one started again, stores what the draft holds.
+    pub answer_draft_secs: u64,
     pub session_days: i64,
     /// A session ends this many days after login, however active.
     pub session_max_days: i64,
@@ -104,6 +108,7 @@ impl Default for RuntimeFile {
             anthropic_timeout_secs: 20,
             anthropic_idle_secs: 90,
             shutdown_grace_secs: 5,
+            answer_draft_secs: 5,
             session_days: 14,
             session_max_days: 30,
             login_attempts_per_minute: 10,
@@ -157,6 +162,8 @@ pub struct Settings {
     pub anthropic_idle: Duration,
     /// How long answers may go on streaming once the server is asked to stop.
     pub shutdown_grace: Duration,
+    /// How often an answer still streaming is saved as a draft (see `server::drafts`).
+    pub answer_draft: Duration,
     pub session_days: i64,
     pub session_max_days: i64,
     pub login_attempts_per_minute: u32,
@@ -426,6 +433,8 @@ impl Settings {
             anthropic_timeout: Duration::from_secs(file.anthropic_timeout_secs),
             anthropic_idle: Duration::from_secs(file.anthropic_idle_secs),
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs),
+            // At least a second: a draft is a database write.
+            answer_draft: Duration::from_secs(file.answer_draft_secs.max(1)),
             session_days: file.session_days,
             session_max_days: file.session_max_days,
             login_attempts_per_minute: file.login_attempts_per_minute,

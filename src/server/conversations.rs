@@ -453,6 +453,8 @@ async fn store_user_message(
 
 /// An answer as it ended.
 pub(crate) struct Answer<'a> {
+    /// The id it is stored under, chosen when it began (its draft's, if one was saved).
+    pub id: &'a str,
     pub conversation_id: &'a str,
     /// The person's message it answers.
     pub parent_id: &'a str,
@@ -471,20 +473,21 @@ pub(crate) struct Answer<'a> {
     pub stripe_customer_id: Option<&'a str>,
     /// What its first words left to record, if any reached the browser.
     pub first_words: Option<FirstWords<'a>>,
+    /// A draft of it was saved (see `server::drafts`): removed as it is stored.
+    pub drafted: bool,
 }
 
 /// Stores an answer with its ledger row, what its first words left to record and, when the
-/// platform paid, its meter report, in one transaction; returns its id.
-pub(crate) async fn store_answer(
-    state: &AppState,
-    answer: &Answer<'_>,
-) -> Result<String, AppError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    state
+/// platform paid, its meter report, in one transaction. An answer with a draft may have
+/// been stored from that draft already (its relay was taken for dead): it is then left as
+/// it is, never stored or billed twice, and this is not an error.
+pub(crate) async fn store_answer(state: &AppState, answer: &Answer<'_>) -> Result<(), AppError> {
+    let id = answer.id;
+    let stored = state
         .db
         .insert_answer(
             &NewMessage {
-                id: &id,
+                id,
                 conversation_id: answer.conversation_id,
                 role: "assistant",
                 content: answer.content,
@@ -496,7 +499,7 @@ pub(crate) async fn store_answer(
                 parent_id: Some(answer.parent_id),
             },
             &LedgerEntry {
-                message_id: &id,
+                message_id: id,
                 user_id: answer.user_id,
                 model: answer.model,
                 input_tokens: answer.input_tokens,
@@ -507,12 +510,23 @@ pub(crate) async fn store_answer(
             },
             answer.stripe_customer_id,
             answer.first_words.as_ref(),
+            answer.drafted,
         )
-        .await?;
+        .await;
+    match stored {
+        Ok(()) => {}
+        Err(DbError::UniqueViolation) if answer.drafted => {
+            tracing::info!("an answer was stored from its draft already; left as it is");
+            // Its draft, should this relay have saved it again since.
+            state.db.delete_draft(id).await?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
     if answer.payer == Payer::Platform && answer.stripe_customer_id.is_some() {
         if let Some(billing) = &state.billing {
             billing.meter_wake.notify_one();
         }
     }
-    Ok(id)
+    Ok(())
 }

@@ -516,6 +516,7 @@ pub enum DbError {
 
 pub mod billing;
 mod checkpoint;
+pub mod drafts;
 pub mod key_events;
 pub mod search;
 pub mod usage;

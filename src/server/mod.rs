@@ -18,6 +18,7 @@ pub mod conversations;
 pub mod crypto;
 pub mod csrf;
 pub mod db;
+pub mod drafts;
 pub mod export;
 pub mod headers;
 pub mod key_activity;

@@ -31,6 +31,7 @@ use super::{
     crypto::KeyCipher,
     csrf,
     db::Db,
+    drafts,
     headers::{self, HeaderPolicy},
     pricing::Prices,
     rate_limit::{HashGate, Limiter},
@@ -210,6 +211,8 @@ impl Application {
             .then(|| self.state.search_index.clone().spawn(self.state.db.clone()));
         // SQLite's write-ahead log is copied into its file beside the writers, not by them.
         let checkpointer = self.state.db.spawn_checkpointer();
+        // Answers a killed process left as drafts are stored (by any instance).
+        let abandoned = drafts::spawn(self.state.clone());
         // And ended rate-limit windows from the database.
         let limits = self.state.limits.clone();
         let purge = tokio::spawn(async move {
@@ -252,6 +255,7 @@ impl Application {
             tracing::warn!("stopping with answers not yet stored");
         }
         cleanup.abort();
+        abandoned.abort();
         if let Some(meter) = meter {
             meter.stop(Duration::from_secs(5)).await;
         }

@@ -19,7 +19,7 @@ pub struct Chat {
 }
 
 impl Chat {
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         self.events
             .iter()
             .filter(|(e, _)| e == "delta")

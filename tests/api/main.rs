@@ -13,6 +13,7 @@ mod branches;
 mod chat;
 mod chat_bounds;
 mod chat_fn;
+mod drafts;
 mod health;
 mod malformed;
 mod metering;

@@ -5,7 +5,9 @@
 //! like the key's writes, so they never lose another write's fields. A webhook's effect and
 //! its event id commit together: a repeated event finds its id and changes nothing.
 
-use super::{classify, Db, DbError, FirstWords, NewMessage, TOUCH_CONVERSATION};
+use super::{
+    classify, drafts::DELETE_DRAFT, Db, DbError, FirstWords, NewMessage, TOUCH_CONVERSATION,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
@@ -230,22 +232,32 @@ impl Db {
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
     ) -> Result<(), DbError> {
-        self.store_usage(None, entry, stripe_customer_id, None)
+        self.store_usage(None, entry, stripe_customer_id, None, false)
             .await
     }
 
     /// Stores an answer, its ledger row and (when the platform paid) its meter report in
     /// one transaction: an answer is never billed without being stored, nor stored without
-    /// being counted. What its first words left to record (`first_words`) commits with it.
+    /// being counted. What its first words left to record (`first_words`) commits with it,
+    /// and so does the removal of its draft, when one was saved (`drafted`; see
+    /// [`Db::save_draft`]). An answer stored before under the same id (from its draft) is a
+    /// `UniqueViolation`, and nothing of this is kept.
     pub async fn insert_answer(
         &self,
         message: &NewMessage<'_>,
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
         first_words: Option<&FirstWords<'_>>,
+        drafted: bool,
     ) -> Result<(), DbError> {
-        self.store_usage(Some(message), entry, stripe_customer_id, first_words)
-            .await
+        self.store_usage(
+            Some(message),
+            entry,
+            stripe_customer_id,
+            first_words,
+            drafted,
+        )
+        .await
     }
 
     /// The answer (when given) with its first words' records, its ledger row and its meter
@@ -256,6 +268,7 @@ impl Db {
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
         first_words: Option<&FirstWords<'_>>,
+        drafted: bool,
     ) -> Result<(), DbError> {
         let now = Utc::now();
         let last_used = self.key_sql().set_last_used;
@@ -300,6 +313,9 @@ impl Db {
                 .bind(customer)
                 .bind(entry.billed_tokens())
                 .bind(now);
+        }
+        if drafted {
+            batch = batch.statement(DELETE_DRAFT).bind(entry.message_id);
         }
         batch.commit().await.map_err(classify)?;
         Ok(())

@@ -1,0 +1,378 @@
+//! A server killed outright (SIGKILL) in the middle of an answer: the answer's draft is
+//! stored, once, by the instances that find it abandoned.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use apexaurum::{
+    server::{
+        config::RuntimeFile,
+        db::{
+            drafts::{DraftRow, NewDraft},
+            Db,
+        },
+    },
+    sse::SseParser,
+    stubs::anthropic::{self as anthropic_stub, Fault},
+    types::chat::Payer,
+};
+use futures::StreamExt as _;
+use serde_json::json;
+
+use crate::{
+    api_keys::CANARY,
+    billing::pro_user,
+    helpers::{
+        fresh_postgres_database, new_client, spawn_app_on, spawn_app_with, Backend, Options,
+        TestApp, TEST_SECRET,
+    },
+};
+
+/// The release binary's code, as a process of its own that a test can kill.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    /// Starts `apexaurum` on `database_url`, saving drafts every second, with `anthropic`
+    /// as its Anthropic.
+    async fn start(database_url: &str, anthropic: &str, dir: &std::path::Path) -> Self {
+        std::fs::write(dir.join("Leptos.toml"), "answer-draft-secs = 1\n").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_apexaurum"))
+            .current_dir(dir)
+            .env_clear()
+            .env("APP_ENV", "development")
+            .env("DATABASE_URL", database_url)
+            .env("APP_DATA_DIR", dir.join("data"))
+            .env("JWT_SECRET", TEST_SECRET)
+            .env("ANTHROPIC_BASE_URL", anthropic)
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
+            .spawn()
+            .expect("the server binary starts");
+        let server = Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        let client = new_client();
+        let started = Instant::now();
+        while client
+            .get(format!("{}/healthz", server.address))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Killed with SIGKILL while its answer streams, the server stores nothing itself. The draft
+/// it saved holds the words that had arrived, with who pays. Two instances started on the
+/// database afterwards both look for abandoned drafts: the answer is stored once, marked
+/// incomplete, with one ledger row, and the draft is gone.
+async fn an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("kill.db").display()),
+        Backend::Postgres(url) => fresh_postgres_database(&url).await,
+    };
+    let stub = anthropic_stub::spawn().await;
+    let mut server = Server::start(&database_url, &stub.base_url, dir.path()).await;
+
+    let client = new_client();
+    let registered = client
+        .post(server.url("/api/v1/auth/register"))
+        .json(&json!({ "email": "killed@example.org", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let saved = client
+        .post(server.url("/api/v1/user/api-key"))
+        .json(&json!({ "api_key": CANARY }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    // Three words ("Hello from the "), then silence on an open connection.
+    stub.state
+        .set_fault_for(Fault::StallStream { after_deltas: 3 }, 1);
+    let answer = client
+        .post(server.url("/api/v1/chat"))
+        .json(&json!({ "message": "tell me everything" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let mut body = answer.bytes_stream();
+    let mut parser = SseParser::default();
+    let mut text = String::new();
+    while text != "Hello from the " {
+        let chunk = body.next().await.expect("the stream goes on").unwrap();
+        for event in parser.push(&chunk) {
+            if event.event == "delta" {
+                let data: serde_json::Value = serde_json::from_str(&event.data).unwrap();
+                text.push_str(data["text"].as_str().unwrap());
+            }
+        }
+    }
+
+    // The draft, within a second or two of the first words.
+    let db = Db::connect(&database_url).await.unwrap();
+    let far_ahead = chrono::Utc::now() + chrono::Duration::days(1);
+    let started = Instant::now();
+    let draft = loop {
+        if let Some(draft) = db.drafts_saved_before(far_ahead, 10).await.unwrap().pop() {
+            break draft;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no draft was saved; the server said:\n{}",
+            std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (draft.content.as_str(), draft.payer.as_str()),
+        ("Hello from the ", "byok")
+    );
+
+    server.child.kill().unwrap(); // SIGKILL: no code of the server's runs after it
+    server.child.wait().unwrap();
+    drop(body);
+    let messages = db.messages(&draft.conversation_id).await.unwrap();
+    assert_eq!(messages.len(), 1, "only the person's message was stored");
+
+    // Two instances, each looking every second, taking a draft unsaved for 5 s as
+    // abandoned (stalled-reader 1 s + 4 × 1 s).
+    let runtime = RuntimeFile {
+        answer_draft_secs: 1,
+        stalled_reader_secs: 1,
+        ..Default::default()
+    };
+    let options = || Options {
+        runtime: Some(runtime.clone()),
+        ..Default::default()
+    };
+    let apps: Vec<TestApp> = vec![
+        spawn_app_on(&database_url, tempfile::tempdir().unwrap(), options()).await,
+        spawn_app_on(&database_url, tempfile::tempdir().unwrap(), options()).await,
+    ];
+    let started = Instant::now();
+    let messages = loop {
+        let messages = db.messages(&draft.conversation_id).await.unwrap();
+        if messages.len() > 1 {
+            break messages;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the abandoned answer was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // A few more looks by both, which must find nothing more to do.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let messages_now = db.messages(&draft.conversation_id).await.unwrap();
+    assert_eq!(messages_now.len(), 2, "stored once");
+    let stored = &messages[1];
+    assert_eq!(
+        (
+            stored.id.as_str(),
+            stored.role.as_str(),
+            stored.content.as_str(),
+            stored.incomplete,
+            stored.payer.as_deref(),
+        ),
+        (
+            draft.message_id.as_str(),
+            "assistant",
+            "Hello from the ",
+            true,
+            Some("byok")
+        )
+    );
+    let ledger = db
+        .ledger_since(draft.user_id, far_ahead - chrono::Duration::days(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger.iter().map(|totals| totals.answers).sum::<i64>(),
+        1,
+        "one ledger row"
+    );
+    assert_eq!(
+        db.payer_of(&draft.message_id).await.unwrap().as_deref(),
+        Some("byok")
+    );
+    assert!(db
+        .drafts_saved_before(far_ahead, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    drop(apps);
+    db.close().await;
+}
+
+crate::db_tests!(an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft);
+
+/// A relay only slow to save its draft is taken for gone, and its answer stored from the
+/// draft, while it still streams (here the draft is made to look old). The relay notices
+/// that its draft is gone and stops saving it; the answer it then finishes is not stored
+/// again: the browser's `done` names the answer stored from the draft, which stays as it
+/// was stored, with one ledger row. Returns the draft.
+async fn outlive_the_draft(app: &TestApp) -> DraftRow {
+    // Half a second a word: about six seconds of answer.
+    app.stub
+        .state
+        .set_fault_for(Fault::Slow { delay_ms: 500 }, 1);
+    let far_ahead = chrono::Utc::now() + chrono::Duration::days(1);
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(1);
+    let db = &app.db;
+    let make_old = async {
+        // Until the answer is stored from its draft: the relay saves it every second.
+        let mut drafted = None;
+        loop {
+            if let Some(draft) = db.drafts_saved_before(far_ahead, 10).await.unwrap().pop() {
+                let old = NewDraft {
+                    message_id: &draft.message_id,
+                    conversation_id: &draft.conversation_id,
+                    parent_id: &draft.parent_id,
+                    user_id: draft.user_id,
+                    model: &draft.model,
+                    content: &draft.content,
+                    input_tokens: draft.input_tokens,
+                    output_tokens: draft.output_tokens,
+                    cache_creation_input_tokens: draft.cache_creation_input_tokens,
+                    cache_read_input_tokens: draft.cache_read_input_tokens,
+                    payer: Payer::parse(&draft.payer).unwrap(),
+                    stripe_customer_id: draft.stripe_customer_id.as_deref(),
+                    first_words_at: draft.first_words_at,
+                    touch: draft.touch,
+                };
+                db.save_draft(&old, false, long_ago).await.unwrap();
+                drafted = Some(draft);
+            } else if let Some(draft) = &drafted {
+                if db.messages(&draft.conversation_id).await.unwrap().len() > 1 {
+                    return drafted.unwrap();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let (answer, draft) = futures::future::join(
+        crate::chat::chat(app, json!({ "message": "one two three four five" })),
+        make_old,
+    )
+    .await;
+    let (name, done) = answer.last();
+    assert_eq!(name, "done", "the browser's answer ends as ever");
+    assert_eq!(done["message_id"], draft.message_id.as_str());
+    let full = "Hello from the Anthropic stand-in. You said: one two three four five";
+    assert_eq!(answer.text(), full);
+    let messages = db.messages(&draft.conversation_id).await.unwrap();
+    assert_eq!(messages.len(), 2, "stored once");
+    let stored = &messages[1];
+    assert_eq!(stored.id, draft.message_id);
+    assert!(stored.incomplete, "as stored from the draft");
+    assert!(
+        !stored.content.is_empty()
+            && stored.content.len() < full.len()
+            && full.starts_with(&stored.content),
+        "the draft's words: {:?}",
+        stored.content
+    );
+    assert_eq!(stored.payer.as_deref(), Some(draft.payer.as_str()));
+    let ledger = db.ledger_since(draft.user_id, long_ago).await.unwrap();
+    assert_eq!(
+        ledger.iter().map(|t| t.answers).sum::<i64>(),
+        1,
+        "one ledger row"
+    );
+    assert!(db
+        .drafts_saved_before(far_ahead, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    draft
+}
+
+/// A draft unsaved for 5 s is abandoned (stalled-reader 1 s + 4 × 1 s).
+fn saving_every_second() -> RuntimeFile {
+    RuntimeFile {
+        answer_draft_secs: 1,
+        stalled_reader_secs: 1,
+        ..Default::default()
+    }
+}
+
+async fn an_answer_stored_from_its_draft_while_its_relay_lives_is_not_stored_twice(
+    backend: Backend,
+) {
+    let app = crate::chat::app_with_key(backend, saving_every_second()).await;
+    let draft = outlive_the_draft(&app).await;
+    assert_eq!(draft.payer, "byok");
+}
+
+/// The same on the platform's key: the answer stored from its draft is reported to Stripe's
+/// meter once, with the tokens its ledger row holds.
+async fn a_platform_paid_answer_stored_from_its_draft_is_metered_once(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            runtime: Some(saving_every_second()),
+            ..Options::billing()
+        },
+    )
+    .await;
+    pro_user(&app).await;
+    let draft = outlive_the_draft(&app).await;
+    assert_eq!(draft.payer, "platform");
+    let started = Instant::now();
+    while app.db.meter_outbox_counts().await.unwrap().reported < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never reported"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events = app.stripe.state.meter_events();
+    assert_eq!(events.len(), 1, "reported once");
+    assert_eq!(events[0].identifier, draft.message_id);
+    let since = chrono::Utc::now() - chrono::Duration::days(1);
+    let ledger = app.db.ledger_since(draft.user_id, since).await.unwrap();
+    assert_eq!(events[0].value, ledger[0].platform_tokens);
+    assert!(events[0].value > 0);
+}
+
+crate::db_tests!(
+    an_answer_stored_from_its_draft_while_its_relay_lives_is_not_stored_twice,
+    a_platform_paid_answer_stored_from_its_draft_is_metered_once,
+);
