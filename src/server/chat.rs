@@ -492,6 +492,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
                 stripe_customer_id: key.customer(),
                 first_words,
                 drafted: drafts.saved(),
+                at: None,
             },
         )
         .await;

@@ -475,6 +475,10 @@ pub(crate) struct Answer<'a> {
     pub first_words: Option<FirstWords<'a>>,
     /// A draft of it was saved (see `server::drafts`): removed as it is stored.
     pub drafted: bool,
+    /// When it is stored as having happened (`None`: now). An answer stored from its draft
+    /// is dated when its first words went out, minutes or days before: it stays in its
+    /// month, and a version the person asked for meanwhile stays the one shown.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// Stores an answer with its ledger row, what its first words left to record and, when the
@@ -511,6 +515,7 @@ pub(crate) async fn store_answer(state: &AppState, answer: &Answer<'_>) -> Resul
             answer.stripe_customer_id,
             answer.first_words.as_ref(),
             answer.drafted,
+            answer.at,
         )
         .await;
     match stored {

@@ -129,6 +129,7 @@ async fn store_draft(state: &AppState, draft: &DraftRow) -> Result<(), AppError>
                 touch: draft.touch,
             }),
             drafted: true,
+            at: Some(draft.first_words_at),
         },
     )
     .await

@@ -121,12 +121,36 @@ async fn an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft(b
         .await
         .unwrap();
     assert_eq!(saved.status(), 200);
-    // Three words ("Hello from the "), then silence on an open connection.
+    // A first exchange, whole.
+    let first = client
+        .post(server.url("/api/v1/chat"))
+        .json(&json!({ "message": "first" }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let conversation_id = SseParser::default()
+        .push(first.as_bytes())
+        .into_iter()
+        .find(|e| e.event == "done")
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.data).unwrap())
+        .expect("the first answer is done")["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The next answer: three words ("Hello from the "), then silence on an open connection.
     stub.state
         .set_fault_for(Fault::StallStream { after_deltas: 3 }, 1);
+    let message = json!({
+        "conversation_id": conversation_id,
+        "message": "tell me everything",
+        "client_message_id": "m-2",
+    });
     let answer = client
         .post(server.url("/api/v1/chat"))
-        .json(&json!({ "message": "tell me everything" }))
+        .json(&message)
         .send()
         .await
         .unwrap();
@@ -167,8 +191,12 @@ async fn an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft(b
     server.child.kill().unwrap(); // SIGKILL: no code of the server's runs after it
     server.child.wait().unwrap();
     drop(body);
-    let messages = db.messages(&draft.conversation_id).await.unwrap();
-    assert_eq!(messages.len(), 1, "only the person's message was stored");
+    let messages = db.messages(&conversation_id).await.unwrap();
+    assert_eq!(
+        messages.len(),
+        3,
+        "no answer to the second message was stored"
+    );
 
     // Two instances, each looking every second, taking a draft unsaved for 5 s as
     // abandoned (stalled-reader 1 s + 4 × 1 s).
@@ -185,11 +213,26 @@ async fn an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft(b
         spawn_app_on(&database_url, tempfile::tempdir().unwrap(), options()).await,
         spawn_app_on(&database_url, tempfile::tempdir().unwrap(), options()).await,
     ];
+    // Meanwhile the person retries the message, and has a whole answer to it at once.
+    let app = &apps[0];
+    assert_eq!(
+        app.login("killed@example.org", "correct horse battery")
+            .await
+            .status(),
+        200
+    );
+    let retried = crate::chat::chat(app, message.clone()).await;
+    let full = "Hello from the Anthropic stand-in. You said: tell me everything";
+    assert_eq!(
+        (retried.last().0.as_str(), retried.text()),
+        ("done", full.into())
+    );
+
     let started = Instant::now();
-    let messages = loop {
-        let messages = db.messages(&draft.conversation_id).await.unwrap();
-        if messages.len() > 1 {
-            break messages;
+    let stored = loop {
+        let messages = db.messages(&conversation_id).await.unwrap();
+        if let Some(stored) = messages.into_iter().find(|m| m.id == draft.message_id) {
+            break stored;
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
@@ -199,33 +242,39 @@ async fn an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft(b
     };
     // A few more looks by both, which must find nothing more to do.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let messages_now = db.messages(&draft.conversation_id).await.unwrap();
-    assert_eq!(messages_now.len(), 2, "stored once");
-    let stored = &messages[1];
+    let messages = db.messages(&conversation_id).await.unwrap();
+    assert_eq!(messages.len(), 5, "stored once");
     assert_eq!(
         (
-            stored.id.as_str(),
             stored.role.as_str(),
             stored.content.as_str(),
             stored.incomplete,
             stored.payer.as_deref(),
+            stored.parent_id.as_deref(),
         ),
         (
-            draft.message_id.as_str(),
             "assistant",
             "Hello from the ",
             true,
-            Some("byok")
+            Some("byok"),
+            Some(draft.parent_id.as_str())
         )
     );
+    // Dated when its words went out, before the retry's answer: that one stays shown,
+    // the cut one is the other version.
+    let shown = crate::chat::conversation(app, &conversation_id).await;
+    let shown = shown["messages"].as_array().unwrap();
+    assert_eq!(shown.len(), 4);
+    assert_eq!(shown[3]["content"], full);
+    assert_eq!(stored.created_at, draft.first_words_at);
     let ledger = db
         .ledger_since(draft.user_id, far_ahead - chrono::Duration::days(2))
         .await
         .unwrap();
     assert_eq!(
         ledger.iter().map(|totals| totals.answers).sum::<i64>(),
-        1,
-        "one ledger row"
+        3,
+        "one ledger row an answer"
     );
     assert_eq!(
         db.payer_of(&draft.message_id).await.unwrap().as_deref(),

@@ -232,7 +232,7 @@ impl Db {
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
     ) -> Result<(), DbError> {
-        self.store_usage(None, entry, stripe_customer_id, None, false)
+        self.store_usage(None, entry, stripe_customer_id, None, false, None)
             .await
     }
 
@@ -241,7 +241,7 @@ impl Db {
     /// being counted. What its first words left to record (`first_words`) commits with it,
     /// and so does the removal of its draft, when one was saved (`drafted`; see
     /// [`Db::save_draft`]). An answer stored before under the same id (from its draft) is a
-    /// `UniqueViolation`, and nothing of this is kept.
+    /// `UniqueViolation`, and nothing of this is kept. All of it is dated `at` (`None`: now).
     pub async fn insert_answer(
         &self,
         message: &NewMessage<'_>,
@@ -249,6 +249,7 @@ impl Db {
         stripe_customer_id: Option<&str>,
         first_words: Option<&FirstWords<'_>>,
         drafted: bool,
+        at: Option<DateTime<Utc>>,
     ) -> Result<(), DbError> {
         self.store_usage(
             Some(message),
@@ -256,6 +257,7 @@ impl Db {
             stripe_customer_id,
             first_words,
             drafted,
+            at,
         )
         .await
     }
@@ -269,8 +271,9 @@ impl Db {
         stripe_customer_id: Option<&str>,
         first_words: Option<&FirstWords<'_>>,
         drafted: bool,
+        at: Option<DateTime<Utc>>,
     ) -> Result<(), DbError> {
-        let now = Utc::now();
+        let now = at.unwrap_or_else(Utc::now);
         let last_used = self.key_sql().set_last_used;
         let mut batch = self.write_batch();
         if let Some(m) = message {
