@@ -404,8 +404,9 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
             _ = &mut browser_left => break Outcome::Cancelled,
             _ = &mut silence => break Outcome::Dropped,
             () = &mut cut => break Outcome::Stopped,
+            // Only once words went out (the condition): the draft keeps their time.
             () = &mut draft_due, if first_words_at.is_some() && drafts.wanted() => {
-                let (at, touch) = (first_words_at.unwrap_or_else(chrono::Utc::now), touch);
+                let Some(at) = first_words_at else { continue };
                 let counts = counted(&usage);
                 let draft = NewDraft {
                     message_id: &answer_id,

@@ -34,6 +34,8 @@ use crate::{
 struct Server {
     child: Child,
     address: String,
+    /// The person's browser (its cookies: their session).
+    client: reqwest::Client,
 }
 
 impl Server {
@@ -63,11 +65,12 @@ impl Server {
         let server = Self {
             child,
             address: format!("http://127.0.0.1:{port}"),
+            client: new_client(),
         };
-        let client = new_client();
         let started = Instant::now();
-        while client
-            .get(format!("{}/healthz", server.address))
+        while server
+            .client
+            .get(server.url("/healthz"))
             .send()
             .await
             .is_err()
@@ -83,6 +86,15 @@ impl Server {
 
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
     }
 }
 
@@ -106,28 +118,21 @@ async fn an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft(b
     let stub = anthropic_stub::spawn().await;
     let mut server = Server::start(&database_url, &stub.base_url, dir.path()).await;
 
-    let client = new_client();
-    let registered = client
-        .post(server.url("/api/v1/auth/register"))
-        .json(&json!({ "email": "killed@example.org", "password": "correct horse battery" }))
-        .send()
-        .await
-        .unwrap();
+    let registered = server
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({ "email": "killed@example.org", "password": "correct horse battery" }),
+        )
+        .await;
     assert_eq!(registered.status(), 201);
-    let saved = client
-        .post(server.url("/api/v1/user/api-key"))
-        .json(&json!({ "api_key": CANARY }))
-        .send()
-        .await
-        .unwrap();
+    let saved = server
+        .post_json("/api/v1/user/api-key", &json!({ "api_key": CANARY }))
+        .await;
     assert_eq!(saved.status(), 200);
     // A first exchange, whole.
-    let first = client
-        .post(server.url("/api/v1/chat"))
-        .json(&json!({ "message": "first" }))
-        .send()
+    let first = server
+        .post_json("/api/v1/chat", &json!({ "message": "first" }))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -148,12 +153,7 @@ async fn an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft(b
         "message": "tell me everything",
         "client_message_id": "m-2",
     });
-    let answer = client
-        .post(server.url("/api/v1/chat"))
-        .json(&message)
-        .send()
-        .await
-        .unwrap();
+    let answer = server.post_json("/api/v1/chat", &message).await;
     assert_eq!(answer.status(), 200);
     let mut body = answer.bytes_stream();
     let mut parser = SseParser::default();
