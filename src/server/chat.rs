@@ -473,34 +473,42 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         },
         touch,
     });
-    // Nothing to keep when the stream ended before its first word.
+    let record = Answer {
+        id: &answer_id,
+        conversation_id: &conversation_id,
+        parent_id: &parent_id,
+        model: &model,
+        content: &answer,
+        incomplete: !complete,
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cache_creation_input_tokens: usage.cache_creation_input_tokens,
+        cache_read_input_tokens: usage.cache_read_input_tokens,
+        user_id,
+        payer: key.payer(),
+        stripe_customer_id: key.customer(),
+        first_words,
+        drafted: drafts.saved(),
+        at: None,
+    };
     let stored = if complete || !answer.is_empty() {
-        let stored = conversations::store_answer(
-            &state,
-            &Answer {
-                id: &answer_id,
-                conversation_id: &conversation_id,
-                parent_id: &parent_id,
-                model: &model,
-                content: &answer,
-                incomplete: !complete,
-                input_tokens: usage.input_tokens,
-                output_tokens: usage.output_tokens,
-                cache_creation_input_tokens: usage.cache_creation_input_tokens,
-                cache_read_input_tokens: usage.cache_read_input_tokens,
-                user_id,
-                payer: key.payer(),
-                stripe_customer_id: key.customer(),
-                first_words,
-                drafted: drafts.saved(),
-                at: None,
-            },
-        )
-        .await;
-        Some(stored)
+        Some(conversations::store_answer(&state, &record).await)
     } else {
+        // Cut off before its first word: nothing to show, but a prompt Anthropic read (its
+        // `message_start` counted it) is billed all the same.
+        if record.ledger_entry().billed_tokens() > 0 {
+            match conversations::record_unanswered(&state, &record).await {
+                Ok(()) => {
+                    if let ChatKey::Own(own) = &key {
+                        api_keys::mark_used(&state, user_id, own, chrono::Utc::now()).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not count an unanswered prompt"),
+            }
+        }
         None
     };
+    let first_words = record.first_words;
     if let (Some(words), false) = (&first_words, matches!(stored, Some(Ok(())))) {
         // No answer stored to carry them (its words were all empty, or storing it failed):
         // the key was used all the same.

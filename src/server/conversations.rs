@@ -502,16 +502,7 @@ pub(crate) async fn store_answer(state: &AppState, answer: &Answer<'_>) -> Resul
                 client_message_id: None,
                 parent_id: Some(answer.parent_id),
             },
-            &LedgerEntry {
-                message_id: id,
-                user_id: answer.user_id,
-                model: answer.model,
-                input_tokens: answer.input_tokens,
-                output_tokens: answer.output_tokens,
-                cache_creation_input_tokens: answer.cache_creation_input_tokens,
-                cache_read_input_tokens: answer.cache_read_input_tokens,
-                payer: answer.payer,
-            },
+            &answer.ledger_entry(),
             answer.stripe_customer_id,
             answer.first_words.as_ref(),
             answer.drafted,
@@ -528,10 +519,48 @@ pub(crate) async fn store_answer(state: &AppState, answer: &Answer<'_>) -> Resul
         }
         Err(e) => return Err(e.into()),
     }
-    if answer.payer == Payer::Platform && answer.stripe_customer_id.is_some() {
-        if let Some(billing) = &state.billing {
-            billing.meter_wake.notify_one();
+    answer.wake_meter(state);
+    Ok(())
+}
+
+/// Counts what an answer cut off before its first words was billed (Stop, a closed tab, a
+/// dropped stream or an upstream error after Anthropic's `message_start`, which reports
+/// the prompt's tokens): Anthropic bills the prompt it read all the same. Its ledger row
+/// and, when the platform paid, its meter report are stored in one transaction, under the
+/// id the answer would have had; no message is stored, as there is nothing to show.
+pub(crate) async fn record_unanswered(
+    state: &AppState,
+    answer: &Answer<'_>,
+) -> Result<(), AppError> {
+    state
+        .db
+        .record_usage(&answer.ledger_entry(), answer.stripe_customer_id)
+        .await?;
+    answer.wake_meter(state);
+    Ok(())
+}
+
+impl Answer<'_> {
+    /// Its row in the usage ledger.
+    pub(crate) fn ledger_entry(&self) -> LedgerEntry<'_> {
+        LedgerEntry {
+            message_id: self.id,
+            user_id: self.user_id,
+            model: self.model,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cache_creation_input_tokens: self.cache_creation_input_tokens,
+            cache_read_input_tokens: self.cache_read_input_tokens,
+            payer: self.payer,
         }
     }
-    Ok(())
+
+    /// Tells the meter's worker that a report is waiting, when the platform paid.
+    fn wake_meter(&self, state: &AppState) {
+        if self.payer == Payer::Platform && self.stripe_customer_id.is_some() {
+            if let Some(billing) = &state.billing {
+                billing.meter_wake.notify_one();
+            }
+        }
+    }
 }

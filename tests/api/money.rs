@@ -532,6 +532,122 @@ async fn a_cancelled_answer_counts_toward_the_cap(backend: Backend) {
     );
 }
 
+/// The month's usage once it counts `answers` answers (the relay counts a cut-off answer
+/// after the browser's stream has ended).
+async fn usage_counting(app: &TestApp, answers: i64) -> Value {
+    let mut month = Value::Null;
+    for _ in 0..200 {
+        month = usage(app, "").await;
+        let counted: i64 = month["models"].as_array().map_or(0, |m| {
+            m.iter().map(|m| m["answers"].as_i64().unwrap()).sum()
+        });
+        if counted >= answers {
+            assert_eq!(counted, answers, "{month}");
+            return month;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("never counted {answers} answers: {month}");
+}
+
+/// An answer cut off before its first word (the stream dropped, or Stop pressed while
+/// Anthropic had only said `message_start`) has nothing to show, but Anthropic billed the
+/// prompt it read: its tokens count in the month's usage and toward the cap, and no empty
+/// answer is stored. (Before, such an answer was counted nowhere.)
+async fn an_answer_cut_off_before_its_first_word_still_counts_its_prompt(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    app.stub
+        .state
+        .set_fault_for(Fault::DropStream { after_deltas: 0 }, 1);
+    let dropped = chat(&app, json!({ "message": "tell me everything" })).await;
+    let (name, data) = dropped.last();
+    assert_eq!(name, "error");
+    assert_eq!(data["code"], "anthropic_unavailable");
+    assert_eq!(dropped.text(), "");
+    let month = usage_counting(&app, 1).await;
+    let model = &month["models"][0];
+    // The prompt, as `message_start` counted it (the stand-in caches it).
+    let prompt = [
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+    ]
+    .iter()
+    .map(|field| model[field].as_i64().unwrap())
+    .sum::<i64>();
+    assert!(prompt > 0, "{month}");
+    assert!(month["byok_cost_usd"].as_f64().unwrap() > 0.0, "{month}");
+    let id = data["conversation_id"].as_str().unwrap();
+    let stored = crate::chat::conversation(&app, id).await;
+    let roles: Vec<&str> = stored["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user"], "no empty answer: {stored}");
+    // The key was used: Anthropic took the call.
+    assert!(app.key_status().await["last_used"].is_string());
+
+    // Stop while Anthropic is silent after `message_start`.
+    app.stub
+        .state
+        .set_fault_for(Fault::StallStream { after_deltas: 0 }, 1);
+    let calls = app.stub.state.requests().len();
+    let response = app
+        .post_json("/api/v1/chat", &json!({ "message": "and then?" }))
+        .await;
+    assert_eq!(response.status(), 200);
+    while app.stub.state.requests().len() == calls {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // `message_start` is on its way before the stand-in falls silent.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    drop(response);
+    assert_eq!(
+        app.stub
+            .state
+            .wait_for_cut_streams(1, std::time::Duration::from_secs(5))
+            .await,
+        1
+    );
+    let month = usage_counting(&app, 2).await;
+    let spent = month["byok_cost_usd"].as_f64().unwrap();
+
+    // Toward the cap as well: at what is spent, the next message does not fit.
+    let cap = json!({ "monthly_usd": spent }).to_string();
+    assert_eq!(put_cap(&app, &cap).await.status(), 200);
+    assert_eq!(chat(&app, json!({ "message": "more" })).await.status, 402);
+}
+
+/// The same on the platform's key: the prompt is reported to Stripe's meter once, with the
+/// tokens the ledger counts.
+async fn a_platform_paid_answer_cut_off_before_its_first_word_is_metered_once(backend: Backend) {
+    let app = spawn_app_with(backend, Options::billing()).await;
+    pro_user(&app).await;
+    app.stub
+        .state
+        .set_fault_for(Fault::DropStream { after_deltas: 0 }, 1);
+    let dropped = chat(&app, json!({ "message": "tell me everything" })).await;
+    assert_eq!(dropped.last().1["code"], "anthropic_unavailable");
+    usage_counting(&app, 1).await;
+    let started = std::time::Instant::now();
+    while app.db.meter_outbox_counts().await.unwrap().reported < 1 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "never reported"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let events = app.stripe.state.meter_events();
+    assert_eq!(events.len(), 1, "reported once");
+    let platform = crate::billing::billing_status(&app).await["usage"]["platform_tokens"].clone();
+    assert_eq!(events[0].value, platform.as_i64().unwrap());
+    assert!(events[0].value > 0);
+}
+
 async fn the_cap_holds_the_own_key_and_leaves_the_plans_usage_alone(backend: Backend) {
     let app = spawn_app_with(backend, Options::billing()).await;
     pro_user(&app).await;
@@ -563,4 +679,6 @@ crate::db_tests!(
     the_spend_cap_is_set_and_removed_and_nonsense_is_422,
     a_message_over_the_cap_is_refused_before_anthropic_is_called,
     a_cancelled_answer_counts_toward_the_cap,
+    an_answer_cut_off_before_its_first_word_still_counts_its_prompt,
+    a_platform_paid_answer_cut_off_before_its_first_word_is_metered_once,
 );

@@ -225,8 +225,9 @@ impl Db {
         Ok(row.is_some())
     }
 
-    /// Records one answer's usage (and, when the platform paid, its meter report) on its
-    /// own; the chat stores answers with [`Db::insert_answer`], which does all in one go.
+    /// Records one answer's usage (and, when the platform paid, its meter report) without
+    /// a message: an answer cut off before its first words, whose prompt Anthropic billed.
+    /// An answer with words is stored with [`Db::insert_answer`], which does all in one go.
     pub async fn record_usage(
         &self,
         entry: &LedgerEntry<'_>,
