@@ -492,18 +492,19 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         at: None,
     };
     let stored = if complete || !answer.is_empty() {
-        Some(conversations::store_answer(&state, &record).await)
+        let stored = conversations::store_answer(&state, &record).await;
+        if stored.is_err() {
+            // Nowhere to keep it (its conversation deleted meanwhile, say): what Anthropic
+            // billed for it is counted all the same.
+            count_unshown(&state, &record).await;
+        }
+        Some(stored)
     } else {
         // Cut off before its first word: nothing to show, but a prompt Anthropic read (its
         // `message_start` counted it) is billed all the same.
-        if record.ledger_entry().billed_tokens() > 0 {
-            match conversations::record_unanswered(&state, &record).await {
-                Ok(()) => {
-                    if let ChatKey::Own(own) = &key {
-                        api_keys::mark_used(&state, user_id, own, chrono::Utc::now()).await;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "could not count an unanswered prompt"),
+        if count_unshown(&state, &record).await {
+            if let ChatKey::Own(own) = &key {
+                api_keys::mark_used(&state, user_id, own, chrono::Utc::now()).await;
             }
         }
         None
@@ -585,6 +586,21 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         }
     };
     deliver(&tx, event, stalled).await;
+}
+
+/// Counts what an answer not stored was billed, if anything (see
+/// `conversations::record_unanswered`); true when it was counted here.
+async fn count_unshown(state: &AppState, record: &Answer<'_>) -> bool {
+    if record.ledger_entry().billed_tokens() == 0 {
+        return false;
+    }
+    match conversations::record_unanswered(state, record).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not count an answer's usage");
+            false
+        }
+    }
 }
 
 /// The records of an answer's first words on their own, for an answer not stored.

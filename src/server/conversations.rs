@@ -527,16 +527,22 @@ pub(crate) async fn store_answer(state: &AppState, answer: &Answer<'_>) -> Resul
 /// dropped stream or an upstream error after Anthropic's `message_start`, which reports
 /// the prompt's tokens): Anthropic bills the prompt it read all the same. Its ledger row
 /// and, when the platform paid, its meter report are stored in one transaction, under the
-/// id the answer would have had; no message is stored, as there is nothing to show.
+/// id the answer would have had; no message is stored, as there is nothing to show. Also
+/// for an answer that could not be stored (its conversation deleted while it streamed).
+/// Counted under that id before (its store did commit after all) is left as it is.
 pub(crate) async fn record_unanswered(
     state: &AppState,
     answer: &Answer<'_>,
 ) -> Result<(), AppError> {
-    state
+    match state
         .db
         .record_usage(&answer.ledger_entry(), answer.stripe_customer_id)
-        .await?;
-    answer.wake_meter(state);
+        .await
+    {
+        Ok(()) => answer.wake_meter(state),
+        Err(DbError::UniqueViolation) => {}
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
 }
 

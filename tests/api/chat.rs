@@ -761,7 +761,8 @@ async fn continuing_a_conversation_raises_it_and_records_the_key_s_use(backend: 
 }
 
 /// An answer that cannot be stored (its conversation deleted while it streamed) still
-/// leaves the key's use recorded: the key was used all the same.
+/// leaves the key's use recorded, and its usage counted: the key was used, and Anthropic
+/// billed it, all the same.
 async fn the_key_s_use_is_recorded_when_the_answer_cannot_be_stored(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut body = slow_chat(&app, "doomed").await.bytes_stream();
@@ -787,6 +788,9 @@ async fn the_key_s_use_is_recorded_when_the_answer_cannot_be_stored(backend: Bac
     let last = events.last().unwrap();
     assert_eq!(last.event, "error", "nowhere to store the answer");
     assert!(app.key_status().await["last_used"].is_string());
+    let month: Value = app.get("/api/v1/usage").await.json().await.unwrap();
+    assert_eq!(month["models"][0]["answers"], 1, "{month}");
+    assert!(month["byok_cost_usd"].as_f64().unwrap() > 0.0, "{month}");
 }
 
 crate::db_tests!(
