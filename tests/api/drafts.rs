@@ -421,7 +421,51 @@ async fn a_platform_paid_answer_stored_from_its_draft_is_metered_once(backend: B
     assert!(events[0].value > 0);
 }
 
+/// A draft whose conversation is gone before its first save (deleted while the answer
+/// streamed) is not saved, and the relay is told it is gone, so it stops trying (before,
+/// each later attempt failed again and logged a warning until the answer ended).
+async fn a_draft_of_a_deleted_conversation_is_gone_at_once(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let email = crate::chat::user_with_key(&app).await;
+    let user_id = app.db.find_user_by_email(&email).await.unwrap().unwrap().id;
+    let done = crate::chat::chat(&app, json!({ "message": "hello" })).await;
+    let (_, data) = done.last();
+    let conversation = data["conversation_id"].as_str().unwrap();
+    let messages = app.db.messages(conversation).await.unwrap();
+    let draft = |conversation_id| NewDraft {
+        message_id: "draft-1",
+        conversation_id,
+        parent_id: &messages[0].id,
+        user_id,
+        model: "claude-sonnet-4-5",
+        content: "Hello",
+        input_tokens: 1,
+        output_tokens: 1,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: 0,
+        payer: Payer::Byok,
+        stripe_customer_id: None,
+        first_words_at: chrono::Utc::now(),
+        touch: false,
+    };
+    let now = chrono::Utc::now();
+    assert!(
+        !app.db
+            .save_draft(&draft("no-such-conversation"), true, now)
+            .await
+            .unwrap(),
+        "gone"
+    );
+    assert!(app
+        .db
+        .save_draft(&draft(conversation), true, now)
+        .await
+        .unwrap());
+    app.db.delete_draft("draft-1").await.unwrap();
+}
+
 crate::db_tests!(
+    a_draft_of_a_deleted_conversation_is_gone_at_once,
     an_answer_stored_from_its_draft_while_its_relay_lives_is_not_stored_twice,
     a_platform_paid_answer_stored_from_its_draft_is_metered_once,
 );

@@ -64,7 +64,8 @@ pub(crate) const DELETE_DRAFT: &str = "DELETE FROM answer_drafts WHERE message_i
 impl Db {
     /// Saves a draft for the first time (`first`) or again. False when a draft saved before
     /// is gone: an instance took it for abandoned and stored its answer (or its
-    /// conversation was deleted), so there is no point saving it again.
+    /// conversation was deleted), so there is no point saving it again; false too when its
+    /// conversation is gone before the first save (the answer has nowhere to go).
     pub async fn save_draft(
         &self,
         draft: &NewDraft<'_>,
@@ -86,9 +87,12 @@ impl Db {
                 .bind(draft.cache_creation_input_tokens).bind(draft.cache_read_input_tokens)
                 .bind(now).bind(draft.message_id)
                 .execute(conn).await.map(|r| r.rows_affected()))
+        };
+        match affected {
+            Ok(affected) => Ok(affected == 1),
+            Err(sqlx::Error::Database(e)) if first && e.is_foreign_key_violation() => Ok(false),
+            Err(e) => Err(super::classify(e)),
         }
-        .map_err(super::classify)?;
-        Ok(affected == 1)
     }
 
     /// Up to `limit` drafts last saved before `before`, oldest first.
