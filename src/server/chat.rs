@@ -493,7 +493,7 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     };
     let stored = if complete || !answer.is_empty() {
         let stored = conversations::store_answer(&state, &record).await;
-        if stored.is_err() {
+        if stored.is_err() && !draft_left(&state, &record).await {
             // Nowhere to keep it (its conversation deleted meanwhile, say): what Anthropic
             // billed for it is counted all the same.
             count_unshown(&state, &record).await;
@@ -586,6 +586,13 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         }
     };
     deliver(&tx, event, stalled).await;
+}
+
+/// Whether an answer that could not be stored has a draft left, which an instance will
+/// store (words and usage) once it is abandoned: counting its usage now as well would
+/// leave that draft's words unstored (its id counted already), so it is left to that.
+async fn draft_left(state: &AppState, record: &Answer<'_>) -> bool {
+    record.drafted && state.db.draft_exists(record.id).await.unwrap_or(true)
 }
 
 /// Counts what an answer not stored was billed, if anything (see

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use apexaurum::{
     server::{config::RuntimeFile, db::Db},
     sse::SseParser,
@@ -765,7 +767,33 @@ async fn continuing_a_conversation_raises_it_and_records_the_key_s_use(backend: 
 /// billed it, all the same.
 async fn the_key_s_use_is_recorded_when_the_answer_cannot_be_stored(backend: Backend) {
     let app = spawn_app(backend).await;
-    let mut body = slow_chat(&app, "doomed").await.bytes_stream();
+    answer_of_a_deleted_conversation_counts(&app, "doomed", Duration::ZERO).await;
+}
+
+/// The same with a draft of the answer saved before the conversation was deleted (which
+/// takes the draft with it): the answer is counted by its relay, not left to the draft.
+async fn an_answer_with_a_draft_is_counted_when_its_conversation_is_deleted(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            runtime: Some(RuntimeFile {
+                answer_draft_secs: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    // A long answer, a word every 300 ms.
+    answer_of_a_deleted_conversation_counts(&app, "doomed [[slow]]", Duration::from_millis(1800))
+        .await;
+}
+
+/// A slow answer to `message` whose conversation is deleted `after` its first words (a
+/// draft saved meanwhile, when there is time for one): the browser is told the answer
+/// could not be stored, the key's use is recorded, and the answer's usage counted.
+async fn answer_of_a_deleted_conversation_counts(app: &TestApp, message: &str, after: Duration) {
+    let mut body = slow_chat(app, message).await.bytes_stream();
     let mut parser = SseParser::default();
     let mut events = Vec::new();
     while !events
@@ -773,6 +801,18 @@ async fn the_key_s_use_is_recorded_when_the_answer_cannot_be_stored(backend: Bac
         .any(|e: &apexaurum::sse::SseEvent| e.event == "delta")
     {
         events.extend(parser.push(&body.next().await.unwrap().unwrap()));
+    }
+    if !after.is_zero() {
+        // The answer goes on meanwhile: its words are read as they come.
+        let _ = tokio::time::timeout(after, async {
+            while let Some(chunk) = body.next().await {
+                events.extend(parser.push(&chunk.unwrap()));
+            }
+        })
+        .await;
+        let far_ahead = chrono::Utc::now() + chrono::Duration::days(1);
+        let drafts = app.db.drafts_saved_before(far_ahead, 10).await.unwrap();
+        assert_eq!(drafts.len(), 1, "a draft was saved");
     }
     let list: Value = app.get("/api/v1/conversations").await.json().await.unwrap();
     let id = list[0]["id"].as_str().unwrap();
@@ -812,4 +852,5 @@ crate::db_tests!(
     bad_chat_requests_are_invalid,
     continuing_a_conversation_raises_it_and_records_the_key_s_use,
     the_key_s_use_is_recorded_when_the_answer_cannot_be_stored,
+    an_answer_with_a_draft_is_counted_when_its_conversation_is_deleted,
 );

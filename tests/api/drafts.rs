@@ -456,12 +456,15 @@ async fn a_draft_of_a_deleted_conversation_is_gone_at_once(backend: Backend) {
             .unwrap(),
         "gone"
     );
+    assert!(!app.db.draft_exists("draft-1").await.unwrap());
     assert!(app
         .db
         .save_draft(&draft(conversation), true, now)
         .await
         .unwrap());
+    assert!(app.db.draft_exists("draft-1").await.unwrap());
     app.db.delete_draft("draft-1").await.unwrap();
+    assert!(!app.db.draft_exists("draft-1").await.unwrap());
 }
 
 crate::db_tests!(

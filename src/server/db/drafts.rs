@@ -109,6 +109,14 @@ impl Db {
             .bind(before).bind(limit).fetch_all(pool).await)?)
     }
 
+    /// Whether a draft is still saved under `message_id`.
+    pub async fn draft_exists(&self, message_id: &str) -> Result<bool, DbError> {
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT message_id FROM answer_drafts WHERE message_id = $1")
+            .bind(message_id).fetch_optional(pool).await)?;
+        Ok(row.is_some())
+    }
+
     /// Removes a draft whose answer is stored already.
     pub async fn delete_draft(&self, message_id: &str) -> Result<(), DbError> {
         on_writer!(self, conn => sqlx::query(DELETE_DRAFT)
