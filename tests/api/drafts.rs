@@ -403,14 +403,7 @@ async fn a_platform_paid_answer_stored_from_its_draft_is_metered_once(backend: B
     pro_user(&app).await;
     let draft = outlive_the_draft(&app).await;
     assert_eq!(draft.payer, "platform");
-    let started = Instant::now();
-    while app.db.meter_outbox_counts().await.unwrap().reported < 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "never reported"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::metering::until_reported(&app.db, 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let events = app.stripe.state.meter_events();
     assert_eq!(events.len(), 1, "reported once");

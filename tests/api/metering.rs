@@ -44,7 +44,7 @@ async fn answers(db: &Db, email: &str, n: usize, payer: Payer) -> Vec<String> {
 }
 
 /// Waits until `reported` rows are marked reported (at most 30 s).
-async fn until_reported(db: &Db, reported: i64) {
+pub async fn until_reported(db: &Db, reported: i64) {
     for _ in 0..600 {
         let counts = db.meter_outbox_counts().await.unwrap();
         if counts.reported >= reported && counts.pending == 0 {

@@ -632,14 +632,7 @@ async fn a_platform_paid_answer_cut_off_before_its_first_word_is_metered_once(ba
     let dropped = chat(&app, json!({ "message": "tell me everything" })).await;
     assert_eq!(dropped.last().1["code"], "anthropic_unavailable");
     usage_counting(&app, 1).await;
-    let started = std::time::Instant::now();
-    while app.db.meter_outbox_counts().await.unwrap().reported < 1 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "never reported"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    crate::metering::until_reported(&app.db, 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let events = app.stripe.state.meter_events();
     assert_eq!(events.len(), 1, "reported once");
