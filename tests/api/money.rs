@@ -602,8 +602,9 @@ async fn an_answer_cut_off_before_its_first_word_still_counts_its_prompt(backend
     while app.stub.state.requests().len() == calls {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    // `message_start` is on its way before the stand-in falls silent.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // `message_start` is on its way before the stand-in falls silent, and the relay reads
+    // it at once (nothing tells the browser: a second leaves room for a busy machine).
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     drop(response);
     assert_eq!(
         app.stub
