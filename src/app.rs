@@ -12,7 +12,7 @@ use leptos_router::{
 use leptos::wasm_split::wasm_split;
 
 use crate::{
-    api::auth::{session_user, Logout},
+    api::auth::session_user,
     auth::Auth,
     components::header::Header,
     pages::{
@@ -70,17 +70,9 @@ pub fn App() -> impl IntoView {
 /// inside `<Routes>` can read it.
 #[component]
 fn Layout() -> impl IntoView {
-    let logout = ServerAction::<Logout>::new();
     let refresh = RwSignal::new(0u32);
-    let user = resource(
-        move || (logout.version().get(), refresh.get()),
-        |_| session_user(),
-    );
-    provide_context(Auth {
-        user,
-        logout,
-        refresh,
-    });
+    let user = resource(move || refresh.get(), |_| session_user());
+    provide_context(Auth { user, refresh });
 
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>

@@ -4,13 +4,13 @@
 use crate::resource::JsonResource;
 use leptos::prelude::*;
 
-use crate::{api::auth::Logout, error::AppError, types::user::UserView};
+use crate::{error::AppError, types::user::UserView};
 
-/// Who is logged in, and the actions that change it; provided to every page.
+/// Who is logged in; provided to every page. (Logging out is a page load: the header's
+/// form posts to the logout server function.)
 #[derive(Clone, Copy)]
 pub struct Auth {
     pub user: JsonResource<Result<Option<UserView>, AppError>>,
-    pub logout: ServerAction<Logout>,
     /// Bumped by anything that changes who is logged in or what they look like (login,
     /// registration, a saved key).
     pub refresh: RwSignal<u32>,

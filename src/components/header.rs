@@ -6,6 +6,9 @@ use crate::{
     components::icons::{Icon, IconSvg},
 };
 
+/// The logout server function, posted to by the header's form.
+const LOGOUT: &str = "/api/fn/logout";
+
 /// Product name, navigation and the signed-in email.
 #[component]
 pub fn Header() -> impl IntoView {
@@ -37,9 +40,15 @@ pub fn Header() -> impl IntoView {
                                     })}
                                 </A>
                                 <span class="user-email" title="Signed in">{user.email.clone()}</span>
-                                <ActionForm action=auth.logout attr:class="inline-form">
+                                // A plain form, posted by the browser: the server ends the
+                                // session and answers with the login page, a page load that
+                                // leaves nothing of the signed-in pages in memory. (Handled
+                                // in the page, a logout clicked before the page had finished
+                                // hydrating changed who is signed in under the hydration,
+                                // which then stopped with a panic.)
+                                <form method="post" action=LOGOUT class="inline-form">
                                     <button type="submit" class="link-button">"Log out"</button>
-                                </ActionForm>
+                                </form>
                             </nav>
                         }.into_any(),
                         None => view! {

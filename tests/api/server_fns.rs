@@ -325,7 +325,37 @@ async fn a_plain_form_post_that_fails_still_goes_back_to_its_form(backend: Backe
     assert!(location.contains("/login"), "{location}");
 }
 
+/// The header's Log out is a plain form posted by the browser (a page load, never handled
+/// in a page that may still be hydrating): it ends the session and sends the browser to
+/// the login page.
+async fn the_log_out_form_ends_the_session_and_goes_to_the_login_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.signed_in_user().await;
+    let page = app.get("/chat").await.text().await.unwrap();
+    assert!(
+        page.contains(&format!(r#"action="{SERVER_FN_PREFIX}/logout""#)),
+        "the header's form posts to the logout server function"
+    );
+    let response = app
+        .client
+        .post(app.url(&format!("{SERVER_FN_PREFIX}/logout")))
+        .header("accept", "text/html")
+        .header("origin", app.url(""))
+        .header("referer", app.url("/chat"))
+        // What a browser sends for a form with only a button that has no name.
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let location = response.headers()["location"].to_str().unwrap();
+    assert_eq!(location, "/login");
+    assert_eq!(app.get("/api/v1/auth/me").await.status(), 401);
+}
+
 crate::db_tests!(
     every_server_function_answers_its_errors_http_status,
     a_plain_form_post_that_fails_still_goes_back_to_its_form,
+    the_log_out_form_ends_the_session_and_goes_to_the_login_page,
 );
