@@ -550,8 +550,8 @@ async fn usage_counting(app: &TestApp, answers: i64) -> Value {
     panic!("never counted {answers} answers: {month}");
 }
 
-/// An answer cut off before its first word (the stream dropped, or Stop pressed while
-/// Anthropic had only said `message_start`) has nothing to show, but Anthropic billed the
+/// An answer cut off before its first word (the stream dropped, an error event, or Stop
+/// pressed while Anthropic had only said `message_start`) has nothing to show, but Anthropic billed the
 /// prompt it read: its tokens count in the month's usage and toward the cap, and no empty
 /// answer is stored. (Before, such an answer was counted nowhere.)
 async fn an_answer_cut_off_before_its_first_word_still_counts_its_prompt(backend: Backend) {
@@ -590,6 +590,12 @@ async fn an_answer_cut_off_before_its_first_word_still_counts_its_prompt(backend
     // The key was used: Anthropic took the call.
     assert!(app.key_status().await["last_used"].is_string());
 
+    // An error event right after `message_start` (Anthropic overloaded mid-stream).
+    let overloaded = chat(&app, json!({ "message": "please [[overloaded]]" })).await;
+    assert_eq!(overloaded.last().1["code"], "anthropic_overloaded");
+    assert_eq!(overloaded.text(), "");
+    usage_counting(&app, 2).await;
+
     // Stop while Anthropic is silent after `message_start`.
     app.stub
         .state
@@ -613,7 +619,7 @@ async fn an_answer_cut_off_before_its_first_word_still_counts_its_prompt(backend
             .await,
         1
     );
-    let month = usage_counting(&app, 2).await;
+    let month = usage_counting(&app, 3).await;
     let spent = month["byok_cost_usd"].as_f64().unwrap();
 
     // Toward the cap as well: at what is spent, the next message does not fit.
