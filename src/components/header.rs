@@ -1,13 +1,11 @@
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_router::components::A;
 
 use crate::{
+    api::auth::Logout,
     auth::Auth,
     components::icons::{Icon, IconSvg},
 };
-
-/// The logout server function, posted to by the header's form.
-const LOGOUT: &str = "/api/fn/logout";
 
 /// Product name, navigation and the signed-in email.
 #[component]
@@ -46,7 +44,7 @@ pub fn Header() -> impl IntoView {
                                 // in the page, a logout clicked before the page had finished
                                 // hydrating changed who is signed in under the hydration,
                                 // which then stopped with a panic.)
-                                <form method="post" action=LOGOUT class="inline-form">
+                                <form method="post" action={<Logout as ServerFn>::PATH} class="inline-form">
                                     <button type="submit" class="link-button">"Log out"</button>
                                 </form>
                             </nav>
