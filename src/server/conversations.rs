@@ -529,17 +529,24 @@ pub(crate) async fn store_answer(state: &AppState, answer: &Answer<'_>) -> Resul
 /// and, when the platform paid, its meter report are stored in one transaction, under the
 /// id the answer would have had; no message is stored, as there is nothing to show. Also
 /// for an answer that could not be stored (its conversation deleted while it streamed).
-/// Counted under that id before (its store did commit after all) is left as it is.
+/// Counted under that id before (its store did commit after all) is left as it is. Its
+/// draft, if one was saved (Anthropic silent a while after `message_start`), goes with it.
 pub(crate) async fn record_unanswered(
     state: &AppState,
     answer: &Answer<'_>,
 ) -> Result<(), AppError> {
     match state
         .db
-        .record_usage(&answer.ledger_entry(), answer.stripe_customer_id)
+        .record_usage(
+            &answer.ledger_entry(),
+            answer.stripe_customer_id,
+            answer.drafted,
+            answer.at,
+        )
         .await
     {
         Ok(()) => answer.wake_meter(state),
+        Err(DbError::UniqueViolation) if answer.drafted => state.db.delete_draft(answer.id).await?,
         Err(DbError::UniqueViolation) => {}
         Err(e) => return Err(e.into()),
     }

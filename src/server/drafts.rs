@@ -15,6 +15,11 @@
 //! find the same draft, or a relay only slow to save turns out alive after all, the second
 //! to store it finds it stored (and leaves it; `conversations::store_answer`).
 //!
+//! An answer is drafted from Anthropic's `message_start` on, words or not: the prompt it
+//! read is billed even when the process dies before the first word. A draft without words
+//! is counted (its ledger row and meter report) and no message is stored, as when its
+//! relay sees the answer cut off before its first word.
+//!
 //! What a draft cannot know is what Anthropic counts at the end of an answer: its output
 //! tokens come with its last events. An answer stored from its draft is billed the tokens
 //! known when the draft was saved, as an answer cut off by the browser is.
@@ -106,33 +111,36 @@ pub async fn store_abandoned(state: &AppState) -> Result<usize, AppError> {
 
 async fn store_draft(state: &AppState, draft: &DraftRow) -> Result<(), AppError> {
     let payer = Payer::parse(&draft.payer).ok_or(AppError::Internal)?;
-    conversations::store_answer(
-        state,
-        &Answer {
-            id: &draft.message_id,
-            conversation_id: &draft.conversation_id,
-            parent_id: &draft.parent_id,
-            model: &draft.model,
-            content: &draft.content,
-            incomplete: true,
-            input_tokens: draft.input_tokens,
-            output_tokens: draft.output_tokens,
-            cache_creation_input_tokens: draft.cache_creation_input_tokens,
-            cache_read_input_tokens: draft.cache_read_input_tokens,
-            user_id: draft.user_id,
-            payer,
-            stripe_customer_id: draft.stripe_customer_id.as_deref(),
-            // The key's "last used" is not kept with drafts (nor anything of the key).
-            first_words: Some(FirstWords {
-                at: draft.first_words_at,
-                own_key: None,
-                touch: draft.touch,
-            }),
-            drafted: true,
-            at: Some(draft.first_words_at),
-        },
-    )
-    .await
+    let answer = Answer {
+        id: &draft.message_id,
+        conversation_id: &draft.conversation_id,
+        parent_id: &draft.parent_id,
+        model: &draft.model,
+        content: &draft.content,
+        incomplete: true,
+        input_tokens: draft.input_tokens,
+        output_tokens: draft.output_tokens,
+        cache_creation_input_tokens: draft.cache_creation_input_tokens,
+        cache_read_input_tokens: draft.cache_read_input_tokens,
+        user_id: draft.user_id,
+        payer,
+        stripe_customer_id: draft.stripe_customer_id.as_deref(),
+        // The key's "last used" is not kept with drafts (nor anything of the key).
+        first_words: Some(FirstWords {
+            at: draft.first_words_at,
+            own_key: None,
+            touch: draft.touch,
+        }),
+        drafted: true,
+        at: Some(draft.first_words_at),
+    };
+    if draft.content.is_empty() {
+        // Killed while Anthropic was silent after reading the prompt: nothing to show, but
+        // the prompt is billed (its ledger row and meter report, and the draft removed, in
+        // one transaction).
+        return conversations::record_unanswered(state, &answer).await;
+    }
+    conversations::store_answer(state, &answer).await
 }
 
 /// Looks for abandoned drafts as the server starts and every `answer-draft-secs` after.

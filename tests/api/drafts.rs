@@ -105,19 +105,22 @@ impl Drop for Server {
     }
 }
 
-/// Killed with SIGKILL while its answer streams, the server stores nothing itself. The draft
-/// it saved holds the words that had arrived, with who pays. Two instances started on the
-/// database afterwards both look for abandoned drafts: the answer is stored once, marked
-/// incomplete, with one ledger row, and the draft is gone.
-async fn an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft(backend: Backend) {
+/// A server process on a database of its own, and a person signed in to it with a key.
+async fn killable_server(
+    backend: Backend,
+) -> (
+    tempfile::TempDir,
+    String,
+    anthropic_stub::StubHandle,
+    Server,
+) {
     let dir = tempfile::tempdir().unwrap();
     let database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("kill.db").display()),
         Backend::Postgres(url) => fresh_postgres_database(&url).await,
     };
     let stub = anthropic_stub::spawn().await;
-    let mut server = Server::start(&database_url, &stub.base_url, dir.path()).await;
-
+    let server = Server::start(&database_url, &stub.base_url, dir.path()).await;
     let registered = server
         .post_json(
             "/api/v1/auth/register",
@@ -129,6 +132,33 @@ async fn an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft(b
         .post_json("/api/v1/user/api-key", &json!({ "api_key": CANARY }))
         .await;
     assert_eq!(saved.status(), 200);
+    (dir, database_url, stub, server)
+}
+
+/// The first draft a server saves (every second here); `dir` holds a server process's log.
+async fn first_draft(db: &Db, dir: Option<&std::path::Path>) -> DraftRow {
+    let far_ahead = chrono::Utc::now() + chrono::Duration::days(1);
+    let started = Instant::now();
+    loop {
+        if let Some(draft) = db.drafts_saved_before(far_ahead, 10).await.unwrap().pop() {
+            return draft;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no draft was saved; the server said:\n{}",
+            dir.and_then(|dir| std::fs::read_to_string(dir.join("server.log")).ok())
+                .unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Killed with SIGKILL while its answer streams, the server stores nothing itself. The draft
+/// it saved holds the words that had arrived, with who pays. Two instances started on the
+/// database afterwards both look for abandoned drafts: the answer is stored once, marked
+/// incomplete, with one ledger row, and the draft is gone.
+async fn an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft(backend: Backend) {
+    let (dir, database_url, stub, mut server) = killable_server(backend).await;
     // A first exchange, whole.
     let first = server
         .post_json("/api/v1/chat", &json!({ "message": "first" }))
@@ -171,18 +201,7 @@ async fn an_answer_a_killed_server_was_streaming_is_stored_once_from_its_draft(b
     // The draft, within a second or two of the first words.
     let db = Db::connect(&database_url).await.unwrap();
     let far_ahead = chrono::Utc::now() + chrono::Duration::days(1);
-    let started = Instant::now();
-    let draft = loop {
-        if let Some(draft) = db.drafts_saved_before(far_ahead, 10).await.unwrap().pop() {
-            break draft;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no draft was saved; the server said:\n{}",
-            std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let draft = first_draft(&db, Some(dir.path())).await;
     assert_eq!(
         (draft.content.as_str(), draft.payer.as_str()),
         ("Hello from the ", "byok")
@@ -465,3 +484,124 @@ crate::db_tests!(
     an_answer_stored_from_its_draft_while_its_relay_lives_is_not_stored_twice,
     a_platform_paid_answer_stored_from_its_draft_is_metered_once,
 );
+
+/// Killed while Anthropic is silent after `message_start` (it has read the prompt, and
+/// bills it), before the first word: the draft saved meanwhile has no words but the
+/// prompt's tokens, and an instance that finds it abandoned counts them, once, with no
+/// message stored (as the relay does for an answer cut off before its first word).
+async fn a_prompt_a_killed_server_had_sent_is_counted_from_its_draft(backend: Backend) {
+    let (dir, database_url, stub, mut server) = killable_server(backend).await;
+    stub.state
+        .set_fault_for(Fault::StallStream { after_deltas: 0 }, 1);
+    let answer = server
+        .post_json("/api/v1/chat", &json!({ "message": "think hard" }))
+        .await;
+    assert_eq!(answer.status(), 200);
+    let db = Db::connect(&database_url).await.unwrap();
+    let draft = first_draft(&db, Some(dir.path())).await;
+    assert_eq!(draft.content, "");
+    assert!(
+        draft.input_tokens + draft.cache_creation_input_tokens > 0,
+        "{draft:?}"
+    );
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(answer);
+
+    let app = spawn_app_on(
+        &database_url,
+        tempfile::tempdir().unwrap(),
+        Options {
+            runtime: Some(saving_every_second()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let far_ahead = chrono::Utc::now() + chrono::Duration::days(1);
+    let started = Instant::now();
+    while !db
+        .drafts_saved_before(far_ahead, 10)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the abandoned draft was never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A few more looks, which must find nothing more to do.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let ledger = db
+        .ledger_since(draft.user_id, far_ahead - chrono::Duration::days(2))
+        .await
+        .unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(
+        (
+            ledger[0].answers,
+            ledger[0].input_tokens,
+            ledger[0].cache_creation_input_tokens,
+            ledger[0].cache_read_input_tokens,
+        ),
+        (
+            1,
+            draft.input_tokens,
+            draft.cache_creation_input_tokens,
+            draft.cache_read_input_tokens,
+        ),
+        "counted once, as the draft had it"
+    );
+    assert_eq!(
+        db.payer_of(&draft.message_id).await.unwrap().as_deref(),
+        Some("byok")
+    );
+    let messages = db.messages(&draft.conversation_id).await.unwrap();
+    assert_eq!(
+        messages.iter().map(|m| m.role.as_str()).collect::<Vec<_>>(),
+        ["user"],
+        "no empty answer"
+    );
+    drop(app);
+    db.close().await;
+}
+
+crate::db_tests!(a_prompt_a_killed_server_had_sent_is_counted_from_its_draft);
+
+/// A relay that saved a draft while Anthropic was silent, then is stopped before the first
+/// word, counts the prompt itself and removes the draft in that transaction: nothing is
+/// left for another instance to count again.
+async fn a_prompt_drafted_in_silence_and_then_stopped_is_counted_once(backend: Backend) {
+    let app = crate::chat::app_with_key(backend, saving_every_second()).await;
+    app.stub
+        .state
+        .set_fault_for(Fault::StallStream { after_deltas: 0 }, 1);
+    let response = app
+        .post_json("/api/v1/chat", &json!({ "message": "think hard" }))
+        .await;
+    assert_eq!(response.status(), 200);
+    let draft = first_draft(&app.db, None).await;
+    assert_eq!(draft.content, "");
+    drop(response); // Stop
+    assert_eq!(
+        app.stub
+            .state
+            .wait_for_cut_streams(1, Duration::from_secs(5))
+            .await,
+        1
+    );
+    let started = Instant::now();
+    while app.db.payer_of(&draft.message_id).await.unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(10), "never counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!app.db.draft_exists(&draft.message_id).await.unwrap());
+    let since = chrono::Utc::now() - chrono::Duration::days(1);
+    let ledger = app.db.ledger_since(draft.user_id, since).await.unwrap();
+    assert_eq!(ledger.iter().map(|t| t.answers).sum::<i64>(), 1);
+    let messages = app.db.messages(&draft.conversation_id).await.unwrap();
+    assert_eq!(messages.len(), 1, "no empty answer");
+}
+
+crate::db_tests!(a_prompt_drafted_in_silence_and_then_stopped_is_counted_once);

@@ -37,7 +37,9 @@ async fn answers(db: &Db, email: &str, n: usize, payer: Payer) -> Vec<String> {
             cache_read_input_tokens: 7,
             payer,
         };
-        db.record_usage(&entry, customer.as_deref()).await.unwrap();
+        db.record_usage(&entry, customer.as_deref(), false, None)
+            .await
+            .unwrap();
         ids.push(id);
     }
     ids

@@ -228,12 +228,16 @@ impl Db {
     /// Records one answer's usage (and, when the platform paid, its meter report) without
     /// a message: an answer cut off before its first words, whose prompt Anthropic billed.
     /// An answer with words is stored with [`Db::insert_answer`], which does all in one go.
+    /// Its draft goes in the same transaction (`drafted`), and all is dated `at` (`None`:
+    /// now), as there.
     pub async fn record_usage(
         &self,
         entry: &LedgerEntry<'_>,
         stripe_customer_id: Option<&str>,
+        drafted: bool,
+        at: Option<DateTime<Utc>>,
     ) -> Result<(), DbError> {
-        self.store_usage(None, entry, stripe_customer_id, None, false, None)
+        self.store_usage(None, entry, stripe_customer_id, None, drafted, at)
             .await
     }
 

@@ -26,6 +26,8 @@ pub struct NewDraft<'a> {
     pub cache_read_input_tokens: i64,
     pub payer: Payer,
     pub stripe_customer_id: Option<&'a str>,
+    /// When its first words went to the browser; while it has none (Anthropic silent
+    /// after reading the prompt), when Anthropic began.
     pub first_words_at: DateTime<Utc>,
     pub touch: bool,
 }
@@ -56,7 +58,7 @@ const INSERT_DRAFT: &str = "INSERT INTO answer_drafts (message_id, conversation_
 
 const UPDATE_DRAFT: &str = "UPDATE answer_drafts SET content = $1, input_tokens = $2, \
      output_tokens = $3, cache_creation_input_tokens = $4, cache_read_input_tokens = $5, \
-     saved_at = $6 WHERE message_id = $7";
+     first_words_at = $6, saved_at = $7 WHERE message_id = $8";
 
 /// Removes a draft: in the transaction that stores its answer, and on its own.
 pub(crate) const DELETE_DRAFT: &str = "DELETE FROM answer_drafts WHERE message_id = $1";
@@ -85,7 +87,7 @@ impl Db {
             on_writer!(self, conn => sqlx::query(UPDATE_DRAFT)
                 .bind(draft.content).bind(draft.input_tokens).bind(draft.output_tokens)
                 .bind(draft.cache_creation_input_tokens).bind(draft.cache_read_input_tokens)
-                .bind(now).bind(draft.message_id)
+                .bind(draft.first_words_at).bind(now).bind(draft.message_id)
                 .execute(conn).await.map(|r| r.rows_affected()))
         };
         match affected {
