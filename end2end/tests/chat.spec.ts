@@ -49,6 +49,40 @@ test('from the key gate to a streamed answer that is still there after a reload'
   await expect(c.log.getByText('Hello from the Anthropic stand-in. You said: hello agents')).toBeVisible();
 });
 
+test('a conversation is renamed and deleted in the page, with no page load', async ({ page, newAccount }) => {
+  const account = await newAccount();
+  await signInViaApi(page.request, account);
+  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
+  expect(saved.status()).toBe(200);
+  await page.goto('/chat');
+  await send(page, 'plan my trip');
+  const c = chat(page);
+  await expect(c.log.getByText('You said: plan my trip')).toBeVisible();
+  await expect(page).toHaveURL(/\/chat\?c=/);
+  // A mark that a page load (the form posted by the browser instead) would wipe.
+  await page.evaluate(() => { (window as unknown as { samePage: boolean }).samePage = true; });
+
+  const renameButton = page.getByRole('button', { name: 'Rename', exact: true });
+  await renameButton.click();
+  const title = page.getByLabel('Conversation title', { exact: true });
+  await expect(title).toBeFocused();
+  await title.fill('Trip & plans: été');
+  await page.getByRole('button', { name: 'Save title', exact: true }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Trip & plans: été' })).toBeVisible();
+  await expect(title).toBeHidden();
+  await expect(renameButton).toBeFocused();
+  const listed = page.locator('.conversation-link[aria-current="page"] .conversation-title');
+  await expect(listed).toHaveText('Trip & plans: été');
+
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.getByRole('button', { name: 'Yes, delete it', exact: true }).click();
+  await expect(page).toHaveURL(/\/chat$/);
+  await expect(page.getByText('Trip & plans: été')).toHaveCount(0);
+  expect(await page.evaluate(() => (window as unknown as { samePage?: boolean }).samePage)).toBe(true);
+  const list = await page.request.get('/api/v1/conversations');
+  expect(await list.json()).toEqual([]);
+});
+
 test('a key revoked at Anthropic turns the next send into the update prompt', async ({ page, newAccount, stub }) => {
   const account = await newAccount();
   await signInViaApi(page.request, account);

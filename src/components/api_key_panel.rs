@@ -11,7 +11,7 @@ use crate::components::icons::{Icon, IconSvg};
 use crate::{
     api::api_keys::{api_key_status, RemoveApiKey, SaveApiKey, TestApiKey},
     auth::Auth,
-    components::{key_activity::KeyActivity, password_field::PasswordField},
+    components::{key_activity::KeyActivity, password_field::PasswordField, post_form::PostForm},
     error::AppError,
     types::keys::KeyStatus,
     util::relative_time,
@@ -141,11 +141,11 @@ pub fn ApiKeyPanel(actions: KeyActions) -> impl IntoView {
                                             "Remove Key"
                                         </button>
                                     </form>
-                                    <ActionForm action=test attr:class="inline-form">
+                                    <PostForm action=test attr:class="inline-form">
                                         <button type="submit" disabled=test.pending() aria-busy=move || test.pending().get().to_string()>
                                             {move || if test.pending().get() { "Testing with Anthropic…" } else { "Test Key" }}
                                         </button>
-                                    </ActionForm>
+                                    </PostForm>
                                 </div>
                             })}
                         }
@@ -178,11 +178,11 @@ pub fn ApiKeyPanel(actions: KeyActions) -> impl IntoView {
                         "Remove your Anthropic key? You won't be able to chat until you add a key again."
                     </p>
                     <div class="button-row">
-                        <ActionForm action=remove attr:class="inline-form">
+                        <PostForm action=remove attr:class="inline-form">
                             <button type="submit" class="danger" disabled=remove.pending()>
                                 {move || if remove.pending().get() { "Removing…" } else { "Yes, remove my key" }}
                             </button>
-                        </ActionForm>
+                        </PostForm>
                         <a
                             class="button"
                             href="/settings"
@@ -197,7 +197,7 @@ pub fn ApiKeyPanel(actions: KeyActions) -> impl IntoView {
                 </div>
             </Show>
 
-            <ActionForm action=save node_ref=form_ref attr:class="stack key-form">
+            <PostForm action=save node_ref=form_ref attr:class="stack key-form">
                 <PasswordField
                     id="api-key"
                     name="api_key"
@@ -211,7 +211,7 @@ pub fn ApiKeyPanel(actions: KeyActions) -> impl IntoView {
                         {move || if save.pending().get() { "Checking with Anthropic…" } else { "Save Key" }}
                     </button>
                 </div>
-            </ActionForm>
+            </PostForm>
 
             <p class="security-note">
                 <IconSvg icon=Icon::Lightbulb/>

@@ -9,6 +9,7 @@ pub mod key_activity;
 pub mod markdown;
 pub mod password_field;
 pub mod plan;
+pub mod post_form;
 pub mod protected;
 pub mod sessions_panel;
 pub mod spend_cap;

@@ -10,7 +10,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::billing::{billing_status, OpenBillingPortal, StartCheckout},
-    components::usage::group_digits,
+    components::{post_form::PostForm, usage::group_digits},
     types::billing::BillingView,
 };
 
@@ -145,18 +145,18 @@ fn PlanView(
         {(!platform_note.is_empty()).then(|| view! { <p class="muted">{platform_note}</p> })}
         <div class="button-row">
             {(!live).then(|| view! {
-                <ActionForm action=checkout attr:class="inline-form">
+                <PostForm action=checkout attr:class="inline-form">
                     <button type="submit" class="primary" disabled=checkout.pending()>
                         {move || if checkout.pending().get() { "Opening Stripe…" } else { "Upgrade to Pro" }}
                     </button>
-                </ActionForm>
+                </PostForm>
             })}
             {(live || view.stripe_status.is_some()).then(|| view! {
-                <ActionForm action=portal attr:class="inline-form">
+                <PostForm action=portal attr:class="inline-form">
                     <button type="submit" disabled=portal.pending()>
                         {move || if portal.pending().get() { "Opening Stripe…" } else { "Manage billing" }}
                     </button>
-                </ActionForm>
+                </PostForm>
             })}
         </div>
     }

@@ -5,7 +5,7 @@ use leptos::{html, prelude::*};
 
 use crate::{
     api::auth::{ChangePassword, LogOutOtherSessions},
-    components::password_field::PasswordField,
+    components::{password_field::PasswordField, post_form::PostForm},
     error::AppError,
 };
 
@@ -69,7 +69,7 @@ pub fn SessionsPanel(actions: SessionActions) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="sessions-heading">
             <h2 id="sessions-heading">"Password and sessions"</h2>
-            <ActionForm action=change_password node_ref=form_ref attr:class="stack">
+            <PostForm action=change_password node_ref=form_ref attr:class="stack">
                 <PasswordField
                     id="current-password"
                     name="current_password"
@@ -95,13 +95,13 @@ pub fn SessionsPanel(actions: SessionActions) -> impl IntoView {
                         {move || if change_password.pending().get() { "Changing…" } else { "Change password" }}
                     </button>
                 </div>
-            </ActionForm>
-            <ActionForm action=log_out_others attr:class="inline-form">
+            </PostForm>
+            <PostForm action=log_out_others attr:class="inline-form">
                 <p class="muted">"Signed in on a computer you no longer use? End every session but this one."</p>
                 <button type="submit" disabled=log_out_others.pending()>
                     {move || if log_out_others.pending().get() { "Logging out…" } else { "Log out other sessions" }}
                 </button>
-            </ActionForm>
+            </PostForm>
             <div class="message-slot" aria-live="polite">
                 {move || message().map(|outcome| match outcome {
                     Ok(text) => view! { <p class="notice" role="status">{text}</p> }.into_any(),

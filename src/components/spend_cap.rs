@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use crate::{
     api::usage::{month_usage, SetSpendCap},
+    components::post_form::PostForm,
     types::usage::{format_usd, UsageView},
 };
 
@@ -61,7 +62,7 @@ fn CapForms(view: UsageView, cap: ServerAction<SetSpendCap>) -> impl IntoView {
     let has_cap = view.cap_usd.is_some();
     view! {
         <p class="cap-standing">{standing}</p>
-        <ActionForm action=cap attr:class="cap-form">
+        <PostForm action=cap attr:class="cap-form">
             <label for="spend-cap">"Monthly cap in US dollars"</label>
             <div class="rename-row">
                 <input
@@ -77,12 +78,12 @@ fn CapForms(view: UsageView, cap: ServerAction<SetSpendCap>) -> impl IntoView {
                 />
                 <button type="submit" class="primary" disabled=cap.pending()>"Save cap"</button>
             </div>
-        </ActionForm>
+        </PostForm>
         {has_cap.then(|| view! {
-            <ActionForm action=cap attr:class="inline-form">
+            <PostForm action=cap attr:class="inline-form">
                 <input type="hidden" name="monthly_usd" value=""/>
                 <button type="submit" class="danger" disabled=cap.pending()>"Remove cap"</button>
-            </ActionForm>
+            </PostForm>
         })}
     }
 }

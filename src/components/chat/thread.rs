@@ -15,6 +15,7 @@ use crate::{
         copy::CopyButton,
         icons::{Icon, IconSvg},
         markdown::Markdown,
+        post_form::PostForm,
     },
     error::AppError,
     types::chat::{AgentView, MessageView, Payer},
@@ -136,7 +137,7 @@ fn ConversationActions(id: String, title: String) -> impl IntoView {
             </form>
         </div>
         <Show when=move || renaming.get()>
-            <ActionForm action=rename attr:class="rename-form">
+            <PostForm action=rename attr:class="rename-form">
                 <input type="hidden" name="id" value=id.get_value()/>
                 <label for="conversation-title">"Conversation title"</label>
                 <div class="rename-row">
@@ -166,7 +167,7 @@ fn ConversationActions(id: String, title: String) -> impl IntoView {
                 {move || rename.value().get().and_then(|r| r.err()).map(|e| view! {
                     <p class="form-error" role="alert">{e.to_string()}</p>
                 })}
-            </ActionForm>
+            </PostForm>
         </Show>
         <Show when=move || confirming.get()>
             <ConfirmDelete id=id.get_value() title=title.get_value() on_cancel=close_confirm/>
@@ -196,12 +197,12 @@ fn ConfirmDelete(
         >
             <p id="confirm-delete-text">{format!("Delete “{title}”? Its messages will be gone for good.")}</p>
             <div class="button-row">
-                <ActionForm action=delete attr:class="inline-form">
+                <PostForm action=delete attr:class="inline-form">
                     <input type="hidden" name="id" value=id/>
                     <button type="submit" class="danger" node_ref=yes disabled=delete.pending()>
                         {move || if delete.pending().get() { "Deleting…" } else { "Yes, delete it" }}
                     </button>
-                </ActionForm>
+                </PostForm>
                 <a class="button" href=cancel_url on:click=move |ev| {
                     ev.prevent_default();
                     on_cancel();
