@@ -487,21 +487,22 @@ pub(crate) struct Answer<'a> {
 /// it is, never stored or billed twice, and this is not an error.
 pub(crate) async fn store_answer(state: &AppState, answer: &Answer<'_>) -> Result<(), AppError> {
     let id = answer.id;
+    let message = NewMessage {
+        id,
+        conversation_id: answer.conversation_id,
+        role: "assistant",
+        content: answer.content,
+        model: Some(answer.model),
+        incomplete: answer.incomplete,
+        input_tokens: Some(answer.input_tokens),
+        output_tokens: Some(answer.output_tokens),
+        client_message_id: None,
+        parent_id: Some(answer.parent_id),
+    };
     let stored = state
         .db
         .insert_answer(
-            &NewMessage {
-                id,
-                conversation_id: answer.conversation_id,
-                role: "assistant",
-                content: answer.content,
-                model: Some(answer.model),
-                incomplete: answer.incomplete,
-                input_tokens: Some(answer.input_tokens),
-                output_tokens: Some(answer.output_tokens),
-                client_message_id: None,
-                parent_id: Some(answer.parent_id),
-            },
+            &message,
             &answer.ledger_entry(),
             answer.stripe_customer_id,
             answer.first_words.as_ref(),
@@ -512,9 +513,23 @@ pub(crate) async fn store_answer(state: &AppState, answer: &Answer<'_>) -> Resul
     match stored {
         Ok(()) => {}
         Err(DbError::UniqueViolation) if answer.drafted => {
-            tracing::info!("an answer was stored from its draft already; left as it is");
-            // Its draft, should this relay have saved it again since.
-            state.db.delete_draft(id).await?;
+            // Its draft was taken for abandoned while this relay went on. A draft with
+            // words was stored: that answer stays as it is. A draft saved before the first
+            // words was only counted: these words are stored now, not counted again.
+            let first_words = answer.first_words.as_ref();
+            match state
+                .db
+                .insert_counted_answer(&message, answer.user_id, first_words)
+                .await
+            {
+                Ok(()) => tracing::info!("an answer counted from its draft is stored"),
+                Err(DbError::UniqueViolation) => {
+                    tracing::info!("an answer was stored from its draft already; left as it is");
+                    // Its draft, should this relay have saved it again since.
+                    state.db.delete_draft(id).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
             return Ok(());
         }
         Err(e) => return Err(e.into()),

@@ -84,6 +84,9 @@ pub enum Fault {
     /// a ping, and the connection held open until the client leaves (counted as a cut
     /// stream then). A JSON (non-streaming) answer is not affected.
     StallStream { after_deltas: usize },
+    /// Answer 200 and `message_start`, then stay silent `delay_ms` before the first text
+    /// delta (as while Anthropic reads a long prompt). A JSON answer is not affected.
+    SilentStart { delay_ms: u64 },
     /// Answer 200 and `message_start`, then an `event: error` with `overloaded_error`,
     /// as Anthropic does when it overloads mid-stream. A JSON answer becomes a 529.
     ErrorEvent,
@@ -871,6 +874,8 @@ struct Plan {
     stall_after: Option<usize>,
     /// Send `event: error` (overloaded) right after `message_start`.
     error_event: bool,
+    /// Silence after `message_start`, before the first delta.
+    silent_start: Duration,
     /// Pad the answer to about 40 deltas, so a slow stream lasts long enough to watch.
     long_answer: bool,
     /// Requests left and the limit, for the rate-limit headers (plenty when `None`).
@@ -943,6 +948,9 @@ impl Plan {
                 );
             }
             Fault::ErrorEvent => self.error_event = true,
+            Fault::SilentStart { delay_ms } => {
+                self.silent_start = self.silent_start.max(Duration::from_millis(delay_ms));
+            }
             Fault::RateLimitLow { remaining, limit } => {
                 self.requests_left = Some((remaining, limit));
             }
@@ -1172,6 +1180,9 @@ fn event_stream(
         }));
         yield Ok(sse(&StreamEvent::Ping));
         flush().await;
+        if !plan.silent_start.is_zero() {
+            tokio::time::sleep(plan.silent_start).await;
+        }
 
         let output_tokens = deltas.len();
         for (i, delta) in deltas.into_iter().enumerate() {

@@ -328,23 +328,9 @@ async fn outlive_the_draft(app: &TestApp) -> DraftRow {
         let mut drafted = None;
         loop {
             if let Some(draft) = db.drafts_saved_before(far_ahead, 10).await.unwrap().pop() {
-                let old = NewDraft {
-                    message_id: &draft.message_id,
-                    conversation_id: &draft.conversation_id,
-                    parent_id: &draft.parent_id,
-                    user_id: draft.user_id,
-                    model: &draft.model,
-                    content: &draft.content,
-                    input_tokens: draft.input_tokens,
-                    output_tokens: draft.output_tokens,
-                    cache_creation_input_tokens: draft.cache_creation_input_tokens,
-                    cache_read_input_tokens: draft.cache_read_input_tokens,
-                    payer: Payer::parse(&draft.payer).unwrap(),
-                    stripe_customer_id: draft.stripe_customer_id.as_deref(),
-                    first_words_at: draft.first_words_at,
-                    touch: draft.touch,
-                };
-                db.save_draft(&old, false, long_ago).await.unwrap();
+                db.save_draft(&as_saved(&draft), false, long_ago)
+                    .await
+                    .unwrap();
                 drafted = Some(draft);
             } else if let Some(draft) = &drafted {
                 if db.messages(&draft.conversation_id).await.unwrap().len() > 1 {
@@ -389,6 +375,26 @@ async fn outlive_the_draft(app: &TestApp) -> DraftRow {
         .unwrap()
         .is_empty());
     draft
+}
+
+/// A draft as read back, to save again (with another time, say).
+fn as_saved(draft: &DraftRow) -> NewDraft<'_> {
+    NewDraft {
+        message_id: &draft.message_id,
+        conversation_id: &draft.conversation_id,
+        parent_id: &draft.parent_id,
+        user_id: draft.user_id,
+        model: &draft.model,
+        content: &draft.content,
+        input_tokens: draft.input_tokens,
+        output_tokens: draft.output_tokens,
+        cache_creation_input_tokens: draft.cache_creation_input_tokens,
+        cache_read_input_tokens: draft.cache_read_input_tokens,
+        payer: Payer::parse(&draft.payer).unwrap(),
+        stripe_customer_id: draft.stripe_customer_id.as_deref(),
+        first_words_at: draft.first_words_at,
+        touch: draft.touch,
+    }
 }
 
 /// A draft unsaved for 5 s is abandoned (stalled-reader 1 s + 4 × 1 s).
@@ -605,3 +611,73 @@ async fn a_prompt_drafted_in_silence_and_then_stopped_is_counted_once(backend: B
 }
 
 crate::db_tests!(a_prompt_drafted_in_silence_and_then_stopped_is_counted_once);
+
+/// A relay whose draft, saved while Anthropic was silent before the first word, is taken
+/// for abandoned (made to look old here) has the prompt counted from it. The words that
+/// arrive afterwards are stored when the answer ends, under the id the browser's `done`
+/// names, and not counted again: one message, one ledger row.
+async fn an_answer_whose_wordless_draft_was_counted_is_still_stored(backend: Backend) {
+    let app = crate::chat::app_with_key(backend, saving_every_second()).await;
+    app.stub
+        .state
+        .set_fault_for(Fault::SilentStart { delay_ms: 4_000 }, 1);
+    let far_ahead = chrono::Utc::now() + chrono::Duration::days(1);
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(1);
+    let db = &app.db;
+    let count_from_draft = async {
+        let mut drafted = None;
+        loop {
+            if let Some(draft) = db.drafts_saved_before(far_ahead, 10).await.unwrap().pop() {
+                assert_eq!(draft.content, "", "saved before the first word");
+                db.save_draft(&as_saved(&draft), false, long_ago)
+                    .await
+                    .unwrap();
+                drafted = Some(draft);
+            } else if let Some(draft) = &drafted {
+                if db.payer_of(&draft.message_id).await.unwrap().is_some() {
+                    return drafted.unwrap();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let (answer, draft) = futures::future::join(
+        crate::chat::chat(&app, json!({ "message": "think first" })),
+        count_from_draft,
+    )
+    .await;
+    let (name, done) = answer.last();
+    assert_eq!(name, "done");
+    assert_eq!(done["message_id"], draft.message_id.as_str());
+    let full = "Hello from the Anthropic stand-in. You said: think first";
+    assert_eq!(answer.text(), full);
+    let messages = db.messages(&draft.conversation_id).await.unwrap();
+    assert_eq!(messages.len(), 2);
+    let stored = &messages[1];
+    assert_eq!(
+        (
+            stored.id.as_str(),
+            stored.content.as_str(),
+            stored.incomplete
+        ),
+        (draft.message_id.as_str(), full, false)
+    );
+    let ledger = db.ledger_since(draft.user_id, long_ago).await.unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(
+        (
+            ledger[0].answers,
+            ledger[0].input_tokens,
+            ledger[0].output_tokens
+        ),
+        (1, draft.input_tokens, draft.output_tokens),
+        "counted once, as the draft had it"
+    );
+    assert!(db
+        .drafts_saved_before(far_ahead, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+crate::db_tests!(an_answer_whose_wordless_draft_was_counted_is_still_stored);

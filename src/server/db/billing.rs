@@ -6,7 +6,8 @@
 //! its event id commit together: a repeated event finds its id and changes nothing.
 
 use super::{
-    classify, drafts::DELETE_DRAFT, Db, DbError, FirstWords, NewMessage, TOUCH_CONVERSATION,
+    classify, drafts::DELETE_DRAFT, Db, DbError, FirstWords, NewMessage, WriteBatch,
+    TOUCH_CONVERSATION,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -279,28 +280,9 @@ impl Db {
         at: Option<DateTime<Utc>>,
     ) -> Result<(), DbError> {
         let now = at.unwrap_or_else(Utc::now);
-        let last_used = self.key_sql().set_last_used;
         let mut batch = self.write_batch();
         if let Some(m) = message {
-            batch = batch.insert_message(m, now);
-            if let Some(words) = first_words {
-                // Only while the key used is still the stored one (see
-                // `Db::mark_key_used`), so a key removed meanwhile is not resurrected.
-                if let Some(token) = words.own_key {
-                    batch = batch
-                        .statement(last_used)
-                        .bind(words.at.to_rfc3339_opts(SecondsFormat::Secs, true))
-                        .bind(entry.user_id)
-                        .bind(token);
-                }
-                if words.touch {
-                    batch = batch
-                        .statement(TOUCH_CONVERSATION)
-                        .bind(m.model)
-                        .bind(words.at)
-                        .bind(m.conversation_id);
-                }
-            }
+            batch = self.with_message(batch, m, entry.user_id, first_words, now);
         }
         batch = batch
             .statement(INSERT_LEDGER)
@@ -327,6 +309,59 @@ impl Db {
         }
         batch.commit().await.map_err(classify)?;
         Ok(())
+    }
+
+    /// Stores an answer whose usage was counted before under its id, from a draft saved
+    /// before its first words (see `server::drafts`), with what its first words left to
+    /// record, and removes its draft, in one transaction: its words, not its usage again.
+    /// A message stored before under the id (from a draft with words) is a
+    /// `UniqueViolation`, and nothing of this is kept.
+    pub async fn insert_counted_answer(
+        &self,
+        message: &NewMessage<'_>,
+        user_id: i64,
+        first_words: Option<&FirstWords<'_>>,
+    ) -> Result<(), DbError> {
+        let batch = self.write_batch();
+        let batch = self.with_message(batch, message, user_id, first_words, Utc::now());
+        batch
+            .statement(DELETE_DRAFT)
+            .bind(message.id)
+            .commit()
+            .await
+            .map_err(classify)
+    }
+
+    /// `batch` with a message stored, and what its first words left to record.
+    fn with_message<'q>(
+        &self,
+        mut batch: WriteBatch<'q>,
+        m: &NewMessage<'q>,
+        user_id: i64,
+        first_words: Option<&FirstWords<'q>>,
+        now: DateTime<Utc>,
+    ) -> WriteBatch<'q> {
+        batch = batch.insert_message(m, now);
+        if let Some(words) = first_words {
+            let last_used = self.key_sql().set_last_used;
+            // Only while the key used is still the stored one (see
+            // `Db::mark_key_used`), so a key removed meanwhile is not resurrected.
+            if let Some(token) = words.own_key {
+                batch = batch
+                    .statement(last_used)
+                    .bind(words.at.to_rfc3339_opts(SecondsFormat::Secs, true))
+                    .bind(user_id)
+                    .bind(token);
+            }
+            if words.touch {
+                batch = batch
+                    .statement(TOUCH_CONVERSATION)
+                    .bind(m.model)
+                    .bind(words.at)
+                    .bind(m.conversation_id);
+            }
+        }
+        batch
     }
 
     /// Token totals per model of a user's answers since `since`, from the ledger.
