@@ -381,8 +381,9 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
     // used". Nothing is written for it before those words, and then nothing until the
     // answer is stored, which records it in its own transaction (see `FirstWords`).
     let mut first_words_at = None;
-    // When Anthropic began the answer (its `message_start`, which counts the prompt).
-    let mut started_at = None;
+    // When Anthropic reported reading the prompt (its `message_start` counts it), which it
+    // bills: from then on the answer is drafted, words or not.
+    let mut prompt_read_at = None;
     // The id the answer is stored under, and its drafts' (see `drafts`).
     let answer_id = uuid::Uuid::new_v4().to_string();
     let mut drafts = Drafts::default();
@@ -406,10 +407,10 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
             _ = &mut browser_left => break Outcome::Cancelled,
             _ = &mut silence => break Outcome::Dropped,
             () = &mut cut => break Outcome::Stopped,
-            // Only once Anthropic began (the condition): a prompt it read is billed, words
-            // or not. The draft keeps the first words' time, or the beginning's until then.
-            () = &mut draft_due, if started_at.is_some() && drafts.wanted() => {
-                let Some(at) = first_words_at.or(started_at) else { continue };
+            // Only once Anthropic read the prompt (the condition), which it bills, words or
+            // not. The draft keeps the first words' time, or the prompt's until then.
+            () = &mut draft_due, if prompt_read_at.is_some() && drafts.wanted() => {
+                let Some(at) = first_words_at.or(prompt_read_at) else { continue };
                 let counts = counted(&usage);
                 let draft = NewDraft {
                     message_id: &answer_id,
@@ -441,7 +442,9 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
         match event {
             StreamEvent::MessageStart { message } => {
                 usage.update(&message.usage);
-                started_at.get_or_insert_with(chrono::Utc::now);
+                if usage.counts_any() {
+                    prompt_read_at.get_or_insert_with(chrono::Utc::now);
+                }
             }
             StreamEvent::ContentBlockDelta {
                 delta: BlockDelta::TextDelta { text },
@@ -513,14 +516,9 @@ async fn relay(job: RelayJob, response: reqwest::Response, tx: mpsc::Sender<Chat
                 api_keys::mark_used(&state, user_id, own, chrono::Utc::now()).await;
             }
         }
-        // A draft saved while Anthropic was silent goes as its prompt is counted (in that
-        // transaction), or is left to be counted from when counting failed; with nothing
-        // to count, it goes here.
-        if record.drafted && record.ledger_entry().billed_tokens() == 0 {
-            if let Err(e) = state.db.delete_draft(record.id).await {
-                tracing::warn!(error = %e, "could not remove an answer's draft");
-            }
-        }
+        // A draft saved while Anthropic was silent (it has tokens to count: see
+        // `prompt_read_at`) goes in the transaction that counts them, or is left for an
+        // instance to count from when counting failed.
         None
     };
     let first_words = record.first_words;

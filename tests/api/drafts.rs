@@ -481,6 +481,21 @@ async fn a_draft_of_a_deleted_conversation_is_gone_at_once(backend: Backend) {
         .await
         .unwrap());
     assert!(app.db.draft_exists("draft-1").await.unwrap());
+    // Saved again, once its first words went out (it was saved before them, when
+    // Anthropic read the prompt): the draft takes their time.
+    // Whole seconds: PostgreSQL keeps microseconds only.
+    let words_at = chrono::DateTime::from_timestamp(now.timestamp() + 3, 0).unwrap();
+    let later = NewDraft {
+        first_words_at: words_at,
+        ..draft(conversation)
+    };
+    assert!(app.db.save_draft(&later, false, now).await.unwrap());
+    let far_ahead = now + chrono::Duration::days(1);
+    let saved = app.db.drafts_saved_before(far_ahead, 10).await.unwrap();
+    assert_eq!(
+        saved.iter().map(|d| d.first_words_at).collect::<Vec<_>>(),
+        [words_at]
+    );
     app.db.delete_draft("draft-1").await.unwrap();
     assert!(!app.db.draft_exists("draft-1").await.unwrap());
 }

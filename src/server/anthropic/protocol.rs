@@ -228,6 +228,18 @@ impl Usage {
             later.cache_read_input_tokens,
         );
     }
+
+    /// Whether it counts any token (what Anthropic bills).
+    pub fn counts_any(&self) -> bool {
+        [
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_creation_input_tokens,
+            self.cache_read_input_tokens,
+        ]
+        .into_iter()
+        .any(|n| n.is_some_and(|n| n > 0))
+    }
 }
 
 /// One server-sent event of a streamed answer. The event's name is its `type`.
@@ -370,6 +382,22 @@ mod tests {
 
     use super::*;
     use crate::sse::SseParser;
+
+    #[test]
+    fn a_usage_counts_any_token_it_names_above_nothing() {
+        assert!(!Usage::default().counts_any());
+        let zero = Usage {
+            input_tokens: Some(0),
+            ..Usage::default()
+        };
+        assert!(!zero.counts_any());
+        let cached = Usage {
+            input_tokens: Some(0),
+            cache_read_input_tokens: Some(12),
+            ..Usage::default()
+        };
+        assert!(cached.counts_any());
+    }
 
     /// The basic streaming example of Anthropic's streaming documentation, as sent.
     const DOCS_STREAM: &str = r#"event: message_start
