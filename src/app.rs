@@ -147,9 +147,29 @@ macro_rules! lazy_page {
                 view! { <$page/> }.into_any()
             }
 
+            // The router awaits this before it hydrates the page the browser has just
+            // loaded (and before it opens one on a click), then hydrates with the view,
+            // which must be ready by then. So the page just loaded asks again for its code
+            // here, and if it never comes, stays as the server sent it ([`stay_as_sent`]).
+            // A page the router opens falls back to the server instead
+            // ([`load_from_server`], from `view`).
             async fn preload() {
                 #[cfg(feature = "hydrate")]
-                let _ = $pre().await;
+                {
+                    use std::sync::atomic::Ordering;
+                    if crate::HYDRATED.load(Ordering::Relaxed) {
+                        let _ = $pre().await;
+                    } else {
+                        let load = || async { $pre().await.map_err(crate::chunk::Unloaded::from) };
+                        let waits = &crate::chunk::FIRST_LOAD_RETRIES_MS;
+                        if crate::chunk::with_retries(waits, load, crate::chunk::pause)
+                            .await
+                            .is_err()
+                        {
+                            stay_as_sent::<()>().await;
+                        }
+                    }
+                }
             }
         }
     };
@@ -176,44 +196,56 @@ fn page_being_opened() -> leptos_router::location::Url {
     leptos_router::hooks::use_url().get_untracked()
 }
 
-/// A page whose code did not load. When the router is opening it (a click, Back or
-/// Forward), the browser loads it from the server instead: the server renders it whole, and
-/// its code is fetched afresh with it. The page on screen stays as it is meanwhile. When it
-/// is the page the browser has just loaded, loading it again could go on for ever: it stays
-/// as the server sent it, and says so, with a plain link that loads it again. (Its
-/// hydration cannot finish without the page's view: the framework then stops with a panic,
-/// which the link, needing no code, outlives.)
+/// A page whose code did not load when the router opened it (a click, Back or Forward):
+/// the browser loads it from the server instead, which renders it whole, and its code is
+/// fetched afresh with it. The page on screen stays as it is meanwhile. (The page the
+/// browser has just loaded does not come here: see [`stay_as_sent`].)
 #[cfg(feature = "hydrate")]
 async fn load_from_server(target: leptos_router::location::Url) -> AnyView {
     use leptos_router::location::{BrowserUrl, LocationProvider};
-    use std::sync::atomic::Ordering;
     let Some(window) = web_sys::window() else {
         return std::future::pending().await;
     };
+    if !crate::HYDRATED.load(std::sync::atomic::Ordering::Relaxed) {
+        // Not reached (`preload` comes first), but loading again could go on for ever.
+        return stay_as_sent().await;
+    }
     let location = window.location();
-    if crate::HYDRATED.load(Ordering::Relaxed) {
-        // Back and Forward have already put the page's address in the location bar (and
-        // going to the address already there, fragment and all, would only scroll).
-        let _ = if BrowserUrl::current().ok().as_ref() == Some(&target) {
-            location.reload()
-        } else {
-            let mut address = target.path().to_owned();
-            if !target.search().is_empty() {
-                address.push('?');
-                address.push_str(target.search());
-            }
-            let hash = target.hash();
-            if !hash.is_empty() && !hash.starts_with('#') {
-                address.push('#');
-            }
-            address.push_str(hash);
-            location.assign(&address)
-        };
-    } else if let Some(body) = window.document().and_then(|d| d.body()) {
-        // First in the page, where hydration has already been (it walks the page in order
-        // from there, and stops at a node it did not expect). An empty
-        // `href` is this page's own address; `rel="external"` keeps the router (whose
-        // link handler may be running) out of it, so the browser loads the page afresh.
+    // Back and Forward have already put the page's address in the location bar (and going
+    // to the address already there, fragment and all, would only scroll).
+    let _ = if BrowserUrl::current().ok().as_ref() == Some(&target) {
+        location.reload()
+    } else {
+        let mut address = target.path().to_owned();
+        if !target.search().is_empty() {
+            address.push('?');
+            address.push_str(target.search());
+        }
+        let hash = target.hash();
+        if !hash.is_empty() && !hash.starts_with('#') {
+            address.push('#');
+        }
+        address.push_str(hash);
+        location.assign(&address)
+    };
+    std::future::pending().await
+}
+
+/// The page the browser has just loaded, whose own code did not arrive (asked for again,
+/// see [`crate::chunk::FIRST_LOAD_RETRIES_MS`]): loading the page again could go on for
+/// ever, so it stays as the server sent it, and says so, with a plain link that loads it
+/// again. Its hydration never finishes: this never returns, so the framework neither
+/// hydrates the page without its view nor stops with a panic, and what the server sent
+/// (links, and forms that post without code) keeps working.
+#[cfg(feature = "hydrate")]
+async fn stay_as_sent<T>() -> T {
+    if let Some(body) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.body())
+    {
+        // An empty `href` is this page's own address; `rel="external"` keeps the router
+        // (whose link handler may be running) out of it, so the browser loads the page
+        // afresh.
         let _ = body.insert_adjacent_html("afterbegin", PAGE_NOT_LOADED);
     }
     std::future::pending().await

@@ -32,3 +32,105 @@ impl From<leptos::wasm_split::SplitLoaderError> for Unloaded {
         Unloaded
     }
 }
+
+/// How long the page the browser has just loaded waits before asking again for its own
+/// code when it did not arrive, each wait once: a dropped connection or a server restarting
+/// mid-deploy is often over within seconds, and without its code the page cannot work at
+/// all. (A page the router is opening does not wait: the browser loads it from the server.)
+pub const FIRST_LOAD_RETRIES_MS: [u32; 2] = [500, 2_000];
+
+/// Calls `load` (a split function), and while it fails, waits (`pause`, in milliseconds)
+/// and calls it again, once for each of `waits_ms`: its `Err` once they are spent.
+pub async fn with_retries<T, F, P>(
+    waits_ms: &[u32],
+    mut load: impl FnMut() -> F,
+    mut pause: impl FnMut(u32) -> P,
+) -> Result<T, Unloaded>
+where
+    F: std::future::Future<Output = Result<T, Unloaded>>,
+    P: std::future::Future<Output = ()>,
+{
+    let mut loaded = load().await;
+    for &wait in waits_ms {
+        if loaded.is_ok() {
+            break;
+        }
+        pause(wait).await;
+        loaded = load().await;
+    }
+    loaded
+}
+
+/// A future that is ready after `ms` milliseconds.
+#[cfg(feature = "hydrate")]
+pub async fn pause(ms: u32) {
+    let (done, wait) = futures::channel::oneshot::channel();
+    leptos::prelude::set_timeout(
+        move || {
+            let _ = done.send(());
+        },
+        std::time::Duration::from_millis(u64::from(ms)),
+    );
+    let _ = wait.await;
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+
+    /// Loads that fail `failures` times, then succeed: the calls made and the waits taken.
+    fn run(failures: u32) -> (Result<u32, Unloaded>, u32, Vec<u32>) {
+        let calls = Cell::new(0);
+        let waits = RefCell::new(Vec::new());
+        let loaded = futures::executor::block_on(with_retries(
+            &FIRST_LOAD_RETRIES_MS,
+            || {
+                calls.set(calls.get() + 1);
+                let call = calls.get();
+                async move {
+                    if call > failures {
+                        Ok(call)
+                    } else {
+                        Err(Unloaded)
+                    }
+                }
+            },
+            |ms| {
+                waits.borrow_mut().push(ms);
+                async {}
+            },
+        ));
+        (loaded, calls.get(), waits.into_inner())
+    }
+
+    #[test]
+    fn a_chunk_that_loads_is_asked_for_once() {
+        assert_eq!(run(0), (Ok(1), 1, vec![]));
+    }
+
+    #[test]
+    fn a_chunk_that_did_not_load_is_asked_for_again_after_each_wait() {
+        assert_eq!(run(1), (Ok(2), 2, vec![500]));
+        assert_eq!(run(2), (Ok(3), 3, vec![500, 2_000]));
+    }
+
+    #[test]
+    fn a_chunk_that_never_loads_is_given_up_once_the_waits_are_spent() {
+        assert_eq!(run(u32::MAX), (Err(Unloaded), 3, vec![500, 2_000]));
+    }
+
+    #[test]
+    fn no_waits_means_one_try() {
+        let calls = Cell::new(0);
+        let loaded: Result<(), Unloaded> = futures::executor::block_on(with_retries(
+            &[],
+            || {
+                calls.set(calls.get() + 1);
+                async { Err(Unloaded) }
+            },
+            |_| async {},
+        ));
+        assert_eq!((loaded, calls.get()), (Err(Unloaded), 1));
+    }
+}
