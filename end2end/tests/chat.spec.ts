@@ -83,6 +83,55 @@ test('a conversation is renamed and deleted in the page, with no page load', asy
   expect(await list.json()).toEqual([]);
 });
 
+test('a form whose fields the page cannot read is posted by the browser, and its answer shows', async ({ page, newAccount }) => {
+  const account = await newAccount();
+  await signInViaApi(page.request, account);
+  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
+  expect(saved.status()).toBe(200);
+  await page.goto('/chat');
+  await send(page, 'plan my trip');
+  await expect(chat(page).log.getByText('You said: plan my trip')).toBeVisible();
+  await expect(page).toHaveURL(/\/chat\?c=/);
+  await page.evaluate(() => { (window as unknown as { samePage: boolean }).samePage = true; });
+
+  // A field sent twice is not one the page's reader takes (`PostForm`): the browser posts
+  // the form itself, as without JavaScript. The server does not take it either, and its
+  // answer is the page with the rename form open and its error, the title unchanged.
+  await page.getByRole('button', { name: 'Rename', exact: true }).click();
+  await page.evaluate(() => {
+    const form = document.querySelector('form.rename-form')!;
+    const id = form.querySelector<HTMLInputElement>('input[name="id"]')!;
+    form.append(id.cloneNode() as HTMLInputElement);
+  });
+  const posted = page.waitForRequest((r) => r.isNavigationRequest() && r.method() === 'POST');
+  await page.getByLabel('Conversation title', { exact: true }).fill('Posted by the browser');
+  await page.getByRole('button', { name: 'Save title', exact: true }).click();
+  await posted;
+  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
+  expect(await page.evaluate(() => (window as unknown as { samePage?: boolean }).samePage)).toBeUndefined();
+  await expect(page).toHaveURL(/\/chat/);
+  const form = page.locator('form.rename-form');
+  await expect(form.getByRole('alert')).toHaveText('Some fields were missing or malformed.');
+  await expect(page.getByLabel('Conversation title', { exact: true })).toBeVisible();
+  await expect(page.getByRole('heading', { level: 1, name: 'plan my trip' })).toBeVisible();
+
+  // The same for Delete: its confirmation opens with the error, nothing deleted.
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  const confirm = page.getByRole('alertdialog');
+  await page.evaluate(() => {
+    const form = document.querySelector('[role="alertdialog"] form')!;
+    const id = form.querySelector<HTMLInputElement>('input[name="id"]')!;
+    form.append(id.cloneNode() as HTMLInputElement);
+  });
+  const deleting = page.waitForRequest((r) => r.isNavigationRequest() && r.method() === 'POST');
+  await confirm.getByRole('button', { name: 'Yes, delete it', exact: true }).click();
+  await deleting;
+  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
+  await expect(page.getByRole('alertdialog').getByRole('alert')).toHaveText('Some fields were missing or malformed.');
+  const list = await page.request.get('/api/v1/conversations');
+  expect(await list.json()).toHaveLength(1);
+});
+
 test('a key revoked at Anthropic turns the next send into the update prompt', async ({ page, newAccount, stub }) => {
   const account = await newAccount();
   await signInViaApi(page.request, account);

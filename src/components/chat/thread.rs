@@ -66,10 +66,20 @@ pub fn ThreadHeader() -> impl IntoView {
 fn ConversationActions(id: String, title: String) -> impl IntoView {
     let state = expect_context::<ChatState>();
     let query = use_query_map();
-    let renaming = RwSignal::new(query.with_untracked(|q| q.get("rename")).as_deref() == Some("1"));
-    let confirming =
-        RwSignal::new(query.with_untracked(|q| q.get("confirm")).as_deref() == Some("delete"));
     let rename = state.rename;
+    // Each form is open from its link, or with the error of its post by the browser (the
+    // address carries it, read alike by the server's render and the browser's).
+    let renaming = RwSignal::new(
+        query.with_untracked(|q| q.get("rename")).as_deref() == Some("1")
+            || rename.value().with_untracked(|v| matches!(v, Some(Err(_)))),
+    );
+    let confirming = RwSignal::new(
+        query.with_untracked(|q| q.get("confirm")).as_deref() == Some("delete")
+            || state
+                .delete
+                .value()
+                .with_untracked(|v| matches!(v, Some(Err(_)))),
+    );
     let title_field = NodeRef::<html::Input>::new();
     let rename_button = NodeRef::<html::Button>::new();
     let delete_button = NodeRef::<html::Button>::new();
