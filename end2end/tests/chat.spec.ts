@@ -49,18 +49,28 @@ test('from the key gate to a streamed answer that is still there after a reload'
   await expect(c.log.getByText('Hello from the Anthropic stand-in. You said: hello agents')).toBeVisible();
 });
 
-test('a conversation is renamed and deleted in the page, with no page load', async ({ page, newAccount }) => {
+/** A person with a key and one conversation ("plan my trip"), open on the chat page, which
+ * carries a mark that a page load (a form posted by the browser) would wipe: see
+ * {@link samePage}. */
+async function aConversationOnScreen(page: Page, newAccount: () => Promise<{ email: string; password: string }>) {
   const account = await newAccount();
   await signInViaApi(page.request, account);
   const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
   expect(saved.status()).toBe(200);
   await page.goto('/chat');
   await send(page, 'plan my trip');
-  const c = chat(page);
-  await expect(c.log.getByText('You said: plan my trip')).toBeVisible();
+  await expect(chat(page).log.getByText('You said: plan my trip')).toBeVisible();
   await expect(page).toHaveURL(/\/chat\?c=/);
-  // A mark that a page load (the form posted by the browser instead) would wipe.
   await page.evaluate(() => { (window as unknown as { samePage: boolean }).samePage = true; });
+}
+
+/** Whether the page is still the one {@link aConversationOnScreen} marked (no page load since). */
+async function samePage(page: Page): Promise<boolean> {
+  return (await page.evaluate(() => (window as unknown as { samePage?: boolean }).samePage)) === true;
+}
+
+test('a conversation is renamed and deleted in the page, with no page load', async ({ page, newAccount }) => {
+  await aConversationOnScreen(page, newAccount);
 
   const renameButton = page.getByRole('button', { name: 'Rename', exact: true });
   await renameButton.click();
@@ -78,21 +88,13 @@ test('a conversation is renamed and deleted in the page, with no page load', asy
   await page.getByRole('button', { name: 'Yes, delete it', exact: true }).click();
   await expect(page).toHaveURL(/\/chat$/);
   await expect(page.getByText('Trip & plans: été')).toHaveCount(0);
-  expect(await page.evaluate(() => (window as unknown as { samePage?: boolean }).samePage)).toBe(true);
+  expect(await samePage(page)).toBe(true);
   const list = await page.request.get('/api/v1/conversations');
   expect(await list.json()).toEqual([]);
 });
 
 test('a form whose fields the page cannot read is posted by the browser, and its answer shows', async ({ page, newAccount }) => {
-  const account = await newAccount();
-  await signInViaApi(page.request, account);
-  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
-  expect(saved.status()).toBe(200);
-  await page.goto('/chat');
-  await send(page, 'plan my trip');
-  await expect(chat(page).log.getByText('You said: plan my trip')).toBeVisible();
-  await expect(page).toHaveURL(/\/chat\?c=/);
-  await page.evaluate(() => { (window as unknown as { samePage: boolean }).samePage = true; });
+  await aConversationOnScreen(page, newAccount);
 
   // A field sent twice is not one the page's reader takes (`PostForm`): the browser posts
   // the form itself, as without JavaScript. The server does not take it either, and its
@@ -108,7 +110,7 @@ test('a form whose fields the page cannot read is posted by the browser, and its
   await page.getByRole('button', { name: 'Save title', exact: true }).click();
   await posted;
   await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
-  expect(await page.evaluate(() => (window as unknown as { samePage?: boolean }).samePage)).toBeUndefined();
+  expect(await samePage(page)).toBe(false);
   await expect(page).toHaveURL(/\/chat/);
   const form = page.locator('form.rename-form');
   await expect(form.getByRole('alert')).toHaveText('Some fields were missing or malformed.');
