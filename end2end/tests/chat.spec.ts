@@ -95,6 +95,9 @@ test('a conversation is renamed and deleted in the page, with no page load', asy
 
 test('a form whose fields the page cannot read is posted by the browser, and its answer shows', async ({ page, newAccount }) => {
   await aConversationOnScreen(page, newAccount);
+  const other = await page.request.post('/api/v1/chat', { data: { message: 'another thread' } });
+  expect(other.ok()).toBeTruthy();
+  await other.body();
 
   // A field sent twice is not one the page's reader takes (`PostForm`): the browser posts
   // the form itself, as without JavaScript. The server does not take it either, and its
@@ -117,6 +120,15 @@ test('a form whose fields the page cannot read is posted by the browser, and its
   await expect(page.getByLabel('Conversation title', { exact: true })).toBeVisible();
   await expect(page.getByRole('heading', { level: 1, name: 'plan my trip' })).toBeVisible();
 
+  // A conversation opened next in the page has an address of its own: nothing opens by
+  // itself there, and none on coming back.
+  await page.getByRole('link', { name: /^another thread/ }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'another thread' })).toBeVisible();
+  await expect(page.getByLabel('Conversation title', { exact: true })).toBeHidden();
+  await page.getByRole('link', { name: /^plan my trip/ }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'plan my trip' })).toBeVisible();
+  await expect(page.getByLabel('Conversation title', { exact: true })).toBeHidden();
+
   // The same for Delete: its confirmation opens with the error, nothing deleted.
   await page.getByRole('button', { name: 'Delete', exact: true }).click();
   const confirm = page.getByRole('alertdialog');
@@ -131,7 +143,7 @@ test('a form whose fields the page cannot read is posted by the browser, and its
   await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
   await expect(page.getByRole('alertdialog').getByRole('alert')).toHaveText('Some fields were missing or malformed.');
   const list = await page.request.get('/api/v1/conversations');
-  expect(await list.json()).toHaveLength(1);
+  expect(await list.json()).toHaveLength(2);
 });
 
 test('a key revoked at Anthropic turns the next send into the update prompt', async ({ page, newAccount, stub }) => {

@@ -1,7 +1,7 @@
 //! The open conversation: its title (rename, delete), its messages as a live log, and for
 //! a new conversation the choice of Agent.
 
-use leptos::{html, prelude::*};
+use leptos::{html, prelude::*, server_fn::ServerFn as _};
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::{
@@ -11,6 +11,7 @@ use super::{
     state::{AnswerStatus, ChatState, LiveAnswer, LiveItem},
 };
 use crate::{
+    api::chat::{DeleteConversation, RenameConversation},
     components::{
         copy::CopyButton,
         icons::{Icon, IconSvg},
@@ -67,18 +68,21 @@ fn ConversationActions(id: String, title: String) -> impl IntoView {
     let state = expect_context::<ChatState>();
     let query = use_query_map();
     let rename = state.rename;
-    // Each form is open from its link, or with the error of its post by the browser (the
-    // address carries it, read alike by the server's render and the browser's).
+    // Each form is open from its link, or when the address carries the error of its post by
+    // the browser (read alike by the server's render and the browser's; a conversation
+    // opened later in the page has another address, so an old error opens nothing).
+    let failed_post = |path: &str| {
+        query.with_untracked(|q| {
+            q.get("__err").is_some() && q.get("__path").as_deref() == Some(path)
+        })
+    };
     let renaming = RwSignal::new(
         query.with_untracked(|q| q.get("rename")).as_deref() == Some("1")
-            || rename.value().with_untracked(|v| matches!(v, Some(Err(_)))),
+            || failed_post(RenameConversation::PATH),
     );
     let confirming = RwSignal::new(
         query.with_untracked(|q| q.get("confirm")).as_deref() == Some("delete")
-            || state
-                .delete
-                .value()
-                .with_untracked(|v| matches!(v, Some(Err(_)))),
+            || failed_post(DeleteConversation::PATH),
     );
     let title_field = NodeRef::<html::Input>::new();
     let rename_button = NodeRef::<html::Button>::new();
