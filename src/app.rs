@@ -101,11 +101,15 @@ pub fn preload_page(path: &str) {
     {
         let path = path.to_owned();
         leptos::task::spawn_local(async move {
-            match path.as_str() {
-                "/chat" => ChatRoute::preload().await,
-                "/settings" => SettingsRoute::preload().await,
-                _ => {}
-            }
+            // The chunk alone, not the route's `preload`: that one, before hydration has
+            // finished, is the page being hydrated asking for its own code, and gives up
+            // with the notice. A link's chunk that does not arrive is asked for again on
+            // the click (and the page loaded from the server if it fails then too).
+            let _ = match path.as_str() {
+                "/chat" => preload_chat_route().await,
+                "/settings" => preload_settings_route().await,
+                _ => Ok(()),
+            };
         });
     }
     #[cfg(not(feature = "hydrate"))]

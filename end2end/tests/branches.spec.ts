@@ -1,5 +1,5 @@
-import { expect, signInViaApi, test, validApiKey } from './support/fixtures';
-import { send } from './support/chat';
+import { expect, test } from './support/fixtures';
+import { onChatWithAKey, send } from './support/chat';
 import type { Page } from '@playwright/test';
 
 /** The chat page's parts this spec uses, by role and name. */
@@ -17,15 +17,6 @@ function chat(page: Page) {
   };
 }
 
-/** A signed-in person with a key, on the chat page. */
-async function ready(page: Page, newAccount: () => Promise<{ email: string; password: string }>) {
-  const account = await newAccount();
-  await signInViaApi(page.request, account);
-  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
-  expect(saved.status()).toBe(200);
-  await page.goto('/chat');
-}
-
 test.describe.configure({ mode: 'serial' });
 
 test.beforeEach(async ({ stub }) => {
@@ -33,7 +24,7 @@ test.beforeEach(async ({ stub }) => {
 });
 
 test('Regenerate keeps the first answer one flip away', async ({ page, newAccount }) => {
-  await ready(page, newAccount);
+  await onChatWithAKey(page, newAccount);
   const c = chat(page);
   await send(page, 'hello [[numbered]]');
   const answer = c.log.getByText(/You said: hello \[\[numbered\]\] \(answer \d+\)/);
@@ -60,7 +51,7 @@ test('Regenerate keeps the first answer one flip away', async ({ page, newAccoun
 });
 
 test('Edit sends a new version and the old branch stays', async ({ page, newAccount }) => {
-  await ready(page, newAccount);
+  await onChatWithAKey(page, newAccount);
   const c = chat(page);
   await send(page, 'first question');
   await expect(c.log.getByText('You said: first question')).toBeVisible();
@@ -89,7 +80,7 @@ test('Edit sends a new version and the old branch stays', async ({ page, newAcco
 });
 
 test('Esc stops the answer being written', async ({ page, newAccount, stub }) => {
-  await ready(page, newAccount);
+  await onChatWithAKey(page, newAccount);
   const c = chat(page);
   await send(page, 'take your time [[slow]]');
   await expect(c.log.getByText(/Hello from/)).toBeVisible();
@@ -114,7 +105,7 @@ test('Esc stops the answer being written', async ({ page, newAccount, stub }) =>
 });
 
 test('Ctrl+K starts a new conversation', async ({ page, newAccount }) => {
-  await ready(page, newAccount);
+  await onChatWithAKey(page, newAccount);
   const c = chat(page);
   await send(page, 'one conversation');
   await expect(c.log.getByText('You said: one conversation')).toBeVisible();
@@ -128,7 +119,7 @@ test('Ctrl+K starts a new conversation', async ({ page, newAccount }) => {
 });
 
 test('↑ in the empty Message field edits the last message', async ({ page, newAccount }) => {
-  await ready(page, newAccount);
+  await onChatWithAKey(page, newAccount);
   const c = chat(page);
   await send(page, 'first words');
   await expect(c.log.getByText('You said: first words')).toBeVisible();
@@ -149,7 +140,7 @@ test('↑ in the empty Message field edits the last message', async ({ page, new
 });
 
 test('? and the Keyboard shortcuts button open the list in a dialog', async ({ page, newAccount }) => {
-  await ready(page, newAccount);
+  await onChatWithAKey(page, newAccount);
   const c = chat(page);
   await send(page, 'hi');
   const dialog = page.getByRole('dialog', { name: 'Keyboard shortcuts' });

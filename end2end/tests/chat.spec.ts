@@ -1,5 +1,5 @@
 import { expect, signInViaApi, test, validApiKey } from './support/fixtures';
-import { send } from './support/chat';
+import { onChatWithAKey, send } from './support/chat';
 import type { Page } from '@playwright/test';
 
 /** The chat page with a usable key, by role and name. */
@@ -53,11 +53,7 @@ test('from the key gate to a streamed answer that is still there after a reload'
  * carries a mark that a page load (a form posted by the browser) would wipe: see
  * {@link samePage}. */
 async function aConversationOnScreen(page: Page, newAccount: () => Promise<{ email: string; password: string }>) {
-  const account = await newAccount();
-  await signInViaApi(page.request, account);
-  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
-  expect(saved.status()).toBe(200);
-  await page.goto('/chat');
+  await onChatWithAKey(page, newAccount);
   await send(page, 'plan my trip');
   await expect(chat(page).log.getByText('You said: plan my trip')).toBeVisible();
   await expect(page).toHaveURL(/\/chat\?c=/);
@@ -165,11 +161,7 @@ test('a key revoked at Anthropic turns the next send into the update prompt', as
 });
 
 test('Stop cancels a slow answer and keeps what arrived', async ({ page, newAccount, stub }) => {
-  const account = await newAccount();
-  await signInViaApi(page.request, account);
-  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
-  expect(saved.status()).toBe(200);
-  await page.goto('/chat');
+  await onChatWithAKey(page, newAccount);
   await send(page, 'take your time [[slow]]');
   const c = chat(page);
   await expect(c.log.getByText(/Hello from/)).toBeVisible();
@@ -189,11 +181,7 @@ test('Stop cancels a slow answer and keeps what arrived', async ({ page, newAcco
 });
 
 test('leaving the page while an answer streams cancels it upstream', async ({ page, newAccount, stub }) => {
-  const account = await newAccount();
-  await signInViaApi(page.request, account);
-  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
-  expect(saved.status()).toBe(200);
-  await page.goto('/chat');
+  await onChatWithAKey(page, newAccount);
   await send(page, 'a long one please [[slow]]');
   const c = chat(page);
   await expect(c.log.getByText(/Hello from/)).toBeVisible();
@@ -206,11 +194,7 @@ test('leaving the page while an answer streams cancels it upstream', async ({ pa
 });
 
 test('an answer in other scripts and emoji streams intact', async ({ page, newAccount }) => {
-  const account = await newAccount();
-  await signInViaApi(page.request, account);
-  const saved = await page.request.post('/api/v1/user/api-key', { data: { api_key: validApiKey() } });
-  expect(saved.status()).toBe(200);
-  await page.goto('/chat');
+  await onChatWithAKey(page, newAccount);
   const words = 'Grüße, Ωμέγα! 日本語のテキスト 😀🎉 𐍈';
   await send(page, words);
   const c = chat(page);
