@@ -989,6 +989,10 @@ const INSERT_MESSAGE: &str =
      input_tokens, output_tokens, client_message_id, created_at, parent_id, selected_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)";
 
+/// A person's message by the id the browser gave it: through `messages_client_id`, which
+/// holds only messages that have one (migration 0013; `= $2` implies its condition).
+const FIND_CLIENT_MESSAGE: &str =
+    "SELECT id FROM messages WHERE conversation_id = $1 AND client_message_id = $2";
 const CONVERSATION_COLUMNS: &str = "id, title, agent, model, created_at, updated_at";
 const INSERT_CONVERSATION: &str =
     "INSERT INTO conversations (id, user_id, title, agent, model, created_at, updated_at) \
@@ -1251,8 +1255,7 @@ impl Db {
         conversation_id: &str,
         client_message_id: &str,
     ) -> Result<Option<String>, DbError> {
-        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id FROM messages WHERE conversation_id = $1 AND client_message_id = $2")
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(FIND_CLIENT_MESSAGE)
             .bind(conversation_id).bind(client_message_id).fetch_optional(pool).await)?;
         Ok(row.map(|(id,)| id))
     }
@@ -1403,6 +1406,37 @@ mod tests {
                 "{steps:?}"
             );
         }
+    }
+
+    /// A message's client id is found through its index, and that index is partial: an
+    /// answer (no client id) writes no entry to it, and a client id is still unique within
+    /// its conversation while any number of messages have none.
+    #[tokio::test]
+    async fn client_ids_are_indexed_only_where_there_is_one() {
+        let (_dir, db) = migrated_sqlite().await;
+        let Db::Sqlite(sqlite) = &db else {
+            unreachable!("a SQLite URL")
+        };
+        let explain = format!("EXPLAIN QUERY PLAN {FIND_CLIENT_MESSAGE}");
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&explain)
+            .bind("c")
+            .bind("x")
+            .fetch_all(&sqlite.reads)
+            .await
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|(_, _, _, s)| s.contains("messages_client_id")),
+            "{plan:?}"
+        );
+        let partial: (i64, i64) = sqlx::query_as(
+            "SELECT \"unique\", partial FROM pragma_index_list('messages') \
+             WHERE name = 'messages_client_id'",
+        )
+        .fetch_one(&sqlite.reads)
+        .await
+        .unwrap();
+        assert_eq!(partial, (1, 1), "unique and partial");
     }
 
     /// A conversation's messages as its one-row read gives them: each dialect's booleans

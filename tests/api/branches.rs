@@ -1,7 +1,7 @@
 //! Regenerate and edit: a conversation is a tree of messages, shown and sent to Anthropic
 //! along one path, with every earlier version kept.
 
-use apexaurum::server::db::Db;
+use apexaurum::server::db::{Db, DbError, NewMessage};
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
@@ -301,6 +301,75 @@ async fn a_retry_with_the_same_client_message_id_is_stored_once(backend: Backend
     assert_eq!(shown[1]["siblings"]["count"], 2, "both answers to the edit");
 }
 
+/// The database holds the line a concurrent retry relies on: a client id is stored once per
+/// conversation (the second insert is a unique violation, and the first is found by it),
+/// while any number of messages (answers, API messages) have none. Its index holds only
+/// messages with an id (migration 0013) and must still do both.
+async fn a_client_id_is_unique_in_its_conversation_and_none_is_not(backend: Backend) {
+    let app = spawn_app(backend).await;
+    user_with_key(&app).await;
+    let (c, _) = answered(
+        &app,
+        json!({ "message": "first", "client_message_id": "m-1" }),
+    )
+    .await;
+    let (other, _) = answered(&app, json!({ "message": "other" })).await;
+    fn message<'a>(id: &'a str, conversation_id: &'a str, cid: Option<&'a str>) -> NewMessage<'a> {
+        NewMessage {
+            id,
+            conversation_id,
+            role: if cid.is_some() { "user" } else { "assistant" },
+            content: "x",
+            model: None,
+            incomplete: false,
+            input_tokens: None,
+            output_tokens: None,
+            client_message_id: cid,
+            parent_id: None,
+        }
+    }
+    let (c, other) = (c.as_str(), other.as_str());
+    for id in ["n-1", "n-2", "n-3"] {
+        app.db
+            .insert_message(&message(id, c, None))
+            .await
+            .expect("no client id");
+    }
+    app.db
+        .insert_message(&message("d-1", c, Some("dup")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        app.db.insert_message(&message("d-2", c, Some("dup"))).await,
+        Err(DbError::UniqueViolation)
+    ));
+    assert!(matches!(
+        app.db.insert_message(&message("d-3", c, Some("m-1"))).await,
+        Err(DbError::UniqueViolation)
+    ));
+    app.db
+        .insert_message(&message("d-4", other, Some("dup")))
+        .await
+        .expect("another conversation's client id");
+    assert_eq!(
+        app.db
+            .find_client_message(c, "dup")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("d-1")
+    );
+    assert_eq!(
+        app.db
+            .find_client_message(other, "dup")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("d-4")
+    );
+    assert_eq!(app.db.find_client_message(c, "none").await.unwrap(), None);
+}
+
 async fn someone_elses_messages_are_not_found(backend: Backend) {
     let app = spawn_app(backend).await;
     user_with_key(&app).await;
@@ -506,6 +575,7 @@ crate::db_tests!(
     editing_a_message_branches_and_keeps_the_turns_after_it,
     regenerate_and_edit_are_checked,
     a_retry_with_the_same_client_message_id_is_stored_once,
+    a_client_id_is_unique_in_its_conversation_and_none_is_not,
     someone_elses_messages_are_not_found,
     deleting_a_conversation_deletes_every_branch,
     the_migration_chains_the_messages_stored_before_it,
