@@ -142,6 +142,45 @@ test('a form whose fields the page cannot read is posted by the browser, and its
   expect(await list.json()).toHaveLength(2);
 });
 
+test('a failed rename or delete shows its error in its own form, not in the next conversation\'s', async ({ page, newAccount }) => {
+  await aConversationOnScreen(page, newAccount);
+  const other = await page.request.post('/api/v1/chat', { data: { message: 'another thread' } });
+  expect(other.ok()).toBeTruthy();
+  const otherId = /"conversation_id":"([^"]+)"/.exec(await other.text())![1];
+  await page.reload();
+  await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
+
+  // A title of blanks only passes the field's `required` and fails at the server.
+  const renameForm = page.locator('form.rename-form');
+  await page.getByRole('button', { name: 'Rename', exact: true }).click();
+  await page.getByLabel('Conversation title', { exact: true }).fill('   ');
+  await page.getByRole('button', { name: 'Save title', exact: true }).click();
+  await expect(renameForm.getByRole('alert')).toHaveText('A conversation needs a title.');
+  // The form stays open with what was typed, though the conversations' list was reloaded.
+  await expect(page.getByLabel('Conversation title', { exact: true })).toHaveValue('   ');
+
+  await page.getByRole('link', { name: /^another thread/ }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'another thread' })).toBeVisible();
+  await page.getByRole('button', { name: 'Rename', exact: true }).click();
+  await expect(page.getByLabel('Conversation title', { exact: true })).toHaveValue('another thread');
+  await expect(renameForm.getByRole('alert')).toHaveCount(0);
+  await page.getByRole('button', { name: 'Rename', exact: true }).click();
+
+  // Deleted elsewhere (another tab) while on screen: the delete here fails.
+  expect((await page.request.delete(`/api/v1/conversations/${otherId}`)).status()).toBe(204);
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.getByRole('button', { name: 'Yes, delete it', exact: true }).click();
+  const dialog = page.getByRole('alertdialog');
+  await expect(dialog.getByRole('alert')).toHaveText('That conversation does not exist.');
+  await expect(dialog.getByRole('button', { name: 'Yes, delete it', exact: true })).toBeVisible();
+
+  await page.getByRole('link', { name: /^plan my trip/ }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'plan my trip' })).toBeVisible();
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await expect(dialog.getByRole('button', { name: 'Yes, delete it', exact: true })).toBeVisible();
+  await expect(dialog.getByRole('alert')).toHaveCount(0);
+});
+
 test('a key revoked at Anthropic turns the next send into the update prompt', async ({ page, newAccount, stub }) => {
   const account = await newAccount();
   await signInViaApi(page.request, account);

@@ -24,9 +24,29 @@ use crate::{
 
 #[component]
 pub fn ThreadHeader() -> impl IntoView {
-    let state = expect_context::<ChatState>();
     view! {
         <Transition fallback=|| view! { <div class="thread-head"><h1 class="thread-title">"Chat"</h1></div> }>
+            <ThreadHead/>
+        </Transition>
+    }
+    .into_any()
+}
+
+/// The header's content, inside its `Transition` (so the resources read here, in the memo
+/// too, are waited for). The heading follows every reload of the conversations' list, but
+/// the actions are drawn again only when the conversation or its title changes: a list
+/// reloaded for another reason (a failed rename or delete, an answer's end) used to draw
+/// them again, closing an open rename form with its error and what had been typed.
+#[component]
+fn ThreadHead() -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    let shown = Memo::new(move |_| {
+        // Nothing once the chat's state is gone (as below).
+        state.current.try_get()?;
+        state.summary().map(|s| (s.id, s.title))
+    });
+    view! {
+        <div class="thread-head">
             {move || {
                 // A cancelled page's render can run this after the chat's state is gone
                 // (leptos' SSR Suspense effect runs on its own task): draw nothing then.
@@ -42,21 +62,19 @@ pub fn ThreadHeader() -> impl IntoView {
                     (None, Some(_)) => "Conversation".to_string(),
                 };
                 view! {
-                    <div class="thread-head">
-                        <div class="thread-heading">
-                            <h1 class="thread-title" id="thread-title">{title.clone()}</h1>
-                            {agent.map(|name| view! { <p class="thread-meta">"with " <strong>{name}</strong></p> })}
-                            <ConversationCost/>
-                        </div>
-                        {summary.map(|s| view! {
-                            <ExportLinks id=s.id.clone()/>
-                            <ConversationActions id=s.id title=s.title/>
-                        })}
+                    <div class="thread-heading">
+                        <h1 class="thread-title" id="thread-title">{title}</h1>
+                        {agent.map(|name| view! { <p class="thread-meta">"with " <strong>{name}</strong></p> })}
+                        <ConversationCost/>
                     </div>
                 }
                 .into_any()
             }}
-        </Transition>
+            {move || shown.try_get().flatten().map(|(id, title)| view! {
+                <ExportLinks id=id.clone()/>
+                <ConversationActions id title/>
+            })}
+        </div>
     }
     .into_any()
 }
@@ -67,7 +85,7 @@ pub fn ThreadHeader() -> impl IntoView {
 fn ConversationActions(id: String, title: String) -> impl IntoView {
     let state = expect_context::<ChatState>();
     let query = use_query_map();
-    let rename = state.rename;
+    let (rename, delete) = (state.rename, state.delete);
     // Each form is open from its link, or when the address carries the error of its post by
     // the browser (read alike by the server's render and the browser's; a conversation
     // opened later in the page has another address, so an old error opens nothing).
@@ -132,6 +150,7 @@ fn ConversationActions(id: String, title: String) -> impl IntoView {
                         ev.prevent_default();
                         confirming.set(false);
                         renaming.update(|r| *r = !*r);
+                        forget_error(rename.value());
                     }
                 >"Rename"</button>
             </form>
@@ -146,6 +165,7 @@ fn ConversationActions(id: String, title: String) -> impl IntoView {
                         ev.prevent_default();
                         renaming.set(false);
                         confirming.set(true);
+                        forget_error(delete.value());
                     }
                 >"Delete"</button>
             </form>
@@ -188,6 +208,19 @@ fn ConversationActions(id: String, title: String) -> impl IntoView {
         </Show>
     }
     .into_any()
+}
+
+/// A form opened by its button starts without the error of an earlier post. The page's
+/// rename and delete actions outlive the conversation they were last used on, so without
+/// this a failed rename here showed again in the rename form of the next conversation.
+fn forget_error<T, S>(value: S)
+where
+    S: WithUntracked<Value = Option<Result<T, AppError>>>
+        + Set<Value = Option<Result<T, AppError>>>,
+{
+    if value.with_untracked(|v| matches!(v, Some(Err(_)))) {
+        value.set(None);
+    }
 }
 
 #[component]
