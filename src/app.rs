@@ -166,7 +166,7 @@ macro_rules! lazy_page {
                     } else {
                         let load = || async { $pre().await.map_err(crate::chunk::Unloaded::from) };
                         let waits = &crate::chunk::FIRST_LOAD_RETRIES_MS;
-                        if crate::chunk::with_retries(waits, load, crate::chunk::pause)
+                        if crate::chunk::with_retries(waits, load, crate::util::pause)
                             .await
                             .is_err()
                         {

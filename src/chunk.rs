@@ -61,19 +61,6 @@ where
     loaded
 }
 
-/// A future that is ready after `ms` milliseconds.
-#[cfg(feature = "hydrate")]
-pub async fn pause(ms: u32) {
-    let (done, wait) = futures::channel::oneshot::channel();
-    leptos::prelude::set_timeout(
-        move || {
-            let _ = done.send(());
-        },
-        std::time::Duration::from_millis(u64::from(ms)),
-    );
-    let _ = wait.await;
-}
-
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;

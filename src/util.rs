@@ -196,6 +196,19 @@ mod tests {
     }
 }
 
+/// Ready after `ms` milliseconds, in the browser (a timer, no thread to sleep).
+#[cfg(feature = "hydrate")]
+pub async fn pause(ms: u32) {
+    let (done, wait) = futures::channel::oneshot::channel::<()>();
+    leptos::prelude::set_timeout(
+        move || {
+            let _ = done.send(());
+        },
+        std::time::Duration::from_millis(u64::from(ms)),
+    );
+    let _ = wait.await;
+}
+
 /// Seconds since the Unix epoch, now: the browser's clock there, the system's here (so the
 /// browser carries no date library).
 pub fn now_unix() -> i64 {

@@ -77,7 +77,7 @@ impl ChatState {
         leptos::task::spawn_local(async move {
             for attempt in 0..8 {
                 if attempt > 0 {
-                    pause(std::time::Duration::from_millis(250)).await;
+                    crate::util::pause(250).await;
                 }
                 let Some(Some(id)) = self.current.try_get_untracked() else {
                     return;
@@ -219,17 +219,4 @@ impl ChatState {
             None => false,
         }
     }
-}
-
-/// Waits `duration` in the browser.
-#[cfg(feature = "hydrate")]
-async fn pause(duration: std::time::Duration) {
-    let (done, wait) = futures::channel::oneshot::channel::<()>();
-    set_timeout(
-        move || {
-            let _ = done.send(());
-        },
-        duration,
-    );
-    let _ = wait.await;
 }
