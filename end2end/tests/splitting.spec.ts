@@ -27,6 +27,24 @@ function allowFailedChunkDownloads() {
 
 /** A signed-in person with a key and one conversation, whose stored answer has Markdown in
  * it (the stand-in echoes the message). */
+/** Refuses the chat page's code (its chunk) while `refuse()` holds, as a dropped
+ * connection would, counting each refusal in `counted` (returned). */
+async function refuseTheChatsCode<T extends { refused: number }>(
+  page: Page,
+  refuse: () => boolean,
+  counted: T = { refused: 0 } as T,
+): Promise<T> {
+  await page.route(
+    (url) => url.pathname.includes('chat_route'),
+    (route) => {
+      if (!refuse()) return route.continue();
+      counted.refused += 1;
+      return route.abort('connectionfailed');
+    },
+  );
+  return counted;
+}
+
 async function personWithAStoredAnswer(page: Page, newAccount: () => Promise<{ email: string; password: string }>) {
   const account = await newAccount();
   await signInViaApi(page.request, account);
@@ -155,14 +173,7 @@ async function onSettingsWithoutTheChatsCode(page: Page, newAccount: () => Promi
   page.on('request', (r) => {
     if (r.isNavigationRequest()) seen.documents += 1;
   });
-  await page.route(
-    (url) => url.pathname.includes('chat_route'),
-    (route) => {
-      if (seen.documents > 0) return route.continue();
-      seen.refused += 1;
-      return route.abort('connectionfailed');
-    },
-  );
+  await refuseTheChatsCode(page, () => seen.documents === 0, seen);
   return { id, seen };
 }
 
@@ -212,18 +223,11 @@ test('a page whose own code does not arrive at first asks for it again, and work
   await personWithAStoredAnswer(page, newAccount);
   allowFailedChunkDownloads();
   // The first two downloads of the chat's code fail (a connection dropping for a moment).
-  let refused = 0;
-  await page.route(
-    (url) => url.pathname.includes('chat_route'),
-    (route) => {
-      if (refused >= 2) return route.continue();
-      refused += 1;
-      return route.abort('connectionfailed');
-    },
-  );
+  const chatsCode = { refused: 0 };
+  await refuseTheChatsCode(page, () => chatsCode.refused < 2, chatsCode);
   await page.goto('/chat');
   await page.waitForSelector('html[data-hydrated]', { state: 'attached' });
-  expect(refused).toBe(2);
+  expect(chatsCode.refused).toBe(2);
   await expect(page.getByRole('alert').filter({ hasText: 'Part of this page did not load' })).toHaveCount(0);
   await send(page, 'after asking again');
   await expect(page.getByRole('log').getByText('after asking again', { exact: true })).toBeVisible();
@@ -235,21 +239,13 @@ test('a page whose own code does not arrive says so, and reloading it works', as
   // The page asks three times (the first try and two more), then stays as the server sent
   // it: its hydration never finishes, and nothing panics (the fixture fails on a panic).
   let refuse = true;
-  let refused = 0;
-  await page.route(
-    (url) => url.pathname.includes('chat_route'),
-    (route) => {
-      if (!refuse) return route.continue();
-      refused += 1;
-      return route.abort('connectionfailed');
-    },
-  );
+  const chatsCode = await refuseTheChatsCode(page, () => refuse);
   await page.goto('/chat');
 
   // The server's page stays (a stored conversation in the list), with a notice at its foot.
   const notice = page.getByRole('alert').filter({ hasText: 'Part of this page did not load' });
   await expect(notice).toBeVisible();
-  expect(refused).toBe(3);
+  expect(chatsCode.refused).toBe(3);
   await expect(notice).toContainText('Check your connection, then reload the page.');
   await expect(page.getByRole('link', { name: /^stored/ }).first()).toBeVisible();
   await expect(page.locator('html[data-hydrated]')).toHaveCount(0);
