@@ -25,8 +25,6 @@ function allowFailedChunkDownloads() {
   test.info().annotations.push({ type: 'allow-page-error', description: '^uncaught: Failed to fetch$' });
 }
 
-/** A signed-in person with a key and one conversation, whose stored answer has Markdown in
- * it (the stand-in echoes the message). */
 /** Refuses the chat page's code (its chunk) while `refuse()` holds, as a dropped
  * connection would, counting each refusal in `counted` (returned). */
 async function refuseTheChatsCode<T extends { refused: number }>(
@@ -45,6 +43,8 @@ async function refuseTheChatsCode<T extends { refused: number }>(
   return counted;
 }
 
+/** A signed-in person with a key and one conversation, whose stored answer has Markdown in
+ * it (the stand-in echoes the message). */
 async function personWithAStoredAnswer(page: Page, newAccount: () => Promise<{ email: string; password: string }>) {
   const account = await newAccount();
   await signInViaApi(page.request, account);
