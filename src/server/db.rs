@@ -369,6 +369,19 @@ impl Readers {
                     .map_err(|_| sqlx::Error::PoolClosed)?
             }
         };
+        self.lend_for(turn).await
+    }
+
+    /// A connection for one read if one is free now (`None`: all lent, or closed).
+    pub(crate) async fn try_lend(&self) -> Option<Result<Lent<'_>, sqlx::Error>> {
+        let turn = self.turns.try_acquire().ok()?;
+        Some(self.lend_for(turn).await)
+    }
+
+    async fn lend_for<'a>(
+        &'a self,
+        turn: tokio::sync::SemaphorePermit<'a>,
+    ) -> Result<Lent<'a>, sqlx::Error> {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match idle {
             Some(conn) => conn,

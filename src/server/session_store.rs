@@ -99,10 +99,9 @@ struct Waiting {
 /// The most sessions one query reads.
 const BATCH: usize = 64;
 
-/// The session and its user, for one session id (`?1`) or for several (`?1`, a JSON array
-/// of ids), with the id each row is for.
-const READ_ONE: &str =
-    "SELECT s.id, s.data, s.expiry_date, s.user_id, u.session_generation, u.settings \
+/// The session and its user, for one session id (`?1`) or, with the id each row is for,
+/// for several (`?1`, a JSON array of ids).
+const READ_ONE: &str = "SELECT s.data, s.expiry_date, s.user_id, u.session_generation, u.settings \
      FROM tower_sessions s LEFT JOIN users u ON u.id = s.user_id \
      WHERE s.id = ?1 AND s.expiry_date > ?2";
 const READ_MANY: &str =
@@ -129,6 +128,14 @@ impl SessionReads {
 
     /// The session `id`, unless it expired by `now`, with its user.
     async fn read(&self, id: String, now: OffsetDateTime) -> session_store::Result<Option<Row>> {
+        // A connection free: nobody waits for one, so this reads alone, as it did before
+        // reads were read together (no queue, no reply to hand over).
+        if let Some(lent) = self.readers.try_lend().await {
+            let mut lent = lent.map_err(backend)?;
+            let row = read_one(&mut lent, &id, now).await.map_err(backend)?;
+            lent.give_back();
+            return Ok(row);
+        }
         loop {
             let (reply, mut replied) = tokio::sync::oneshot::channel();
             self.queue().push(Waiting {
@@ -176,22 +183,43 @@ impl SessionReads {
     }
 }
 
+/// The session `id` and its user, read alone. At most one row: sqlx then stops at it
+/// and sends nothing after it (with `fetch_all` the statement's end is one more message
+/// from the connection's thread, and one more wake-up).
+async fn read_one(
+    lent: &mut Lent<'_>,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(READ_ONE)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut **lent)
+        .await
+}
+
+fn without_id((_, data, expiry, user_id, generation, settings): IdRow) -> Row {
+    (data, expiry, user_id, generation, settings)
+}
+
 /// Reads `batch`'s sessions in one query on `lent`, and hands each its row (or the error).
-async fn read_batch(mut lent: Lent<'_>, batch: Vec<Waiting>, now: OffsetDateTime) {
-    let rows: Result<Vec<IdRow>, sqlx::Error> = if let [one] = batch.as_slice() {
-        sqlx::query_as(READ_ONE)
-            .bind(&one.id)
-            .bind(now)
-            .fetch_all(&mut *lent)
-            .await
-    } else {
-        let ids: Vec<&str> = batch.iter().map(|w| w.id.as_str()).collect();
-        sqlx::query_as(READ_MANY)
-            .bind(serde_json::to_string(&ids).unwrap_or_default())
-            .bind(now)
-            .fetch_all(&mut *lent)
-            .await
-    };
+async fn read_batch(mut lent: Lent<'_>, mut batch: Vec<Waiting>, now: OffsetDateTime) {
+    if batch.len() == 1 {
+        let one = batch.remove(0);
+        let row = read_one(&mut lent, &one.id, now).await;
+        if row.is_ok() {
+            lent.give_back();
+        }
+        // Its request may be gone meanwhile: nothing to do then.
+        let _ = one.reply.send(row.map_err(|e| e.to_string()));
+        return;
+    }
+    let ids: Vec<&str> = batch.iter().map(|w| w.id.as_str()).collect();
+    let rows: Result<Vec<IdRow>, sqlx::Error> = sqlx::query_as(READ_MANY)
+        .bind(serde_json::to_string(&ids).unwrap_or_default())
+        .bind(now)
+        .fetch_all(&mut *lent)
+        .await;
     let rows = match rows {
         Ok(rows) => {
             lent.give_back();
@@ -206,17 +234,11 @@ async fn read_batch(mut lent: Lent<'_>, batch: Vec<Waiting>, now: OffsetDateTime
         }
     };
     for waiting in batch {
-        let row = rows.iter().find(|row| row.0 == waiting.id).map(
-            |(_, data, expiry, user_id, generation, settings)| {
-                (
-                    data.clone(),
-                    *expiry,
-                    *user_id,
-                    *generation,
-                    settings.clone(),
-                )
-            },
-        );
+        let row = rows
+            .iter()
+            .find(|row| row.0 == waiting.id)
+            .cloned()
+            .map(without_id);
         // Its request may be gone meanwhile: nothing to do then.
         let _ = waiting.reply.send(Ok(row));
     }
