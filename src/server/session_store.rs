@@ -99,11 +99,11 @@ struct Waiting {
 /// The most sessions one query reads.
 const BATCH: usize = 64;
 
-/// The session and its user, for one session id (`?1`) or, with the id each row is for,
-/// for several (`?1`, a JSON array of ids).
+/// The session `?1` and its user.
 const READ_ONE: &str = "SELECT s.data, s.expiry_date, s.user_id, u.session_generation, u.settings \
      FROM tower_sessions s LEFT JOIN users u ON u.id = s.user_id \
      WHERE s.id = ?1 AND s.expiry_date > ?2";
+/// The sessions of a JSON array of ids (`?1`) and their users, each row with its id.
 const READ_MANY: &str =
     "SELECT s.id, s.data, s.expiry_date, s.user_id, u.session_generation, u.settings \
      FROM tower_sessions s LEFT JOIN users u ON u.id = s.user_id \
@@ -156,8 +156,9 @@ impl SessionReads {
                             lent.give_back();
                             break (&mut replied).await;
                         }
-                        // This one's own among them, unless more than a batch waited.
-                        read_batch(lent, batch, now).await;
+                        // This one's own among them, unless more than a batch waited. A
+                        // session is read as it is now: some waited for this moment.
+                        read_batch(lent, batch, OffsetDateTime::now_utc()).await;
                     }
                 }
             };
