@@ -1350,7 +1350,7 @@ impl Db {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -1380,7 +1380,7 @@ mod tests {
     }
 
     /// A new SQLite database, migrated, in a folder that lasts as long as the first value.
-    async fn migrated_sqlite() -> (tempfile::TempDir, Db) {
+    pub(crate) async fn migrated_sqlite() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let db = Db::connect(&url).await.unwrap();

@@ -131,10 +131,8 @@ impl SessionReads {
         // A connection free: nobody waits for one, so this reads alone, as it did before
         // reads were read together (no queue, no reply to hand over).
         if let Some(lent) = self.readers.try_lend().await {
-            let mut lent = lent.map_err(backend)?;
-            let row = read_one(&mut lent, &id, now).await.map_err(backend)?;
-            lent.give_back();
-            return Ok(row);
+            let lent = lent.map_err(backend)?;
+            return read_one(lent, &id, now).await.map_err(backend);
         }
         loop {
             let (reply, mut replied) = tokio::sync::oneshot::channel();
@@ -184,19 +182,22 @@ impl SessionReads {
     }
 }
 
-/// The session `id` and its user, read alone. At most one row: sqlx then stops at it
-/// and sends nothing after it (with `fetch_all` the statement's end is one more message
-/// from the connection's thread, and one more wake-up).
+/// The session `id` and its user, read alone on `lent`, which goes back to the idle
+/// connections after a read that went well (dropped otherwise). At most one row: sqlx then
+/// stops at it and sends nothing after it (with `fetch_all` the statement's end is one
+/// more message from the connection's thread, and one more wake-up).
 async fn read_one(
-    lent: &mut Lent<'_>,
+    mut lent: Lent<'_>,
     id: &str,
     now: OffsetDateTime,
 ) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(READ_ONE)
+    let row = sqlx::query_as(READ_ONE)
         .bind(id)
         .bind(now)
-        .fetch_optional(&mut **lent)
-        .await
+        .fetch_optional(&mut *lent)
+        .await?;
+    lent.give_back();
+    Ok(row)
 }
 
 fn without_id((_, data, expiry, user_id, generation, settings): IdRow) -> Row {
@@ -207,10 +208,7 @@ fn without_id((_, data, expiry, user_id, generation, settings): IdRow) -> Row {
 async fn read_batch(mut lent: Lent<'_>, mut batch: Vec<Waiting>, now: OffsetDateTime) {
     if batch.len() == 1 {
         let one = batch.remove(0);
-        let row = read_one(&mut lent, &one.id, now).await;
-        if row.is_ok() {
-            lent.give_back();
-        }
+        let row = read_one(lent, &one.id, now).await;
         // Its request may be gone meanwhile: nothing to do then.
         let _ = one.reply.send(row.map_err(|e| e.to_string()));
         return;
@@ -243,6 +241,18 @@ async fn read_batch(mut lent: Lent<'_>, mut batch: Vec<Waiting>, now: OffsetDate
         // Its request may be gone meanwhile: nothing to do then.
         let _ = waiting.reply.send(Ok(row));
     }
+}
+
+/// A session as its row has it.
+fn stored(
+    (data, expiry_date, column_user_id, generation, settings): Row,
+) -> session_store::Result<StoredSession> {
+    Ok(StoredSession {
+        record: decode(&data)?,
+        expiry_date,
+        column_user_id,
+        user: generation.zip(settings).map(|(g, Json(s))| (g, s)),
+    })
 }
 
 impl AppSessionStore {
@@ -284,15 +294,7 @@ impl AppSessionStore {
             .await
             .map_err(backend)?,
         };
-        let Some((data, expiry_date, column_user_id, generation, settings)) = row else {
-            return Ok(None);
-        };
-        Ok(Some(StoredSession {
-            record: decode(&data)?,
-            expiry_date,
-            column_user_id,
-            user: generation.zip(settings).map(|(g, Json(s))| (g, s)),
-        }))
+        row.map(stored).transpose()
     }
 
     /// Inserts `record` (`create`: only if the id is new) or writes it over the stored one.
@@ -436,10 +438,7 @@ mod tests {
         people: usize,
         turns: usize,
     ) -> (tempfile::TempDir, AppSessionStore, Vec<(Id, i64)>, Id) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
+        let (dir, db) = crate::server::db::tests::migrated_sqlite().await;
         let Db::Sqlite(sqlite) = &db else {
             unreachable!("a SQLite URL")
         };
@@ -550,13 +549,7 @@ mod tests {
         read_batch(lent, batch, OffsetDateTime::now_utc()).await;
         for (replied, expected) in replies.into_iter().zip(asked) {
             let row = replied.await.unwrap().unwrap();
-            let read = row.map(|(data, expiry_date, column_user_id, g, s)| StoredSession {
-                record: decode(&data).unwrap(),
-                expiry_date,
-                column_user_id,
-                user: g.zip(s).map(|(g, Json(s))| (g, s)),
-            });
-            check(read, expected);
+            check(row.map(stored).transpose().unwrap(), expected);
         }
     }
 
