@@ -1084,20 +1084,32 @@ impl From<MessageFields> for MessageRow {
 }
 
 /// A boolean column in JSON: `true`/`false` from PostgreSQL, `1`/`0` from SQLite.
+///
+/// Read by a visitor of its own: serde's untagged enum (what this was) buffers the value
+/// and builds an error, message and all, for every variant it tries in vain, which was a
+/// third of the decoding of a conversation's messages (`callgrind` on
+/// `benches/conversation_read.rs`).
 struct StoredFlag(bool);
 
 impl<'de> serde::Deserialize<'de> for StoredFlag {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Flag {
-            Bool(bool),
-            Int(i64),
+        struct Flag;
+        impl serde::de::Visitor<'_> for Flag {
+            type Value = StoredFlag;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a boolean, or an integer for one")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<StoredFlag, E> {
+                Ok(StoredFlag(b))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<StoredFlag, E> {
+                Ok(StoredFlag(n != 0))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<StoredFlag, E> {
+                Ok(StoredFlag(n != 0))
+            }
         }
-        Ok(Self(match Flag::deserialize(d)? {
-            Flag::Bool(b) => b,
-            Flag::Int(n) => n != 0,
-        }))
+        d.deserialize_any(Flag)
     }
 }
 
@@ -1108,10 +1120,22 @@ struct StoredTime(DateTime<Utc>);
 
 impl<'de> serde::Deserialize<'de> for StoredTime {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        parse_stored_time(&text)
-            .map(Self)
-            .ok_or_else(|| serde::de::Error::custom("a time in no known form"))
+        // The text as serde_json has it, not a copy: a `Cow<str>` is read by
+        // `deserialize_string`, which gives its visitor an owned `String` (a `malloc` and a
+        // `free` per time, two times per message).
+        struct Time;
+        impl serde::de::Visitor<'_> for Time {
+            type Value = StoredTime;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a time")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<StoredTime, E> {
+                parse_stored_time(text)
+                    .map(StoredTime)
+                    .ok_or_else(|| E::custom("a time in no known form"))
+            }
+        }
+        d.deserialize_str(Time)
     }
 }
 
