@@ -1085,10 +1085,9 @@ impl From<MessageFields> for MessageRow {
 
 /// A boolean column in JSON: `true`/`false` from PostgreSQL, `1`/`0` from SQLite.
 ///
-/// Read by a visitor of its own: serde's untagged enum (what this was) buffers the value
-/// and builds an error, message and all, for every variant it tries in vain, which was a
-/// third of the decoding of a conversation's messages (`callgrind` on
-/// `benches/conversation_read.rs`).
+/// Read by a visitor of its own, not through serde's untagged enum: that buffers the value
+/// and builds an error, message and all, for every variant it tries in vain (a third of the
+/// decoding of a conversation's messages, `callgrind` on `benches/conversation_read.rs`).
 struct StoredFlag(bool);
 
 impl<'de> serde::Deserialize<'de> for StoredFlag {
@@ -1517,6 +1516,9 @@ pub(crate) mod tests {
             "no offset: UTC"
         );
         assert!(messages_from_json("[]").unwrap().is_empty());
+        let postgres_true = r#"[["d","assistant","x",null,true,null,null,
+            "2026-12-07T02:15:12Z",null,null,"2026-12-07T02:15:12Z",null]]"#;
+        assert!(messages_from_json(postgres_true).unwrap()[0].incomplete);
         for bad in [
             r#"[["a","user","x",null,0,null,null,"yesterday",null,null,"2026-12-07T02:15:12Z",null]]"#,
             r#"[["a","user","x",null,"no",null,null,"2026-12-07T02:15:12Z",null,null,"2026-12-07T02:15:12Z",null]]"#,
